@@ -1,0 +1,57 @@
+# Builds huellad, huellactl, the unit tests and the benches.
+# The nginx module is built by build.sh against Debian's nginx-dev.
+#
+#   make                      release build into build/
+#   make SAN=1 BUILD=build/asan   AddressSanitizer + UBSan build
+
+BUILD   ?= build
+SAN     ?= 0
+CC      ?= cc
+
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread \
+           -Imatcher -MMD -MP
+LDLIBS  := -llmdb -lyaml -ljansson -lcrypto -lm -pthread
+
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+           -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS  += -O3 -march=x86-64-v2
+endif
+
+MAINS      := matcher/huellad.c matcher/huellactl.c
+LIB_SRCS   := $(filter-out $(MAINS),$(wildcard matcher/*.c))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS  := $(wildcard tests/unit/test_*.c)
+TESTS      := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCHES    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+all: $(BUILD)/bin/huellad $(BUILD)/bin/huellactl $(TESTS) $(BENCHES)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libhuella.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/matcher/%.o $(BUILD)/libhuella.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libhuella.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(shell pkg-config --libs check)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libhuella.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+.PRECIOUS: $(BUILD)/obj/%.o
+.PHONY: all
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

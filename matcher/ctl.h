@@ -1,0 +1,15 @@
+/*
+ * ctl.h -- huellactl's subcommands, one function each, dispatched by
+ * huellactl.c.  Each returns the process exit status.
+ */
+
+#ifndef HUELLA_CTL_H
+#define HUELLA_CTL_H
+
+int ctl_compare(int argc, char **argv);   /* ctl_compare.c */
+int ctl_import(int argc, char **argv);    /* ctl_daemon.c  */
+int ctl_stats(int argc, char **argv);     /* ctl_daemon.c  */
+int ctl_backup(int argc, char **argv);    /* ctl_daemon.c  */
+int ctl_ping(int argc, char **argv);      /* ctl_daemon.c  */
+
+#endif /* HUELLA_CTL_H */

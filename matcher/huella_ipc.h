@@ -1,0 +1,406 @@
+/*
+ * huella_ipc.h -- the one protocol shared by the nginx module and huellad.
+ *
+ * Owns: the layout of the shared-memory region a client (an nginx worker,
+ * huellactl, a bench) hands to huellad, the handshake on huellad's unix
+ * socket, the message header carried in every slot, and the TLV field
+ * encoding with its strict decoder.  Nothing else is shared between the two
+ * sides; see docs/ipc.md for the full description.
+ *
+ * Transport, in short:
+ *   - the client creates one memfd holding a struct hipc_region (a header,
+ *     two single-producer/single-consumer rings of slot indices and
+ *     HIPC_SLOTS message slots) and two eventfds: the request doorbell
+ *     (client -> huellad) and the reply doorbell (huellad -> client);
+ *   - it connects to huellad's unix socket and sends a struct hipc_hello
+ *     with the three descriptors attached (SCM_RIGHTS); huellad answers with
+ *     a struct hipc_hello_ack.  The socket then stays open as a lifeline:
+ *     EOF on it means the peer is gone;
+ *   - a request: the client picks a free slot it owns, writes the header and
+ *     payload, bumps the slot's generation, pushes the slot index on the
+ *     request ring and rings the request doorbell if huellad sleeps;
+ *   - a reply: huellad overwrites the payload of that same slot, keeps the
+ *     generation, sets status, pushes the index on the reply ring and always
+ *     rings the reply doorbell.  A reply whose generation is not the one the
+ *     client expects for that slot is dropped.
+ *
+ * Everything in the region is little-endian host order (both ends run on the
+ * same machine).  Both decoders treat every length as hostile.
+ */
+
+#ifndef HUELLA_IPC_H
+#define HUELLA_IPC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define HIPC_MAGIC          0x48554c41u      /* "HULA" */
+#define HIPC_VERSION        1u
+
+#define HIPC_SLOTS          128u             /* power of two */
+#define HIPC_SLOT_SIZE      (64u * 1024u)    /* header + payload */
+#define HIPC_CACHE_LINE     64
+
+/* ---- operations --------------------------------------------------------- */
+
+enum hipc_op {
+    HIPC_OP_PING = 1,            /* -> PID, SUBJECTS, TEMPLATES, UPTIME    */
+    HIPC_OP_ECHO = 2,            /* payload echoed back untouched (bench)  */
+    HIPC_OP_STATS = 3,           /* -> as PING plus STAT_* counters        */
+    HIPC_OP_SUBJECT_CREATE = 10, /* CURP, NSS, NAME                        */
+    HIPC_OP_SUBJECT_GET = 11,    /* CURP -> CURP,NSS,NAME,CREATED,FINGER*  */
+    HIPC_OP_SUBJECT_DELETE = 12, /* CURP                                   */
+    HIPC_OP_FINGER_PUT = 20,     /* CURP, POSITION, FORMAT, TEMPLATE
+                                    -> MINUTIAE, QUALITY                   */
+    HIPC_OP_FINGER_DELETE = 21,  /* CURP, POSITION                         */
+    HIPC_OP_VERIFY = 30,         /* CURP, [POSITION], FORMAT, TEMPLATE
+                                    -> MATCH, SCORE, THRESHOLD, POSITION   */
+    HIPC_OP_IDENTIFY = 31,       /* FORMAT, TEMPLATE, MAX_CANDIDATES
+                                    -> CANDIDATE*, SEARCHED, THRESHOLD     */
+    HIPC_OP_IMPORT_BATCH = 40,   /* RECORD* (nested CURP, POSITION, FORMAT,
+                                    TEMPLATE, optional NAME, NSS)
+                                    -> IMPORTED, REJECTED, MESSAGE*        */
+    HIPC_OP_BACKUP = 41          /* PATH (a directory)                     */
+};
+
+/* Reply status; the module maps each to an HTTP status. */
+enum hipc_status {
+    HIPC_ST_OK = 0,
+    HIPC_ST_NOT_FOUND = 1,       /* 404 */
+    HIPC_ST_CONFLICT = 2,        /* 409 */
+    HIPC_ST_INVALID = 3,         /* 422, FIELD names the field */
+    HIPC_ST_BAD_REQUEST = 4,     /* 400, malformed message */
+    HIPC_ST_BUSY = 5,            /* 503, Retry-After */
+    HIPC_ST_INTERNAL = 6,        /* 500 */
+    HIPC_ST_BAD_VERSION = 7,     /* 400, message version mismatch */
+    HIPC_ST_TOO_LARGE = 8,       /* 413 */
+    HIPC_ST_EXPIRED = 9          /* deadline passed before work started */
+};
+
+/* Template formats carried in HIPC_F_FORMAT (u32). */
+enum hipc_format {
+    HIPC_FMT_ISO19794_2_2005 = 1,
+    HIPC_FMT_ANSI378_2004 = 2
+};
+
+/* ---- TLV field tags ------------------------------------------------------- */
+
+enum hipc_tag {
+    HIPC_F_CURP = 1,             /* string, 18 bytes                       */
+    HIPC_F_NSS = 2,              /* string, 11 digits                      */
+    HIPC_F_NAME = 3,             /* UTF-8 string                           */
+    HIPC_F_POSITION = 4,         /* u32, 1..10 (0 = unknown)               */
+    HIPC_F_FORMAT = 5,           /* u32, enum hipc_format                  */
+    HIPC_F_TEMPLATE = 6,         /* raw ISO/ANSI record bytes              */
+    HIPC_F_MAX_CANDIDATES = 7,   /* u32                                    */
+    HIPC_F_MATCH = 8,            /* u32, 0 or 1                            */
+    HIPC_F_SCORE = 9,            /* f64                                    */
+    HIPC_F_THRESHOLD = 10,       /* f64                                    */
+    HIPC_F_CANDIDATE = 11,       /* nested: CURP, POSITION, SCORE          */
+    HIPC_F_SEARCHED = 12,        /* u64                                    */
+    HIPC_F_MINUTIAE = 13,        /* u32                                    */
+    HIPC_F_QUALITY = 14,         /* u32, 0..100                            */
+    HIPC_F_CREATED = 15,         /* u64, unix seconds                      */
+    HIPC_F_FINGER = 16,          /* nested: POSITION, FORMAT, MINUTIAE,
+                                    QUALITY                                */
+    HIPC_F_RECORD = 17,          /* nested import record                   */
+    HIPC_F_IMPORTED = 18,        /* u64                                    */
+    HIPC_F_REJECTED = 19,        /* u64                                    */
+    HIPC_F_PATH = 20,            /* string                                 */
+    HIPC_F_PID = 21,             /* u64                                    */
+    HIPC_F_SUBJECTS = 22,        /* u64                                    */
+    HIPC_F_TEMPLATES = 23,       /* u64                                    */
+    HIPC_F_UPTIME = 24,          /* u64, seconds                           */
+    HIPC_F_STAT = 25,            /* nested: NAME (counter name), VALUE     */
+    HIPC_F_VALUE = 26,           /* u64                                    */
+    HIPC_F_ERR_CODE = 30,        /* snake_case error code                  */
+    HIPC_F_MESSAGE = 31,         /* human-readable message                 */
+    HIPC_F_FIELD = 32,           /* JSON field at fault                    */
+    HIPC_F_PAYLOAD = 33          /* opaque bytes (ECHO)                    */
+};
+
+/* ---- the message header, first bytes of every slot ----------------------- */
+
+struct hipc_msg {
+    uint16_t  version;           /* HIPC_VERSION */
+    uint16_t  op;                /* enum hipc_op */
+    uint32_t  generation;        /* echoed by the reply */
+    uint32_t  length;            /* payload bytes following the header */
+    int32_t   status;            /* reply: enum hipc_status */
+    uint64_t  deadline_ns;       /* CLOCK_MONOTONIC; 0 = none */
+    uint64_t  reserved;
+};
+
+#define HIPC_PAYLOAD_MAX   (HIPC_SLOT_SIZE - sizeof(struct hipc_msg))
+
+struct hipc_slot {
+    struct hipc_msg  msg;
+    uint8_t          payload[HIPC_PAYLOAD_MAX];
+};
+
+/* An SPSC ring of slot indices; head and tail on their own cache lines. */
+struct hipc_ring {
+    _Alignas(HIPC_CACHE_LINE) _Atomic uint32_t head;   /* consumer */
+    _Alignas(HIPC_CACHE_LINE) _Atomic uint32_t tail;   /* producer */
+    _Alignas(HIPC_CACHE_LINE) uint32_t entries[HIPC_SLOTS];
+};
+
+struct hipc_region {
+    uint32_t          magic;
+    uint32_t          version;
+    uint32_t          slot_count;
+    uint32_t          slot_size;
+    /* huellad sets this before it sleeps on the request doorbell; the
+     * client rings only when it is set (a seq_cst fence on both sides
+     * closes the lost-wakeup race). */
+    _Alignas(HIPC_CACHE_LINE) _Atomic uint32_t server_sleeping;
+    struct hipc_ring  req;
+    struct hipc_ring  rep;
+    _Alignas(HIPC_CACHE_LINE) struct hipc_slot slots[HIPC_SLOTS];
+};
+
+#define HIPC_REGION_SIZE   sizeof(struct hipc_region)
+
+/* ---- handshake on the unix socket ---------------------------------------- */
+
+/* Sent by the client with SCM_RIGHTS: memfd, request eventfd, reply eventfd,
+ * in that order. */
+struct hipc_hello {
+    uint32_t  magic;
+    uint32_t  version;
+    uint32_t  slot_count;
+    uint32_t  slot_size;
+    uint64_t  region_size;
+    uint64_t  client_pid;
+};
+
+struct hipc_hello_ack {
+    uint32_t  magic;
+    uint32_t  version;
+    int32_t   status;            /* enum hipc_status */
+    uint32_t  reserved;
+    uint64_t  server_pid;
+    uint64_t  epoch;             /* bumps at every huellad start */
+};
+
+/* ---- rings ---------------------------------------------------------------- */
+
+static inline int
+hipc_ring_push(struct hipc_ring *ring, uint32_t slot)
+{
+    uint32_t  tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+    uint32_t  head = atomic_load_explicit(&ring->head, memory_order_acquire);
+
+    if (tail - head >= HIPC_SLOTS) {
+        return -1;
+    }
+    ring->entries[tail & (HIPC_SLOTS - 1)] = slot;
+    atomic_store_explicit(&ring->tail, tail + 1, memory_order_release);
+    return 0;
+}
+
+/* Returns the slot index, or -1 when empty.  A corrupt entry (out of
+ * range) is reported as -2 so the consumer can drop the link. */
+static inline int64_t
+hipc_ring_pop(struct hipc_ring *ring)
+{
+    uint32_t  head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+    uint32_t  tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
+    uint32_t  slot;
+
+    if (head == tail) {
+        return -1;
+    }
+    if (tail - head > HIPC_SLOTS) {
+        return -2;
+    }
+    slot = ring->entries[head & (HIPC_SLOTS - 1)];
+    atomic_store_explicit(&ring->head, head + 1, memory_order_release);
+    return slot < HIPC_SLOTS ? (int64_t) slot : -2;
+}
+
+static inline int
+hipc_ring_empty(struct hipc_ring *ring)
+{
+    return atomic_load_explicit(&ring->head, memory_order_acquire)
+           == atomic_load_explicit(&ring->tail, memory_order_acquire);
+}
+
+/* ---- message header check ------------------------------------------------- */
+
+/* Returns NULL when the header is sound, else a reason. */
+static inline const char *
+hipc_msg_check(const struct hipc_msg *m)
+{
+    if (m->version != HIPC_VERSION) {
+        return "protocol version mismatch";
+    }
+    if (m->length > HIPC_PAYLOAD_MAX) {
+        return "payload length exceeds slot";
+    }
+    return NULL;
+}
+
+/* ---- TLV encoding ----------------------------------------------------------
+ *
+ * A payload is a sequence of fields: u16 tag, u16 zero, u32 length, then
+ * length bytes.  Nested fields (CANDIDATE, FINGER, RECORD, STAT) hold a TLV
+ * sequence themselves.  Integers are u32/u64, reals f64, all host order.
+ */
+
+#define HIPC_TLV_HDR  8u
+
+struct hipc_writer {
+    uint8_t  *buf;
+    size_t    cap;
+    size_t    len;
+    int       overflow;
+};
+
+struct hipc_reader {
+    const uint8_t  *buf;
+    size_t          len;
+    size_t          pos;
+};
+
+static inline void
+hipc_writer_init(struct hipc_writer *w, void *buf, size_t cap)
+{
+    w->buf = buf;
+    w->cap = cap;
+    w->len = 0;
+    w->overflow = 0;
+}
+
+static inline void
+hipc_put(struct hipc_writer *w, uint16_t tag, const void *data, size_t len)
+{
+    uint16_t  zero = 0;
+    uint32_t  len32 = (uint32_t) len;
+
+    if (w->overflow || len > UINT32_MAX
+        || w->cap - w->len < HIPC_TLV_HDR + len)
+    {
+        w->overflow = 1;
+        return;
+    }
+    memcpy(w->buf + w->len, &tag, 2);
+    memcpy(w->buf + w->len + 2, &zero, 2);
+    memcpy(w->buf + w->len + 4, &len32, 4);
+    if (len) {
+        memcpy(w->buf + w->len + HIPC_TLV_HDR, data, len);
+    }
+    w->len += HIPC_TLV_HDR + len;
+}
+
+static inline void
+hipc_put_u32(struct hipc_writer *w, uint16_t tag, uint32_t v)
+{
+    hipc_put(w, tag, &v, sizeof(v));
+}
+
+static inline void
+hipc_put_u64(struct hipc_writer *w, uint16_t tag, uint64_t v)
+{
+    hipc_put(w, tag, &v, sizeof(v));
+}
+
+static inline void
+hipc_put_f64(struct hipc_writer *w, uint16_t tag, double v)
+{
+    hipc_put(w, tag, &v, sizeof(v));
+}
+
+static inline void
+hipc_put_str(struct hipc_writer *w, uint16_t tag, const char *s)
+{
+    hipc_put(w, tag, s, strlen(s));
+}
+
+/* Nested fields: open returns the offset to close with. */
+static inline size_t
+hipc_open(struct hipc_writer *w, uint16_t tag)
+{
+    size_t  at = w->len;
+
+    hipc_put(w, tag, NULL, 0);
+    return at;
+}
+
+static inline void
+hipc_close(struct hipc_writer *w, size_t at)
+{
+    uint32_t  len32;
+
+    if (w->overflow) {
+        return;
+    }
+    len32 = (uint32_t) (w->len - at - HIPC_TLV_HDR);
+    memcpy(w->buf + at + 4, &len32, 4);
+}
+
+static inline void
+hipc_reader_init(struct hipc_reader *r, const void *buf, size_t len)
+{
+    r->buf = buf;
+    r->len = len;
+    r->pos = 0;
+}
+
+/* Returns 1 with the next field, 0 at a clean end, -1 when malformed. */
+static inline int
+hipc_next(struct hipc_reader *r, uint16_t *tag, const uint8_t **data,
+    uint32_t *len)
+{
+    uint16_t  zero;
+
+    if (r->pos == r->len) {
+        return 0;
+    }
+    if (r->len - r->pos < HIPC_TLV_HDR) {
+        return -1;
+    }
+    memcpy(tag, r->buf + r->pos, 2);
+    memcpy(&zero, r->buf + r->pos + 2, 2);
+    memcpy(len, r->buf + r->pos + 4, 4);
+    if (zero != 0 || *len > r->len - r->pos - HIPC_TLV_HDR) {
+        return -1;
+    }
+    *data = r->buf + r->pos + HIPC_TLV_HDR;
+    r->pos += HIPC_TLV_HDR + *len;
+    return 1;
+}
+
+static inline int
+hipc_get_u32(const uint8_t *data, uint32_t len, uint32_t *v)
+{
+    if (len != sizeof(*v)) {
+        return -1;
+    }
+    memcpy(v, data, sizeof(*v));
+    return 0;
+}
+
+static inline int
+hipc_get_u64(const uint8_t *data, uint32_t len, uint64_t *v)
+{
+    if (len != sizeof(*v)) {
+        return -1;
+    }
+    memcpy(v, data, sizeof(*v));
+    return 0;
+}
+
+static inline int
+hipc_get_f64(const uint8_t *data, uint32_t len, double *v)
+{
+    if (len != sizeof(*v)) {
+        return -1;
+    }
+    memcpy(v, data, sizeof(*v));
+    return 0;
+}
+
+#endif /* HUELLA_IPC_H */

@@ -1,0 +1,60 @@
+/*
+ * huellactl.c -- the admin CLI's entry point: finds the subcommand and
+ * hands over.  The subcommands live in ctl_*.c.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+
+struct ctl_command {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+    const char  *usage;
+};
+
+static const struct ctl_command ctl_commands[] = {
+    { "compare", ctl_compare,
+      "compare PROBE CANDIDATE...   one similarity score per candidate" },
+    { "import", ctl_import,
+      "import DIR                   enroll DIR/manifest.tsv (or every .iso)" },
+    { "stats", ctl_stats,
+      "stats                        the daemon's counters" },
+    { "ping", ctl_ping,
+      "ping                         check that huellad answers" },
+    { "backup", ctl_backup,
+      "backup DEST                  hot copy of the LMDB environment" },
+};
+
+static void
+usage(FILE *out)
+{
+    size_t  i;
+
+    fprintf(out, "usage: huellactl [--socket PATH] COMMAND [ARGS]\n\n");
+    for (i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
+        fprintf(out, "  %s\n", ctl_commands[i].usage);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    size_t  i;
+
+    if (argc < 2 || strcmp(argv[1], "-h") == 0
+        || strcmp(argv[1], "--help") == 0)
+    {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
+        if (strcmp(argv[1], ctl_commands[i].name) == 0) {
+            return ctl_commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "huellactl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
