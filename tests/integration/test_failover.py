@@ -1,0 +1,112 @@
+"""The failure path: kill -9 of huellad in the middle of a write load.
+
+Every request must end (fast 503s while the matcher is away, never a hang),
+/healthz must report the matcher down and then up again once huellad is
+back, and every write that was acknowledged with 2xx must still be there.
+"""
+import signal
+import threading
+import time
+import unittest
+
+from harness import Huella, db1, iso, main, make_curp
+
+ISO = "iso19794-2:2005"
+
+
+class FailoverTest(unittest.TestCase):
+
+    def setUp(self):
+        self.h = Huella(deadline="1s")
+        self.h.start()
+
+    def tearDown(self):
+        logs = self.h.logs()
+        self.h.cleanup()
+        self.assertNotIn("ERROR: AddressSanitizer", logs)
+
+    def test_kill9_mid_load_loses_nothing_acknowledged(self):
+        acked, statuses = [], []
+        lock = threading.Lock()
+        stop = threading.Event()
+        template = iso(db1(103, 1))
+
+        def writer(wid):
+            n = 0
+            while not stop.is_set() and n < 400:
+                c = make_curp(20000 + wid * 1000 + n)
+                n += 1
+                try:
+                    st, _, _ = self.h.request(
+                        "POST", "/api/v1/subjects",
+                        {"curp": c, "name": f"Carga {wid}-{n}"}, timeout=10)
+                    if st == 201:
+                        st2, _, _ = self.h.request(
+                            "PUT", f"/api/v1/subjects/{c}/fingers/1",
+                            {"format": ISO, "data": template}, timeout=10)
+                        with lock:
+                            acked.append((c, st2 == 201))
+                except OSError as e:       # a hang would surface here
+                    st = f"client error: {e}"
+                with lock:
+                    statuses.append(st)
+
+        threads = [threading.Thread(target=writer, args=(w,))
+                   for w in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        self.h.kill_huellad(signal.SIGKILL)
+
+        # While it is gone, the health check says so and API calls get 503.
+        st, _, doc = self.h.request("GET", "/healthz", auth=False, timeout=5)
+        self.assertEqual(st, 503)
+        self.assertEqual(doc["matcher"], "down")
+        st, hdrs, doc = self.h.request("GET", "/api/v1/subjects/"
+                                       + make_curp(1), timeout=5)
+        self.assertEqual(st, 503)
+        self.assertIn("retry-after", hdrs)
+        self.assertIn("code", doc["error"])
+
+        time.sleep(0.5)
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(timeout=10), self.h.logs())
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+
+        self.assertTrue(acked, "no write was acknowledged before the kill")
+        self.assertIn(503, statuses, "no 503 seen while huellad was down")
+        hung = [s for s in statuses if isinstance(s, str)]
+        self.assertEqual(hung, [])
+        unexpected = [s for s in statuses if s not in (201, 503)]
+        self.assertEqual(unexpected, [])
+        for c, finger_acked in acked:
+            st, _, doc = self.h.request("GET", f"/api/v1/subjects/{c}")
+            self.assertEqual(st, 200, c)
+            if finger_acked:
+                self.assertEqual([f["position"] for f in doc["fingers"]], [1])
+
+    def test_healthz_down_then_up(self):
+        self.h.kill_huellad(signal.SIGKILL)
+        st, _, doc = self.h.request("GET", "/healthz", auth=False, timeout=5)
+        self.assertEqual(st, 503)
+        self.assertEqual(doc, {"status": "degraded", "matcher": "down"})
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(timeout=10))
+
+    def test_hung_matcher_gives_503_at_deadline(self):
+        self.h.huellad.send_signal(signal.SIGSTOP)
+        try:
+            st, hdrs, doc = self.h.request(
+                "GET", "/api/v1/subjects/" + make_curp(2), timeout=10)
+            self.assertEqual(st, 503)
+            self.assertIn("retry-after", hdrs)
+        finally:
+            self.h.huellad.send_signal(signal.SIGCONT)
+        self.assertTrue(self.h.wait_healthy(timeout=10))
+
+
+if __name__ == "__main__":
+    main()

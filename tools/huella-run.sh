@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Runs the whole system in the foreground (called by `./build.sh run`):
+# huellad under a supervisor that restarts it within a second of dying,
+# nginx with the Huella module, demo data loaded on first start.
+# SIGINT/SIGTERM stop everything this script started, by PID.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PORT=${HUELLA_PORT:-8080}
+VAR=${HUELLA_VAR:-$ROOT/var}
+BIN=${HUELLA_BIN:-$ROOT/build/bin}
+MODULE=${HUELLA_MODULE:-$ROOT/build/modules/ngx_http_huella_module.so}
+CONFIG=${HUELLA_CONFIG:-$ROOT/config/huella.yaml}
+
+say() { printf '\033[1m[huella]\033[0m %s\n' "$*" >&2; }
+
+mkdir -p "$VAR/data" "$VAR/log" "$VAR/nginx" "$VAR/outbox"
+
+if [ ! -s "$VAR/admin.token" ]; then
+  (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' \
+     >"$VAR/admin.token")
+  say "created $VAR/admin.token (mode 0600)"
+fi
+chmod 0600 "$VAR/admin.token"
+
+# nginx workers run unprivileged when we are root; they only need the
+# socket (huellad makes it world-connectable per config) and their temp dirs.
+USER_LINE=""
+if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
+  USER_LINE="user www-data;"
+  chown -R www-data "$VAR/nginx"
+fi
+
+sed -e "s|@MODULE@|$MODULE|g" -e "s|@VAR@|$VAR|g" -e "s|@ROOT@|$ROOT|g" \
+    -e "s|@PORT@|$PORT|g" -e "s|@USER_LINE@|$USER_LINE|g" \
+    config/nginx.conf.in >"$VAR/nginx.conf"
+
+SUPERVISOR_PID=""
+NGINX_PID=""
+stopping=0
+
+stop_all() {
+  stopping=1
+  say "stopping"
+  if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+    kill -QUIT "$NGINX_PID" 2>/dev/null || true
+  fi
+  if [ -n "$SUPERVISOR_PID" ] && kill -0 "$SUPERVISOR_PID" 2>/dev/null; then
+    kill -TERM "$SUPERVISOR_PID" 2>/dev/null || true
+  fi
+  wait 2>/dev/null || true
+  rm -f "$VAR/nginx.pid"
+  say "stopped"
+}
+trap 'stop_all; exit 0' INT TERM
+
+# The supervisor: restarts huellad within a second whenever it dies.
+supervise_huellad() {
+  local child="" running=1
+  trap 'running=0; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; \
+        wait "$child" 2>/dev/null; rm -f "$VAR/huellad.pid"; exit 0' TERM INT
+  while [ "$running" -eq 1 ]; do
+    "$BIN/huellad" -c "$CONFIG" -s "$VAR/huellad.sock" -d "$VAR/data" \
+      -p "$VAR/huellad.pid" >>"$VAR/log/huellad.log" 2>&1 &
+    child=$!
+    wait "$child" || true
+    [ "$running" -eq 1 ] || break
+    echo "$(date -Is) huellad exited; restarting" >>"$VAR/log/huellad.log"
+    sleep 0.3
+  done
+}
+supervise_huellad &
+SUPERVISOR_PID=$!
+
+/usr/sbin/nginx -p "$VAR/nginx" -c "$VAR/nginx.conf" -e "$VAR/log/nginx-error.log" \
+  -g 'daemon off;' &
+NGINX_PID=$!
+
+base="http://127.0.0.1:$PORT"
+for _ in $(seq 1 100); do
+  curl -fs "$base/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+if ! curl -fs "$base/healthz" >/dev/null 2>&1; then
+  say "Huella did not become healthy; see $VAR/log/"
+  stop_all
+  exit 1
+fi
+
+if [ ! -f "$VAR/data/.demo-loaded" ]; then
+  say "loading demo data from config/demo/"
+  token=$(cat "$VAR/admin.token")
+  while IFS=$'\t' read -r curp nss name; do
+    case "$curp" in ''|'#'*) continue ;; esac
+    curl -fs -o /dev/null -X POST "$base/api/v1/subjects" \
+      -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      --data "{\"curp\":\"$curp\",\"nss\":\"$nss\",\"name\":\"$name\"}" || true
+  done <config/demo/subjects.tsv
+  HUELLA_SOCKET=$VAR/huellad.sock "$BIN/huellactl" import config/demo \
+    && touch "$VAR/data/.demo-loaded"
+fi
+
+say "Huella is up on $base  (admin token: var/admin.token; Ctrl-C stops)"
+say "  curl $base/healthz"
+while [ "$stopping" -eq 0 ]; do
+  if ! kill -0 "$NGINX_PID" 2>/dev/null; then
+    say "nginx exited; see $VAR/log/nginx-error.log"
+    stop_all
+    exit 1
+  fi
+  sleep 1 &
+  wait $! || true
+done
