@@ -40,6 +40,10 @@ int hm_stored_check(const uint8_t *stored, size_t len);
 unsigned hm_stored_minutiae(const uint8_t *stored, size_t len);
 unsigned hm_stored_quality(const uint8_t *stored, size_t len);
 
+/* Minutiae of a stored template that carry a usable local descriptor (an
+ * MCC cylinder): the ones a comparison can pair. */
+unsigned hm_stored_cylinders(const uint8_t *stored, size_t len);
+
 /* A probe, prepared once from stored bytes, compared against many. */
 struct hm_probe *hm_probe_new(const uint8_t *stored, size_t len);
 void hm_probe_free(struct hm_probe *probe);

@@ -1,0 +1,437 @@
+/*
+ * compare.c -- one-to-one comparison of MCC templates.
+ *
+ * Owns: struct hm_probe, struct hm_scratch and hm_compare().  Two steps,
+ * after Cappelli, Ferrara, Maltoni, "Minutia Cylinder-Code", IEEE TPAMI
+ * 32(12), 2010, section 5:
+ *
+ *  1. local similarity of every cylinder pair with compatible directions,
+ *     by popcount over the cells valid in both: 1 - |a^b| / (|a| + |b|);
+ *  2. consolidation by LSS-R: the best one-to-one pairs (greedy on the
+ *     local similarity, an approximation of the assignment) are relaxed
+ *     so that pairs geometrically compatible with many good pairs gain
+ *     and the isolated ones fade; the score is the mean relaxed similarity
+ *     of the n_P pairs whose similarity held up best ("efficiency").
+ *
+ * The probe is decoded once into aligned arrays with its pairwise
+ * distances and radial angles precomputed; the candidate is read in place.
+ */
+
+#include <stdlib.h>
+
+#include "match.h"
+#include "mcc.h"
+
+/* Local similarity: directions at most pi/2 apart (64 units of 2pi/256),
+ * at least min_ME of the disk cells matchable. */
+#define MCC_MAX_DIRECTION_UNITS  64
+#define MCC_MIN_ME               0.60
+
+/* LSS-R: relaxation weight and rounds, the compatibility sigmoids
+ * (distance in pixels, angles in radians), and n_P's range. */
+#define RELAX_W          0.5f
+#define RELAX_ROUNDS     5
+#define RHO_MU1          5.0f
+#define RHO_TAU1         (-8.0f / 5.0f)
+#define RHO_MU2          ((float) (M_PI / 12.0))
+#define RHO_TAU2         (-30.0f)
+#define RHO_MU3          ((float) (M_PI / 12.0))
+#define RHO_TAU3         (-30.0f)
+#define NP_MIN           4
+#define NP_MAX           12
+#define NP_MU            20.0
+#define NP_TAU           0.4
+
+/* Lookup tables: distance mismatch in 1/8 px up to where Z1 vanishes,
+ * angle mismatch in pi/512 steps. */
+#define LUT_DIST_STEPS   8.0f
+#define LUT_DIST_MAX     16.0f
+#define LUT_DIST_SIZE    (16 * 8 + 1)    /* LUT_DIST_MAX * LUT_DIST_STEPS + 1 */
+#define LUT_ANGLE_SIZE   512
+#define LUT_ANGLE_STEPS  ((float) (LUT_ANGLE_SIZE / M_PI))
+
+#define SIM_LEVELS       256
+
+struct hm_probe {
+    int               n;
+    int               min_matchable;
+    struct mcc_point *pt;
+    uint64_t         *valid;      /* [n][MCC_WORDS] */
+    uint64_t         *bits;       /* [n][MCC_ND][MCC_WORDS] */
+    float            *dist;       /* [n][n] */
+    float            *radial;     /* [n][n]: direction to j seen from i */
+};
+
+struct pair {
+    uint8_t   a, b;
+    uint8_t   level;              /* similarity quantised to 0..255 */
+    float     sim;
+};
+
+struct hm_scratch {
+    struct pair   pairs[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
+    struct pair   sorted[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
+    int           level_count[SIM_LEVELS + 1];
+    struct pair   chosen[HM_MAX_MINUTIAE];
+    struct mcc_point  cand[HM_MAX_MINUTIAE];
+    float         rho[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
+    float         lambda[2][HM_MAX_MINUTIAE];
+    float         efficiency[HM_MAX_MINUTIAE];
+};
+
+static float  lut_dist[LUT_DIST_SIZE];
+static float  lut_angle2[LUT_ANGLE_SIZE + 1];
+static float  lut_angle3[LUT_ANGLE_SIZE + 1];
+static int    luts_ready;
+
+static float
+sigmoid(float v, float mu, float tau)
+{
+    return 1.0f / (1.0f + expf(-tau * (v - mu)));
+}
+
+/* Idempotent: racing threads compute identical values. */
+static void
+luts_init(void)
+{
+    int  i;
+
+    if (__atomic_load_n(&luts_ready, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    for (i = 0; i < LUT_DIST_SIZE; i++) {
+        lut_dist[i] = sigmoid(i / LUT_DIST_STEPS, RHO_MU1, RHO_TAU1);
+    }
+    for (i = 0; i <= LUT_ANGLE_SIZE; i++) {
+        lut_angle2[i] = sigmoid(i / LUT_ANGLE_STEPS, RHO_MU2, RHO_TAU2);
+        lut_angle3[i] = sigmoid(i / LUT_ANGLE_STEPS, RHO_MU3, RHO_TAU3);
+    }
+    __atomic_store_n(&luts_ready, 1, __ATOMIC_RELEASE);
+}
+
+/* atan2 to about 1e-5 rad, several times cheaper than libm's. */
+static inline float
+fast_atan2(float y, float x)
+{
+    float  ax = fabsf(x), ay = fabsf(y);
+    float  lo = ax < ay ? ax : ay, hi = ax < ay ? ay : ax, a, s, r;
+
+    if (hi == 0.0f) {
+        return 0.0f;
+    }
+    a = lo / hi;
+    s = a * a;
+    r = ((-0.0464964749f * s + 0.15931422f) * s - 0.327622764f) * s * a + a;
+    if (ay > ax) {
+        r = 1.57079637f - r;
+    }
+    if (x < 0.0f) {
+        r = 3.14159274f - r;
+    }
+    return y < 0.0f ? -r : r;
+}
+
+/* |a - b| wrapped to [0, pi]. */
+static inline float
+angle_distance(float a, float b)
+{
+    float  d = fabsf(a - b);
+
+    d = fmodf(d, (float) (2.0 * M_PI));
+    return d > (float) M_PI ? (float) (2.0 * M_PI) - d : d;
+}
+
+/* Direction from p to q relative to p's own direction, in (-pi, pi]. */
+static inline float
+radial_angle(const struct mcc_point *p, const struct mcc_point *q)
+{
+    return fast_atan2(q->y - p->y, q->x - p->x) - p->angle;
+}
+
+struct hm_probe *
+hm_probe_new(const uint8_t *stored, size_t len)
+{
+    struct mcc_header  h;
+    struct hm_probe   *probe;
+    size_t             n, size;
+    const uint8_t     *rec;
+    uint8_t           *mem;
+    size_t             i, j, w, k;
+
+    if (mcc_header_read(stored, len, &h) != 0) {
+        return NULL;
+    }
+    luts_init();
+    n = h.cylinders;
+    size = sizeof(*probe) + n * sizeof(struct mcc_point)
+        + n * MCC_WORDS * (1 + MCC_ND) * sizeof(uint64_t)
+        + 2 * n * n * sizeof(float) + 64;
+    mem = calloc(1, size);
+    if (mem == NULL) {
+        return NULL;
+    }
+    probe = (struct hm_probe *) mem;
+    probe->n = (int) n;
+    probe->min_matchable = (int) ceil(MCC_MIN_ME * mcc_disk_cells());
+    probe->valid = (uint64_t *) (mem + sizeof(*probe));
+    probe->bits = probe->valid + n * MCC_WORDS;
+    probe->pt = (struct mcc_point *) (probe->bits + n * MCC_WORDS * MCC_ND);
+    probe->dist = (float *) (probe->pt + n);
+    probe->radial = probe->dist + n * n;
+
+    for (i = 0; i < n; i++) {
+        rec = stored + MCC_HEADER_BYTES + i * MCC_CYL_BYTES;
+        mcc_point_decode(rec, &probe->pt[i]);
+        for (w = 0; w < MCC_WORDS; w++) {
+            probe->valid[i * MCC_WORDS + w] = mcc_load64(rec + 8 + 8 * w);
+        }
+        for (k = 0; k < MCC_ND; k++) {
+            for (w = 0; w < MCC_WORDS; w++) {
+                probe->bits[(i * MCC_ND + k) * MCC_WORDS + w] =
+                    mcc_load64(rec + 8 + 8 * (MCC_WORDS * (1 + k) + w));
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < n; j++) {
+            float  dx = probe->pt[j].x - probe->pt[i].x;
+            float  dy = probe->pt[j].y - probe->pt[i].y;
+
+            probe->dist[i * n + j] = sqrtf(dx * dx + dy * dy);
+            probe->radial[i * n + j] = radial_angle(&probe->pt[i],
+                &probe->pt[j]);
+        }
+    }
+    return probe;
+}
+
+void
+hm_probe_free(struct hm_probe *probe)
+{
+    free(probe);
+}
+
+struct hm_scratch *
+hm_scratch_new(void)
+{
+    luts_init();
+    return malloc(sizeof(struct hm_scratch));
+}
+
+void
+hm_scratch_free(struct hm_scratch *scratch)
+{
+    free(scratch);
+}
+
+/* Step 1: every compatible cylinder pair with a non-zero similarity,
+ * counted per quantised level for the sort that follows. */
+static int
+local_similarities(const struct hm_probe *probe, const uint8_t *cand,
+    int cand_n, struct hm_scratch *s)
+{
+    int  a, b, w, k, count = 0;
+
+    memset(s->level_count, 0, sizeof(s->level_count));
+    for (b = 0; b < cand_n; b++) {
+        const uint8_t  *rec = cand + MCC_HEADER_BYTES
+            + (size_t) b * MCC_CYL_BYTES;
+        uint64_t        vb[MCC_WORDS], cb[MCC_ND][MCC_WORDS];
+        uint8_t         angle_b = rec[4];
+
+        for (w = 0; w < MCC_WORDS; w++) {
+            vb[w] = mcc_load64(rec + 8 + 8 * w);
+        }
+        for (k = 0; k < MCC_ND; k++) {
+            for (w = 0; w < MCC_WORDS; w++) {
+                cb[k][w] = mcc_load64(rec + 8 + 8 * (MCC_WORDS * (1 + k) + w));
+            }
+        }
+        for (a = 0; a < probe->n; a++) {
+            const uint64_t  *va = probe->valid + (size_t) a * MCC_WORDS;
+            const uint64_t  *ca = probe->bits + (size_t) a * MCC_ND
+                * MCC_WORDS;
+            int8_t           turn = (int8_t) (probe->pt[a].angle_units
+                - angle_b);
+            uint64_t         mask[MCC_WORDS];
+            int              matchable = 0, differ = 0, total = 0, level;
+            float            sim;
+
+            if (turn > MCC_MAX_DIRECTION_UNITS
+                || turn < -MCC_MAX_DIRECTION_UNITS)
+            {
+                continue;
+            }
+            for (w = 0; w < MCC_WORDS; w++) {
+                mask[w] = va[w] & vb[w];
+                matchable += __builtin_popcountll(mask[w]);
+            }
+            if (matchable < probe->min_matchable) {
+                continue;
+            }
+            for (k = 0; k < MCC_ND; k++) {
+                for (w = 0; w < MCC_WORDS; w++) {
+                    uint64_t  x = ca[k * MCC_WORDS + w] & mask[w];
+                    uint64_t  y = cb[k][w] & mask[w];
+
+                    differ += __builtin_popcountll(x ^ y);
+                    total += __builtin_popcountll(x) + __builtin_popcountll(y);
+                }
+            }
+            if (total == 0) {
+                continue;
+            }
+            sim = 1.0f - (float) differ / (float) total;
+            level = (int) (sim * (SIM_LEVELS - 1) + 0.5f);
+            if (level == 0) {
+                continue;
+            }
+            s->pairs[count].a = (uint8_t) a;
+            s->pairs[count].b = (uint8_t) b;
+            s->pairs[count].level = (uint8_t) level;
+            s->pairs[count].sim = sim;
+            s->level_count[level]++;
+            count++;
+        }
+    }
+    return count;
+}
+
+/* Counting sort by level, best first, then a greedy one-to-one choice. */
+static int
+choose_pairs(struct hm_scratch *s, int count, int limit)
+{
+    uint8_t  used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
+    int      start[SIM_LEVELS], level, i, offset = 0, chosen = 0;
+
+    for (level = SIM_LEVELS - 1; level >= 0; level--) {
+        start[level] = offset;
+        offset += s->level_count[level];
+    }
+    for (i = 0; i < count; i++) {
+        s->sorted[start[s->pairs[i].level]++] = s->pairs[i];
+    }
+    memset(used_a, 0, sizeof(used_a));
+    memset(used_b, 0, sizeof(used_b));
+    for (i = 0; i < count && chosen < limit; i++) {
+        const struct pair  *p = &s->sorted[i];
+
+        if (used_a[p->a] || used_b[p->b]) {
+            continue;
+        }
+        used_a[p->a] = used_b[p->b] = 1;
+        s->chosen[chosen++] = *p;
+    }
+    return chosen;
+}
+
+/* Step 2: LSS-R relaxation over the chosen pairs; returns the score. */
+static double
+relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
+    int nr, int np)
+{
+    const struct mcc_point  *pa = probe->pt;
+    struct mcc_point        *pb = s->cand;
+    float                   *cur, *next;
+    int                      t, k, r, i, n = probe->n;
+    double                   score = 0.0;
+
+    for (t = 0; t < nr; t++) {
+        mcc_point_decode(cand + MCC_HEADER_BYTES
+            + (size_t) s->chosen[t].b * MCC_CYL_BYTES, &pb[t]);
+    }
+    for (t = 0; t < nr; t++) {
+        int  at = s->chosen[t].a;
+
+        s->rho[t * nr + t] = 0.0f;
+        for (k = t + 1; k < nr; k++) {
+            int    ak = s->chosen[k].a;
+            float  dx = pb[k].x - pb[t].x, dy = pb[k].y - pb[t].y;
+            float  d1 = fabsf(probe->dist[at * n + ak]
+                - sqrtf(dx * dx + dy * dy));
+            float  z1, z2, d2, d3tk, d3kt;
+
+            if (d1 >= LUT_DIST_MAX) {
+                s->rho[t * nr + k] = s->rho[k * nr + t] = 0.0f;
+                continue;
+            }
+            z1 = lut_dist[(int) (d1 * LUT_DIST_STEPS)];
+            d2 = angle_distance(pa[at].angle - pa[ak].angle,
+                pb[t].angle - pb[k].angle);
+            z2 = z1 * lut_angle2[(int) (d2 * LUT_ANGLE_STEPS)];
+            d3tk = angle_distance(probe->radial[at * n + ak],
+                fast_atan2(dy, dx) - pb[t].angle);
+            d3kt = angle_distance(probe->radial[ak * n + at],
+                fast_atan2(-dy, -dx) - pb[k].angle);
+            s->rho[t * nr + k] = z2 * lut_angle3[(int) (d3tk
+                * LUT_ANGLE_STEPS)];
+            s->rho[k * nr + t] = z2 * lut_angle3[(int) (d3kt
+                * LUT_ANGLE_STEPS)];
+        }
+    }
+
+    cur = s->lambda[0];
+    next = s->lambda[1];
+    for (t = 0; t < nr; t++) {
+        cur[t] = s->chosen[t].sim;
+    }
+    for (r = 0; r < RELAX_ROUNDS; r++) {
+        for (t = 0; t < nr; t++) {
+            float  support = 0.0f;
+
+            for (k = 0; k < nr; k++) {
+                support += s->rho[t * nr + k] * cur[k];
+            }
+            next[t] = RELAX_W * cur[t] + (1.0f - RELAX_W) * support
+                / (float) (nr > 1 ? nr - 1 : 1);
+        }
+        float  *swap = cur;
+        cur = next;
+        next = swap;
+    }
+
+    /* The n_P pairs of highest efficiency (relaxed / initial). */
+    for (t = 0; t < nr; t++) {
+        s->efficiency[t] = cur[t] / s->chosen[t].sim;
+    }
+    for (i = 0; i < np && i < nr; i++) {
+        int  best = i;
+
+        for (t = i + 1; t < nr; t++) {
+            if (s->efficiency[t] > s->efficiency[best]) {
+                best = t;
+            }
+        }
+        float  e = s->efficiency[best], l = cur[best];
+        s->efficiency[best] = s->efficiency[i];
+        cur[best] = cur[i];
+        s->efficiency[i] = e;
+        cur[i] = l;
+        score += l;
+    }
+    return score / np;
+}
+
+double
+hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
+    size_t len, struct hm_scratch *scratch)
+{
+    struct mcc_header  h;
+    int                count, nr, np, smaller;
+
+    if (probe == NULL || scratch == NULL
+        || mcc_header_read(candidate, len, &h) != 0
+        || probe->n == 0 || h.cylinders == 0)
+    {
+        return 0.0;
+    }
+    count = local_similarities(probe, candidate, h.cylinders, scratch);
+    smaller = probe->n < h.cylinders ? probe->n : h.cylinders;
+    nr = choose_pairs(scratch, count, smaller);
+    if (nr == 0) {
+        return 0.0;
+    }
+    np = NP_MIN + (int) lround(1.0 / (1.0 + exp(-NP_TAU * (smaller - NP_MU)))
+        * (NP_MAX - NP_MIN));
+    return relax(probe, candidate, scratch, nr, np);
+}
