@@ -32,6 +32,7 @@
 #define RELAX_W          0.5f
 #define RELAX_ROUNDS     5
 #define RHO_MU1          5.0f
+#define RHO_DIST_REL     0.01f
 #define RHO_TAU1         (-8.0f / 5.0f)
 #define RHO_MU2          ((float) (M_PI / 12.0))
 #define RHO_TAU2         (-30.0f)
@@ -347,8 +348,11 @@ relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
         for (k = t + 1; k < nr; k++) {
             int    ak = s->chosen[k].a;
             float  dx = pb[k].x - pb[t].x, dy = pb[k].y - pb[t].y;
-            float  d1 = fabsf(probe->dist[at * n + ak]
-                - sqrtf(dx * dx + dy * dy));
+            float  da = probe->dist[at * n + ak];
+            float  db = sqrtf(dx * dx + dy * dy);
+            /* Distortion grows with distance: the tolerance does too. */
+            float  d1 = fabsf(da - db)
+                / (1.0f + (da + db) * (0.5f * RHO_DIST_REL));
             float  z1, z2, d2, d3tk, d3kt;
 
             if (d1 >= LUT_DIST_MAX) {

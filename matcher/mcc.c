@@ -172,12 +172,12 @@ put64(uint8_t *p, uint64_t v)
 }
 
 static void
-minutia_record(uint8_t *rec, const struct hm_minutia *m, double x, double y,
-    unsigned index)
+minutia_record(uint8_t *rec, const struct hm_minutia *m,
+    const struct mcc_point *pt, unsigned index)
 {
-    put16(rec, (uint16_t) (int16_t) lround(x * MCC_COORD_SCALE));
-    put16(rec + 2, (uint16_t) (int16_t) lround(y * MCC_COORD_SCALE));
-    rec[4] = m->angle;
+    put16(rec, (uint16_t) (int16_t) lround(pt->x * MCC_COORD_SCALE));
+    put16(rec + 2, (uint16_t) (int16_t) lround(pt->y * MCC_COORD_SCALE));
+    rec[4] = pt->angle_units;
     rec[5] = (uint8_t) index;
     rec[6] = m->type;
     rec[7] = 0;
@@ -349,7 +349,7 @@ mcc_encode(const struct hm_fingerprint *fp, uint8_t *out, size_t cap,
         if (!cylinder_build(pts, n, i, &hull, valid, bits)) {
             continue;
         }
-        minutia_record(cyl, &fp->m[i], pts[i].x, pts[i].y, (unsigned) i);
+        minutia_record(cyl, &fp->m[i], &pts[i], (unsigned) i);
         for (w = 0; w < MCC_WORDS; w++) {
             put64(cyl + 8 + 8 * w, valid[w]);
         }
@@ -362,8 +362,8 @@ mcc_encode(const struct hm_fingerprint *fp, uint8_t *out, size_t cap,
         cylinders++;
     }
     for (i = 0; i < n; i++) {
-        minutia_record(cyl + MCC_MINUTIA_BYTES * i, &fp->m[i], pts[i].x,
-            pts[i].y, (unsigned) i);
+        minutia_record(cyl + MCC_MINUTIA_BYTES * i, &fp->m[i], &pts[i],
+            (unsigned) i);
     }
     need = MCC_HEADER_BYTES + (size_t) cylinders * MCC_CYL_BYTES
         + (size_t) n * MCC_MINUTIA_BYTES;
