@@ -1,0 +1,283 @@
+/*
+ * test_match.c -- the MCC matcher through its public API (match.h).
+ *
+ * Owns: behaviour checks on the real FVC templates (self match, genuine
+ * above impostor, near symmetry), the stored form's integrity check
+ * against garbage and corruption, calibration monotonicity and the
+ * enrollment quality gate.
+ */
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "match.h"
+
+#define FILE_MAX 65536
+
+struct stored {
+    uint8_t  bytes[HM_STORED_MAX];
+    long     len;
+};
+
+static const char *
+shared_dir(void)
+{
+    const char  *dir = getenv("HUELLA_SHARED");
+
+    return dir != NULL && dir[0] != '\0' ? dir : "../shared";
+}
+
+static void
+load_fp(const char *set, int finger, int imp, struct hm_fingerprint *fp)
+{
+    char     path[1024], err[256];
+    uint8_t  buf[FILE_MAX];
+    FILE    *f;
+    size_t   n;
+
+    snprintf(path, sizeof(path), "%s/data/%s/%d_%d.iso", shared_dir(), set,
+        finger, imp);
+    f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (set HUELLA_SHARED)", path);
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    ck_assert_msg(hm_parse(1, buf, n, fp, err, sizeof(err)) == 0, "%s: %s",
+        path, err);
+}
+
+static void
+load_stored(const char *set, int finger, int imp, struct stored *st)
+{
+    struct hm_fingerprint  fp;
+    char                   err[256];
+
+    load_fp(set, finger, imp, &fp);
+    st->len = hm_encode(&fp, st->bytes, sizeof(st->bytes), err, sizeof(err));
+    ck_assert_msg(st->len > 0, "%s %d_%d: %s", set, finger, imp, err);
+}
+
+static double
+score(const struct stored *a, const struct stored *b,
+    struct hm_scratch *scratch)
+{
+    struct hm_probe  *probe = hm_probe_new(a->bytes, (size_t) a->len);
+    double            s;
+
+    ck_assert_ptr_nonnull(probe);
+    s = hm_compare(probe, b->bytes, (size_t) b->len, scratch);
+    hm_probe_free(probe);
+    return s;
+}
+
+START_TEST(encode_is_checked_and_deterministic)
+{
+    static struct stored  a, b;
+
+    load_stored("fvc2002/DB1_B", 101, 1, &a);
+    load_stored("fvc2002/DB1_B", 101, 1, &b);
+    ck_assert_int_eq(a.len, b.len);
+    ck_assert_mem_eq(a.bytes, b.bytes, (size_t) a.len);
+    ck_assert_int_eq(hm_stored_check(a.bytes, (size_t) a.len), 0);
+    ck_assert_uint_eq(hm_stored_minutiae(a.bytes, (size_t) a.len), 25);
+    ck_assert_uint_le(hm_stored_cylinders(a.bytes, (size_t) a.len), 25);
+    ck_assert_uint_gt(hm_stored_cylinders(a.bytes, (size_t) a.len), 10);
+    ck_assert_uint_le(hm_stored_quality(a.bytes, (size_t) a.len), 100);
+    ck_assert_uint_gt(hm_stored_quality(a.bytes, (size_t) a.len), 0);
+    /* Version byte and magic. */
+    ck_assert_int_eq(a.bytes[0], 'H');
+    ck_assert_int_eq(a.bytes[1], 'M');
+}
+END_TEST
+
+START_TEST(stored_check_rejects_garbage)
+{
+    static struct stored  a;
+    static uint8_t        buf[HM_STORED_MAX];
+    unsigned              seed = 7, i, accepted = 0;
+    size_t                cut;
+
+    load_stored("fvc2004/DB2_B", 104, 2, &a);
+    ck_assert_int_eq(hm_stored_check(NULL, 0), -1);
+    for (cut = 0; cut < (size_t) a.len; cut++) {
+        ck_assert_int_eq(hm_stored_check(a.bytes, cut), -1);
+    }
+    memcpy(buf, a.bytes, (size_t) a.len);
+    buf[2]++;                                  /* unknown version */
+    ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+    memcpy(buf, a.bytes, (size_t) a.len);
+    buf[0] = 'X';
+    ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+    memcpy(buf, a.bytes, (size_t) a.len);
+    buf[6]++;                                  /* cylinder count */
+    ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+    for (i = 0; i < 1000; i++) {
+        size_t  j;
+
+        for (j = 0; j < (size_t) a.len; j++) {
+            seed = seed * 1103515245 + 12345;
+            buf[j] = (uint8_t) (seed >> 16);
+        }
+        accepted += hm_stored_check(buf, (size_t) a.len) == 0;
+    }
+    ck_assert_uint_eq(accepted, 0);
+    /* Garbage handed to compare and probe_new anyway must not crash. */
+    ck_assert_ptr_null(hm_probe_new(buf, (size_t) a.len));
+    {
+        struct hm_probe    *probe = hm_probe_new(a.bytes, (size_t) a.len);
+        struct hm_scratch  *scratch = hm_scratch_new();
+
+        ck_assert_double_eq(hm_compare(probe, buf, (size_t) a.len, scratch),
+            0.0);
+        ck_assert_double_eq(hm_compare(probe, a.bytes, 3, scratch), 0.0);
+        hm_probe_free(probe);
+        hm_scratch_free(scratch);
+    }
+}
+END_TEST
+
+START_TEST(encode_refuses_too_few_minutiae)
+{
+    struct hm_fingerprint  fp;
+    static uint8_t         out[HM_STORED_MAX];
+    char                   err[256] = "";
+
+    load_fp("fvc2002/DB1_B", 101, 1, &fp);
+    fp.count = 2;
+    ck_assert_int_eq(hm_encode(&fp, out, sizeof(out), err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "minutiae"));
+    load_fp("fvc2002/DB1_B", 101, 1, &fp);
+    ck_assert_int_eq(hm_encode(&fp, out, 100, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(self_match_high_and_symmetric)
+{
+    static struct stored  a, b;
+    struct hm_scratch    *scratch = hm_scratch_new();
+    double                self, ab, ba;
+
+    load_stored("fvc2002/DB2_B", 106, 1, &a);
+    load_stored("fvc2002/DB2_B", 106, 3, &b);
+    self = score(&a, &a, scratch);
+    ab = score(&a, &b, scratch);
+    ba = score(&b, &a, scratch);
+    ck_assert_double_gt(self, 0.5);
+    ck_assert_double_le(self, 1.0);
+    ck_assert_double_gt(self, ab);
+    ck_assert_double_lt(fabs(ab - ba), 0.25 * (ab > ba ? ab : ba) + 0.01);
+    hm_scratch_free(scratch);
+}
+END_TEST
+
+/* On every set: genuine pairs outscore impostor pairs on average by far,
+ * and most fingers' impression 2 ranks its own impression 1 first. */
+START_TEST(genuine_above_impostor)
+{
+    static const char    *sets[] = { "fvc2002/DB1_B", "fvc2002/DB2_B",
+        "fvc2004/DB1_B", "fvc2004/DB2_B" };
+    static struct stored  enrolled[10], probe_st;
+    struct hm_scratch    *scratch = hm_scratch_new();
+    int                   s, f, g, rank1;
+
+    for (s = 0; s < 4; s++) {
+        double  genuine = 0.0, impostor = 0.0;
+
+        rank1 = 0;
+        for (f = 0; f < 10; f++) {
+            load_stored(sets[s], 101 + f, 1, &enrolled[f]);
+        }
+        for (f = 0; f < 10; f++) {
+            struct hm_probe  *probe;
+            double            best = -1.0, sc;
+            int               best_g = -1;
+
+            load_stored(sets[s], 101 + f, 2, &probe_st);
+            probe = hm_probe_new(probe_st.bytes, (size_t) probe_st.len);
+            for (g = 0; g < 10; g++) {
+                sc = hm_compare(probe, enrolled[g].bytes,
+                    (size_t) enrolled[g].len, scratch);
+                if (g == f) {
+                    genuine += sc / 10;
+                } else {
+                    impostor += sc / 90;
+                }
+                if (sc > best) {
+                    best = sc;
+                    best_g = g;
+                }
+            }
+            rank1 += best_g == f;
+            hm_probe_free(probe);
+        }
+        ck_assert_msg(genuine > 3 * impostor, "%s: genuine %.4f impostor "
+            "%.4f", sets[s], genuine, impostor);
+        ck_assert_msg(rank1 >= 6, "%s: rank-1 %d of 10", sets[s], rank1);
+    }
+    hm_scratch_free(scratch);
+}
+END_TEST
+
+START_TEST(calibration_monotone_and_inverse)
+{
+    double  fmr, prev = 2.0, s;
+
+    for (s = 0.0; s <= 1.0; s += 0.01) {
+        fmr = hm_fmr_for_score(s);
+        ck_assert_double_le(fmr, prev);
+        ck_assert_double_ge(fmr, 0.0);
+        ck_assert_double_le(fmr, 1.0);
+        prev = fmr;
+    }
+    for (fmr = 1e-1; fmr >= 1e-8; fmr /= 10) {
+        double  t = hm_threshold_for_fmr(fmr);
+
+        ck_assert_double_lt(fabs(log10(hm_fmr_for_score(t)) - log10(fmr)),
+            1e-6);
+        ck_assert_double_gt(hm_threshold_for_fmr(fmr / 10), t);
+    }
+}
+END_TEST
+
+START_TEST(quality_gate)
+{
+    struct hm_fingerprint  fp;
+    char                   err[256] = "";
+
+    load_fp("fvc2002/DB2_B", 101, 1, &fp);
+    ck_assert_msg(hm_quality_gate(&fp, err, sizeof(err)) == 0, "%s", err);
+    fp.count = 8;
+    ck_assert_int_eq(hm_quality_gate(&fp, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "minutiae"));
+    load_fp("fvc2002/DB2_B", 101, 1, &fp);
+    fp.finger_quality = 5;
+    ck_assert_int_eq(hm_quality_gate(&fp, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "quality"));
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite    *s = suite_create("match");
+    TCase    *tc = tcase_create("mcc");
+    SRunner  *sr;
+    int       failed;
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, encode_is_checked_and_deterministic);
+    tcase_add_test(tc, stored_check_rejects_garbage);
+    tcase_add_test(tc, encode_refuses_too_few_minutiae);
+    tcase_add_test(tc, self_match_high_and_symmetric);
+    tcase_add_test(tc, genuine_above_impostor);
+    tcase_add_test(tc, calibration_monotone_and_inverse);
+    tcase_add_test(tc, quality_gate);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
