@@ -98,7 +98,10 @@ export async function newPage(browser, viewportName = "desktop",
   });
   page.on("pageerror", (e) => rec.pageErrors.push(String(e)));
   page.on("requestfailed", (r) => {
-    if (isLocal(r.url())) {
+    // ERR_ABORTED: cut short by a navigation or reload (a /healthz poll in
+    // flight, say), not a fault of the server.
+    const err = r.failure()?.errorText || "";
+    if (isLocal(r.url()) && !/ERR_ABORTED/.test(err)) {
       rec.failed.push(`${r.url()}: ${r.failure()?.errorText}`);
     }
   });

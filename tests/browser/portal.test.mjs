@@ -131,6 +131,28 @@ describe("index page", () => {
       } finally { await closePage(page); }
     });
 
+  test("shows the matcher down on a 503 /healthz, and up again after",
+    async () => {
+      const page = await newPage(browser, "phone");
+      try {
+        let down = true;
+        await page.route(`${baseUrl()}/healthz`, (route) => down
+          ? route.fulfill({ status: 503, contentType: "application/json",
+              body: '{"status":"degraded","matcher":"down"}' })
+          : route.continue());
+        await page.goto(baseUrl() + "/", { waitUntil: "load" });
+        const dd = page.locator("#st-matcher");
+        await dd.filter({ hasText: "Fuera de servicio" })
+          .waitFor({ timeout: STATUS_TIMEOUT });
+        assert.equal(await dd.getAttribute("class"), "bad");
+        assert.equal(await page.locator("#st-subjects").textContent(), "—");
+        await assertAccessible(page);   // red on white must still read
+        await screenshot(page, "index-phone-es-matcher-down");
+        down = false;
+        await matcherUp(page, "En servicio");   // next poll, within 5 s
+      } finally { await closePage(page); }
+    });
+
   test("no console errors or CSP violations over a full polling cycle",
     async () => {
       const { page } = await open("desktop");
