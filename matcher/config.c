@@ -1,0 +1,426 @@
+/*
+ * config.c -- loads and validates config/huella.yaml (libyaml document API).
+ *
+ * Owns the schema of the `matcher:` section (see config/huella.yaml for the
+ * documented example) and the rule that the top level only holds known
+ * sections.  Strictness is deliberate: a misspelt key silently ignored is a
+ * production incident later, so unknown keys, duplicate keys, wrong types
+ * and out-of-range values are all refused, each naming file, line and key.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* Top-level sections; only `matcher` is read here. */
+static const char *const config_sections[] = { "matcher", "portal", "log" };
+
+void
+config_defaults(struct hd_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->socket_path, sizeof(cfg->socket_path), "var/huellad.sock");
+    cfg->socket_mode = 0666;
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "var/data");
+    cfg->map_size_mb = 4096;
+    cfg->threads = 0;
+    cfg->fmr = 1.0e-4;
+    cfg->spin_us = 50;
+    cfg->max_clients = 64;
+}
+
+unsigned
+config_threads(const struct hd_config *cfg)
+{
+    long  n;
+
+    if (cfg->threads > 0) {
+        return cfg->threads;
+    }
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned) n : 1;
+}
+
+struct config_ctx {
+    const char       *path;
+    yaml_document_t  *doc;
+    char             *err;
+    size_t            errlen;
+};
+
+static int
+config_fail(struct config_ctx *cx, const yaml_node_t *node, const char *fmt,
+    ...)
+{
+    va_list  ap;
+    int      n;
+
+    n = snprintf(cx->err, cx->errlen, "%s:%lu: ", cx->path,
+        node ? (unsigned long) node->start_mark.line + 1 : 1UL);
+    if (n < 0 || (size_t) n >= cx->errlen) {
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(cx->err + n, cx->errlen - (size_t) n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *
+scalar_text(const yaml_node_t *node)
+{
+    return (const char *) node->data.scalar.value;
+}
+
+/* A plain (unquoted) scalar that is not YAML's null. */
+static int
+scalar_is_plain_value(const yaml_node_t *node)
+{
+    const char  *s;
+
+    if (node->type != YAML_SCALAR_NODE
+        || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    {
+        return 0;
+    }
+    s = scalar_text(node);
+    return !(s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0
+             || strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0);
+}
+
+static const char *
+node_kind(const yaml_node_t *node)
+{
+    if (node->type == YAML_MAPPING_NODE) {
+        return "a mapping";
+    }
+    if (node->type == YAML_SEQUENCE_NODE) {
+        return "a list";
+    }
+    if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+        return "a quoted string";
+    }
+    if (!scalar_is_plain_value(node)) {
+        return "nothing";
+    }
+    return NULL;
+}
+
+static int
+get_uint(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    uint64_t min, uint64_t max, uint64_t *out)
+{
+    const char          *s, *kind;
+    unsigned long long   v;
+    char                *end;
+
+    kind = node_kind(node);
+    if (kind) {
+        return config_fail(cx, node, "key '%s': expected a non-negative "
+            "integer, got %s", key, kind);
+    }
+    s = scalar_text(node);
+    if (s[0] < '0' || s[0] > '9') {
+        return config_fail(cx, node, "key '%s': expected a non-negative "
+            "integer, got '%s'", key, s);
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE) {
+        return config_fail(cx, node, "key '%s': expected a non-negative "
+            "integer, got '%s'", key, s);
+    }
+    if (v < min || v > max) {
+        return config_fail(cx, node, "key '%s': %llu is out of range "
+            "(%llu..%llu)", key, v, (unsigned long long) min,
+            (unsigned long long) max);
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+get_real(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    double min_excl, double max, double *out)
+{
+    const char  *s, *kind;
+    char        *end;
+    double       v;
+
+    kind = node_kind(node);
+    if (kind) {
+        return config_fail(cx, node, "key '%s': expected a number, got %s",
+            key, kind);
+    }
+    s = scalar_text(node);
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+        return config_fail(cx, node, "key '%s': expected a number, got '%s'",
+            key, s);
+    }
+    if (!(v > min_excl) || v > max) {
+        return config_fail(cx, node, "key '%s': %s is out of range "
+            "(greater than %g, at most %g)", key, s, min_excl, max);
+    }
+    *out = v;
+    return 0;
+}
+
+/* Paths may be quoted or plain; they must fit and not be empty. */
+static int
+get_path(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    char *out, size_t cap)
+{
+    const char  *s;
+
+    if (node->type != YAML_SCALAR_NODE) {
+        return config_fail(cx, node, "key '%s': expected a path, got %s",
+            key, node_kind(node));
+    }
+    s = scalar_text(node);
+    if (s[0] == '\0' || (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                         && !scalar_is_plain_value(node)))
+    {
+        return config_fail(cx, node, "key '%s': expected a path, got nothing",
+            key);
+    }
+    if (strlen(s) >= cap || strlen(s) != node->data.scalar.length) {
+        return config_fail(cx, node, "key '%s': path is too long (at most "
+            "%zu bytes) or holds a NUL byte", key, cap - 1);
+    }
+    memcpy(out, s, strlen(s) + 1);
+    return 0;
+}
+
+/* An octal permission such as "0666" (quoted so YAML keeps it a string) or
+ * 0666 / 666 plain. */
+static int
+get_mode(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    unsigned *out)
+{
+    const char     *s;
+    char           *end;
+    unsigned long   v;
+    size_t          len;
+
+    if (node->type != YAML_SCALAR_NODE) {
+        return config_fail(cx, node, "key '%s': expected an octal mode such "
+            "as \"0660\", got %s", key, node_kind(node));
+    }
+    s = scalar_text(node);
+    len = strlen(s);
+    if (len < 3 || len > 4 || strspn(s, "01234567") != len) {
+        return config_fail(cx, node, "key '%s': expected an octal mode such "
+            "as \"0660\", got '%s'", key, s);
+    }
+    v = strtoul(s, &end, 8);
+    if (v > 0777) {
+        return config_fail(cx, node, "key '%s': '%s' is out of range (at "
+            "most 0777)", key, s);
+    }
+    if ((v & 0600) != 0600) {
+        return config_fail(cx, node, "key '%s': '%s' must let huellad's own "
+            "user read and write (0600)", key, s);
+    }
+    *out = (unsigned) v;
+    return 0;
+}
+
+static int
+load_matcher(struct config_ctx *cx, yaml_node_t *map, struct hd_config *cfg)
+{
+    yaml_node_pair_t  *pair;
+    yaml_node_t       *k, *v;
+    const char        *name;
+    char               key[64];
+    uint64_t           u;
+    unsigned           seen = 0;
+    size_t             i;
+    static const char *const keys[] = {
+        "socket", "socket_mode", "data_dir", "map_size_mb", "threads",
+        "fmr", "spin_us", "max_clients"
+    };
+
+    for (pair = map->data.mapping.pairs.start;
+         pair < map->data.mapping.pairs.top; pair++)
+    {
+        k = yaml_document_get_node(cx->doc, pair->key);
+        v = yaml_document_get_node(cx->doc, pair->value);
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE) {
+            return config_fail(cx, k, "key 'matcher': keys must be plain "
+                "names");
+        }
+        name = scalar_text(k);
+        snprintf(key, sizeof(key), "matcher.%.48s", name);
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            if (strcmp(name, keys[i]) == 0) {
+                break;
+            }
+        }
+        if (i == sizeof(keys) / sizeof(keys[0])) {
+            return config_fail(cx, k, "key '%s': unknown key (known: socket, "
+                "socket_mode, data_dir, map_size_mb, threads, fmr, spin_us, "
+                "max_clients)", key);
+        }
+        if (seen & (1u << i)) {
+            return config_fail(cx, k, "key '%s': given twice", key);
+        }
+        seen |= 1u << i;
+
+        switch (i) {
+        case 0:
+            if (get_path(cx, key, v, cfg->socket_path,
+                    sizeof(cfg->socket_path)) != 0)
+            {
+                return -1;
+            }
+            break;
+        case 1:
+            if (get_mode(cx, key, v, &cfg->socket_mode) != 0) {
+                return -1;
+            }
+            break;
+        case 2:
+            if (get_path(cx, key, v, cfg->data_dir,
+                    sizeof(cfg->data_dir)) != 0)
+            {
+                return -1;
+            }
+            break;
+        case 3:
+            /* 16 MiB .. 1 TiB: the map is address space, not memory. */
+            if (get_uint(cx, key, v, 16, 1048576, &cfg->map_size_mb) != 0) {
+                return -1;
+            }
+            break;
+        case 4:
+            if (get_uint(cx, key, v, 0, 256, &u) != 0) {
+                return -1;
+            }
+            cfg->threads = (unsigned) u;
+            break;
+        case 5:
+            if (get_real(cx, key, v, 0.0, 0.1, &cfg->fmr) != 0) {
+                return -1;
+            }
+            break;
+        case 6:
+            /* More than a millisecond of spinning never pays: a sleeping
+             * wake-up costs ~35 us here. */
+            if (get_uint(cx, key, v, 0, 1000, &u) != 0) {
+                return -1;
+            }
+            cfg->spin_us = (unsigned) u;
+            break;
+        case 7:
+            if (get_uint(cx, key, v, 1, 1024, &u) != 0) {
+                return -1;
+            }
+            cfg->max_clients = (unsigned) u;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int
+load_root(struct config_ctx *cx, struct hd_config *cfg)
+{
+    yaml_node_t       *root, *k, *v;
+    yaml_node_pair_t  *pair;
+    const char        *name;
+    unsigned           seen = 0;
+    size_t             i, n = sizeof(config_sections) / sizeof(config_sections[0]);
+
+    root = yaml_document_get_root_node(cx->doc);
+    if (root == NULL) {
+        return config_fail(cx, NULL, "the file is empty (expected a "
+            "'matcher:' section)");
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        return config_fail(cx, root, "expected a mapping of sections "
+            "(matcher, portal, log) at the top level, got %s",
+            node_kind(root) ? node_kind(root) : "a scalar");
+    }
+    for (pair = root->data.mapping.pairs.start;
+         pair < root->data.mapping.pairs.top; pair++)
+    {
+        k = yaml_document_get_node(cx->doc, pair->key);
+        v = yaml_document_get_node(cx->doc, pair->value);
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE) {
+            return config_fail(cx, k, "top-level keys must be plain names");
+        }
+        name = scalar_text(k);
+        for (i = 0; i < n; i++) {
+            if (strcmp(name, config_sections[i]) == 0) {
+                break;
+            }
+        }
+        if (i == n) {
+            return config_fail(cx, k, "key '%.64s': unknown section (known: "
+                "matcher, portal, log)", name);
+        }
+        if (seen & (1u << i)) {
+            return config_fail(cx, k, "key '%s': given twice", name);
+        }
+        seen |= 1u << i;
+        if (v->type == YAML_SCALAR_NODE && !scalar_is_plain_value(v)
+            && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+        {
+            continue;   /* an empty section keeps the defaults */
+        }
+        if (v->type != YAML_MAPPING_NODE) {
+            return config_fail(cx, v, "key '%s': expected a mapping, got %s",
+                name, node_kind(v) ? node_kind(v) : "a scalar");
+        }
+        if (i == 0 && load_matcher(cx, v, cfg) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+config_load(const char *path, struct hd_config *cfg, char *err,
+    size_t errlen)
+{
+    FILE               *f;
+    yaml_parser_t       parser;
+    yaml_document_t     doc;
+    struct config_ctx   cx = { path, &doc, err, errlen };
+    int                 rc;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: cannot initialise the YAML parser", path);
+        return -1;
+    }
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "%s:%lu: YAML syntax error: %s%s%s", path,
+            (unsigned long) parser.problem_mark.line + 1,
+            parser.problem ? parser.problem : "unknown",
+            parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        return -1;
+    }
+    rc = load_root(&cx, cfg);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,88 @@
+/*
+ * ops.h -- huellad's operations: what each request op does and on which
+ * thread it runs.
+ *
+ * Owns: struct hd_request (a private copy of one request taken from a
+ * client's slot), the routing of ops to threads (fast reads inline on the
+ * ring thread, IDENTIFY/IMPORT/BACKUP to the worker pool, writes to the
+ * single writer thread), the strict decoding of request fields, the reply
+ * encodings and the daemon's counters.  The transport (slots, rings,
+ * doorbells) is ipc_server.c's business; ops only calls hd_reply().
+ */
+
+#ifndef HUELLA_OPS_H
+#define HUELLA_OPS_H
+
+#include <lmdb.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "huella_ipc.h"
+#include "match.h"
+
+struct hd_conn;
+struct store;
+
+struct hd_request {
+    struct hd_conn  *conn;         /* the link the reply goes back on */
+    uint32_t         slot;
+    uint32_t         generation;
+    uint16_t         op;
+    uint64_t         deadline_ns;  /* CLOCK_MONOTONIC, 0 = none */
+    void            *prep;         /* decoded/prepared arguments */
+    void           (*prep_free)(void *prep);
+    size_t           len;
+    uint8_t          payload[];    /* private copy of the request payload */
+};
+
+/* Per-thread working memory: every thread that runs ops owns one. */
+struct hd_thread {
+    struct hm_scratch      *scratch;
+    struct hm_fingerprint   fp;
+    uint8_t                 encoded[HM_STORED_MAX];
+    uint8_t                 reply[HIPC_PAYLOAD_MAX];
+    char                    why[256];
+};
+
+struct hd_thread *hd_thread_new(void);
+void hd_thread_free(struct hd_thread *th);
+
+/* Opens the store and starts the writer thread and the worker pool. */
+int ops_init(const struct hd_config *cfg, char *err, size_t errlen);
+/* Lets the writer finish what it has (every queued write is committed and
+ * answered), then stops it.  The store stays open: threads may still read. */
+void ops_shutdown(void);
+
+/* Entry point from a ring thread.  rq lives in the thread's own buffer; an
+ * op that must run elsewhere duplicates it.  Always leads to exactly one
+ * hd_reply() for the request, now or later. */
+void ops_handle(struct hd_request *rq, struct hd_thread *th);
+
+/* Writer side: runs a prepared write inside txn (a nested transaction of
+ * the group commit); returns the reply status with the payload in w. */
+int ops_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w);
+
+struct hd_request *hd_request_dup(const struct hd_request *rq);
+void hd_request_free(struct hd_request *rq);
+
+/* Encodes ERR_CODE, MESSAGE and (when field is not NULL) FIELD. */
+void ops_error(struct hipc_writer *w, const char *code, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Replies with an error payload built by ops_error(). */
+void ops_reply_error(struct hd_request *rq, int status, const char *code,
+    const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+uint64_t hd_now_ns(void);
+int hd_expired(const struct hd_request *rq);
+
+/* Counters, updated from every thread. */
+void ops_count_error(void);
+void ops_count_comparisons(uint64_t n);
+
+struct store *ops_store(void);
+double ops_threshold(void);
+const struct hd_config *ops_config(void);
+
+#endif /* HUELLA_OPS_H */
