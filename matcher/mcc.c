@@ -377,7 +377,7 @@ mcc_encode(const struct hm_fingerprint *fp, uint8_t *out, size_t cap,
     out[0] = MCC_MAGIC0;
     out[1] = MCC_MAGIC1;
     out[2] = MCC_VERSION;
-    out[3] = MCC_NS << 4 | MCC_ND;
+    out[3] = (MCC_NS / 4) << 4 | MCC_ND;
     put16(out + 4, (unsigned) n);
     put16(out + 6, (unsigned) cylinders);
     out[8] = (uint8_t) quality;
@@ -408,7 +408,7 @@ mcc_header_read(const uint8_t *stored, size_t len, struct mcc_header *h)
     h->quality = stored[8];
     h->length = mcc_le32(stored + 12);
     if (h->magic[0] != MCC_MAGIC0 || h->magic[1] != MCC_MAGIC1
-        || h->version != MCC_VERSION || h->geometry != (MCC_NS << 4 | MCC_ND)
+        || h->version != MCC_VERSION || h->geometry != ((MCC_NS / 4) << 4 | MCC_ND)
         || h->length != len || h->cylinders > h->minutiae
         || h->minutiae > HM_MAX_MINUTIAE
         || len != MCC_HEADER_BYTES + (size_t) h->cylinders * MCC_CYL_BYTES

@@ -56,7 +56,7 @@
 struct mcc_header {
     uint8_t   magic[2];
     uint8_t   version;
-    uint8_t   geometry;     /* MCC_NS << 4 | MCC_ND: refuses foreign forms */
+    uint8_t   geometry;     /* (MCC_NS / 4) << 4 | MCC_ND: refuses foreign forms */
     uint16_t  minutiae;
     uint16_t  cylinders;
     uint8_t   quality;
