@@ -1,0 +1,898 @@
+
+/*
+ * The API's content handler: routing, authorization, the JSON body, and
+ * the life of a request while the matcher works on it.
+ *
+ * A request is routed to an endpoint (404, 405 with Allow), authorized
+ * with the admin bearer token (401), its path parameters validated (422),
+ * its body read in memory and parsed (415, 413, 400).  The endpoint encodes
+ * the matcher message; the request is then suspended (r->main->count++,
+ * NGX_DONE) until ngx_http_huella_done() runs: on the reply, at the
+ * deadline, or when the link goes down.  Matcher statuses map to HTTP ones
+ * here, with the matcher's own code, message and field passed through.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_huella_module.h"
+#include "ngx_http_huella_api.h"
+#include "ngx_http_huella_json.h"
+#include "ngx_http_huella_ident.h"
+
+
+#define NGX_HTTP_HUELLA_PAYLOAD_SLACK  1024
+
+
+static ngx_int_t ngx_http_huella_route(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_not_allowed(ngx_http_huella_ctx_t *ctx,
+    char *allow);
+static ngx_int_t ngx_http_huella_path_curp(ngx_http_huella_ctx_t *ctx,
+    u_char *p, size_t len);
+static ngx_int_t ngx_http_huella_path_position(ngx_http_huella_ctx_t *ctx,
+    u_char *p, size_t len);
+static ngx_int_t ngx_http_huella_authorize(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_check_body(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx);
+static void ngx_http_huella_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_huella_parse_body(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx, size_t *body_len);
+static void ngx_http_huella_json_cleanup(void *data);
+static ngx_int_t ngx_http_huella_process(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx, size_t body_len);
+static ngx_int_t ngx_http_huella_send_rejected(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_send_degraded(ngx_http_request_t *r,
+    char *state);
+static void ngx_http_huella_done(ngx_http_huella_call_t *call);
+static ngx_int_t ngx_http_huella_reply(ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd);
+
+
+typedef struct {
+    ngx_uint_t                 http;
+    char                      *code;
+    char                      *message;
+} ngx_http_huella_status_t;
+
+
+static ngx_http_huella_status_t  ngx_http_huella_statuses[] = {
+    /* HIPC_ST_OK */
+    { NGX_HTTP_OK, "ok", "ok" },
+    /* HIPC_ST_NOT_FOUND */
+    { NGX_HTTP_NOT_FOUND, "not_found", "no such record" },
+    /* HIPC_ST_CONFLICT */
+    { NGX_HTTP_CONFLICT, "conflict", "the record already exists" },
+    /* HIPC_ST_INVALID */
+    { NGX_HTTP_UNPROCESSABLE_ENTITY, "invalid_value", "invalid value" },
+    /* HIPC_ST_BAD_REQUEST */
+    { NGX_HTTP_BAD_REQUEST, "bad_request", "the matcher refused the "
+                                           "request as malformed" },
+    /* HIPC_ST_BUSY */
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "matcher_busy", "the matcher is "
+                                                    "overloaded, retry" },
+    /* HIPC_ST_INTERNAL */
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "the matcher failed "
+                                                        "internally" },
+    /* HIPC_ST_BAD_VERSION */
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, "protocol_version_mismatch",
+      "the matcher speaks another protocol version" },
+    /* HIPC_ST_TOO_LARGE */
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "the request "
+                                                  "is too large" },
+    /* HIPC_ST_EXPIRED */
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "matcher_timeout", "the matcher could "
+                                           "not start the work in time" }
+};
+
+
+ngx_int_t
+ngx_http_huella_handler(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_http_huella_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_huella_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->call.request = r;
+    ctx->call.handler = ngx_http_huella_done;
+    ctx->call.data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_huella_module);
+
+    rc = ngx_http_huella_route(r, ctx);
+
+    if (rc == NGX_OK && ctx->endpoint != &ngx_http_huella_ping) {
+        rc = ngx_http_huella_authorize(r, ctx);
+    }
+
+    if (rc == NGX_OK && ctx->endpoint->body) {
+        rc = ngx_http_huella_check_body(r, ctx);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK || !ctx->endpoint->body) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ctx->status) {
+            return ngx_http_huella_send_rejected(r, ctx);
+        }
+
+        return ngx_http_huella_process(r, ctx, 0);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_huella_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_huella_reject(ngx_http_huella_ctx_t *ctx, ngx_uint_t status,
+    char *code, char *field, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    ctx->status = status;
+
+    ctx->code.data = (u_char *) code;
+    ctx->code.len = ngx_strlen(code);
+
+    if (field) {
+        ctx->field.data = (u_char *) field;
+        ctx->field.len = ngx_strlen(field);
+    }
+
+    ctx->message.data = ngx_pnalloc(ctx->request->pool, NGX_MAX_ERROR_STR);
+    if (ctx->message.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(ctx->message.data,
+                      ctx->message.data + NGX_MAX_ERROR_STR, fmt, args);
+    va_end(args);
+
+    ctx->message.len = p - ctx->message.data;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_huella_route(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
+{
+    u_char     *p, *last, *curp, *slash;
+    ngx_int_t   rc;
+    ngx_uint_t  m;
+
+    p = r->uri.data;
+    last = p + r->uri.len;
+    m = r->method;
+
+    if (r->uri.len == sizeof("/healthz") - 1
+        && ngx_strncmp(p, "/healthz", sizeof("/healthz") - 1) == 0)
+    {
+        if (!(m & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_huella_not_allowed(ctx, "GET, HEAD");
+        }
+
+        ctx->endpoint = &ngx_http_huella_ping;
+        return NGX_OK;
+    }
+
+    if (r->uri.len < sizeof("/api/v1/") - 1
+        || ngx_strncmp(p, "/api/v1/", sizeof("/api/v1/") - 1) != 0)
+    {
+        goto not_found;
+    }
+
+    p += sizeof("/api/v1/") - 1;
+
+    if (last - p == sizeof("verify") - 1
+        && ngx_strncmp(p, "verify", sizeof("verify") - 1) == 0)
+    {
+        if (m != NGX_HTTP_POST) {
+            return ngx_http_huella_not_allowed(ctx, "POST");
+        }
+
+        ctx->endpoint = &ngx_http_huella_verify;
+        return NGX_OK;
+    }
+
+    if (last - p == sizeof("identify") - 1
+        && ngx_strncmp(p, "identify", sizeof("identify") - 1) == 0)
+    {
+        if (m != NGX_HTTP_POST) {
+            return ngx_http_huella_not_allowed(ctx, "POST");
+        }
+
+        ctx->endpoint = &ngx_http_huella_identify;
+        return NGX_OK;
+    }
+
+    if (last - p < (ssize_t) sizeof("subjects") - 1
+        || ngx_strncmp(p, "subjects", sizeof("subjects") - 1) != 0)
+    {
+        goto not_found;
+    }
+
+    p += sizeof("subjects") - 1;
+
+    if (p == last) {
+        if (m != NGX_HTTP_POST) {
+            return ngx_http_huella_not_allowed(ctx, "POST");
+        }
+
+        ctx->endpoint = &ngx_http_huella_subject_create;
+        return NGX_OK;
+    }
+
+    if (*p++ != '/' || p == last) {
+        goto not_found;
+    }
+
+    curp = p;
+    slash = ngx_strlchr(p, last, '/');
+
+    if (slash == NULL) {
+        if (m != NGX_HTTP_GET && m != NGX_HTTP_HEAD && m != NGX_HTTP_DELETE) {
+            return ngx_http_huella_not_allowed(ctx, "GET, HEAD, DELETE");
+        }
+
+        ctx->endpoint = (m == NGX_HTTP_DELETE)
+                        ? &ngx_http_huella_subject_delete
+                        : &ngx_http_huella_subject_get;
+
+        return ngx_http_huella_path_curp(ctx, curp, last - curp);
+    }
+
+    p = slash;
+
+    if (last - p <= (ssize_t) sizeof("/fingers/") - 1
+        || ngx_strncmp(p, "/fingers/", sizeof("/fingers/") - 1) != 0)
+    {
+        goto not_found;
+    }
+
+    p += sizeof("/fingers/") - 1;
+
+    if (ngx_strlchr(p, last, '/') != NULL) {
+        goto not_found;
+    }
+
+    if (m != NGX_HTTP_PUT && m != NGX_HTTP_DELETE) {
+        return ngx_http_huella_not_allowed(ctx, "PUT, DELETE");
+    }
+
+    ctx->endpoint = (m == NGX_HTTP_PUT) ? &ngx_http_huella_finger_put
+                                        : &ngx_http_huella_finger_delete;
+
+    rc = ngx_http_huella_path_curp(ctx, curp, slash - curp);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_huella_path_position(ctx, p, last - p);
+
+not_found:
+
+    return ngx_http_huella_reject(ctx, NGX_HTTP_NOT_FOUND, "not_found", NULL,
+                                  "no API resource at \"%V\"", &r->uri);
+}
+
+
+static ngx_int_t
+ngx_http_huella_not_allowed(ngx_http_huella_ctx_t *ctx, char *allow)
+{
+    ngx_str_t            value;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    value.data = (u_char *) allow;
+    value.len = ngx_strlen(allow);
+
+    if (ngx_http_huella_add_header(r, "Allow", &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_huella_reject(ctx, NGX_HTTP_NOT_ALLOWED,
+                                  "method_not_allowed", NULL,
+                                  "method %V is not allowed here, use %s",
+                                  &r->method_name, allow);
+}
+
+
+static ngx_int_t
+ngx_http_huella_path_curp(ngx_http_huella_ctx_t *ctx, u_char *p, size_t len)
+{
+    char  *rule;
+
+    if (len > NGX_HTTP_HUELLA_CURP_LEN) {
+        len = NGX_HTTP_HUELLA_CURP_LEN + 1;
+    }
+
+    ctx->curp.data = ngx_pnalloc(ctx->request->pool, len);
+    if (ctx->curp.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->curp.len = len;
+
+    /* CURPs are upper case; lower case input is accepted and normalized */
+
+    while (len--) {
+        ctx->curp.data[len] = ngx_toupper(p[len]);
+    }
+
+    rule = ngx_http_huella_curp_check(ctx->curp.data, ctx->curp.len);
+
+    if (rule) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_curp", "curp", "%s", rule);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_path_position(ngx_http_huella_ctx_t *ctx, u_char *p,
+    size_t len)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi(p, len);
+
+    if (n < 1 || n > 10) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_position", "position",
+                                      "finger position must be an integer "
+                                      "from 1 (right thumb) to 10 "
+                                      "(left little finger)");
+    }
+
+    ctx->position = n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_authorize(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
+{
+    u_char                       *p, *last, diff;
+    size_t                        i, len;
+    ngx_table_elt_t              *h;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->token.len == 0) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "unauthorized", NULL,
+                                      "no admin token is configured on "
+                                      "this server");
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "missing_token", NULL,
+                                      "an \"Authorization: Bearer <token>\" "
+                                      "header is required");
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (h->value.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "invalid_token", NULL,
+                                      "the Authorization scheme must be "
+                                      "Bearer");
+    }
+
+    p += sizeof("Bearer ") - 1;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    /* constant time in the length of the configured token */
+
+    len = last - p;
+    diff = (len != hmcf->token.len);
+
+    for (i = 0; i < hmcf->token.len; i++) {
+        diff |= hmcf->token.data[i] ^ (i < len ? p[i] : 0);
+    }
+
+    if (diff) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "invalid_token", NULL,
+                                      "the bearer token is not valid");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_check_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_table_elt_t             *h;
+    ngx_http_huella_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_huella_module);
+
+    h = r->headers_in.content_type;
+
+    if (h == NULL) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      "unsupported_media_type", NULL,
+                                      "Content-Type application/json is "
+                                      "required");
+    }
+
+    p = h->value.data;
+    len = sizeof("application/json") - 1;
+
+    if (h->value.len < len
+        || ngx_strncasecmp(p, (u_char *) "application/json", len) != 0
+        || (h->value.len > len && p[len] != ';' && p[len] != ' '))
+    {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      "unsupported_media_type", NULL,
+                                      "Content-Type must be application/json"
+                                      ", not \"%V\"", &h->value);
+    }
+
+    if (r->headers_in.content_length_n > (off_t) hlcf->max_body) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body_too_large", NULL,
+                                      "request body of %O bytes exceeds the "
+                                      "limit of %uz bytes",
+                                      r->headers_in.content_length_n,
+                                      hlcf->max_body);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_huella_body_handler(ngx_http_request_t *r)
+{
+    size_t                  len;
+    ngx_int_t               rc;
+    ngx_http_huella_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_huella_module);
+
+    rc = ngx_http_huella_parse_body(r, ctx, &len);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_huella_process(r, ctx, len);
+
+    } else if (rc == NGX_DECLINED) {
+        rc = ngx_http_huella_send_rejected(r, ctx);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_huella_parse_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
+    size_t *body_len)
+{
+    u_char                      *data, *p;
+    size_t                       len;
+    json_t                      *body;
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl;
+    json_error_t                 err;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_request_body_t     *rb;
+    ngx_http_huella_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_huella_module);
+
+    rb = r->request_body;
+
+    if (rb == NULL || rb->bufs == NULL) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_body", NULL,
+                                      "a JSON object body is required");
+    }
+
+    len = 0;
+
+    for (cl = rb->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || rb->temp_file) {
+
+            /* reading a file would block the worker */
+
+            return ngx_http_huella_reject(ctx,
+                                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body_too_large", NULL,
+                                      "request body exceeds the in-memory "
+                                      "limit (client_body_buffer_size)");
+        }
+
+        len += b->last - b->pos;
+    }
+
+    if (len > hlcf->max_body) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body_too_large", NULL,
+                                      "request body of %uz bytes exceeds the "
+                                      "limit of %uz bytes",
+                                      len, hlcf->max_body);
+    }
+
+    if (rb->bufs->next == NULL) {
+        data = rb->bufs->buf->pos;
+
+    } else {
+        data = ngx_pnalloc(r->pool, len);
+        if (data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = data;
+
+        for (cl = rb->bufs; cl; cl = cl->next) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
+    }
+
+    if (len == 0) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_body", NULL,
+                                      "a JSON object body is required");
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    body = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (body == NULL) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "malformed_json", NULL,
+                                      "malformed JSON at line %d column %d: "
+                                      "%s", err.line, err.column, err.text);
+    }
+
+    cln->handler = ngx_http_huella_json_cleanup;
+    cln->data = body;
+
+    if (!json_is_object(body)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "malformed_json", NULL,
+                                      "the body must be a JSON object");
+    }
+
+    ctx->body = body;
+    *body_len = len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_huella_json_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+static ngx_int_t
+ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
+    size_t body_len)
+{
+    u_char                      *buf;
+    size_t                       cap;
+    ngx_int_t                    rc;
+    ngx_http_huella_loc_conf_t  *hlcf;
+
+    hlcf = ngx_http_get_module_loc_conf(r, ngx_http_huella_module);
+
+    if (ctx->endpoint == &ngx_http_huella_ping
+        && !ngx_http_huella_link_up())
+    {
+        return ngx_http_huella_send_degraded(r, "down");
+    }
+
+    cap = ngx_min(body_len + NGX_HTTP_HUELLA_PAYLOAD_SLACK, HIPC_PAYLOAD_MAX);
+
+    buf = ngx_pnalloc(r->pool, cap);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    hipc_writer_init(&ctx->writer, buf, cap);
+
+    rc = ctx->endpoint->encode(ctx);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_huella_send_rejected(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->writer.overflow) {
+        (void) ngx_http_huella_reject(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "payload_too_large", NULL,
+                                      "the request does not fit in a "
+                                      "matcher message (%uz bytes)",
+                                      (size_t) HIPC_PAYLOAD_MAX);
+        return ngx_http_huella_send_rejected(r, ctx);
+    }
+
+    rc = ngx_http_huella_link_call(&ctx->call, ctx->endpoint->op,
+                                   ctx->writer.buf, ctx->writer.len,
+                                   hlcf->deadline);
+
+    switch (rc) {
+
+    case NGX_OK:
+        r->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        if (ctx->endpoint == &ngx_http_huella_ping) {
+            return ngx_http_huella_send_degraded(r, "down");
+        }
+
+        (void) ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "matcher_unavailable", NULL,
+                                      "the matcher is not reachable, retry "
+                                      "shortly");
+        return ngx_http_huella_send_rejected(r, ctx);
+
+    case NGX_BUSY:
+        (void) ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "matcher_busy", NULL,
+                                      "too many requests in flight to the "
+                                      "matcher, retry shortly");
+        return ngx_http_huella_send_rejected(r, ctx);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_huella_send_rejected(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx)
+{
+    return ngx_http_huella_send_error(r, ctx->status, &ctx->code,
+                                      &ctx->message, &ctx->field);
+}
+
+
+static ngx_int_t
+ngx_http_huella_send_degraded(ngx_http_request_t *r, char *state)
+{
+    static ngx_str_t  retry = ngx_string("1");
+
+    if (ngx_http_huella_add_header(r, "Retry-After", &retry) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_huella_send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     json_pack("{s:s,s:s}",
+                                               "status", "degraded",
+                                               "matcher", state));
+}
+
+
+static void
+ngx_http_huella_done(ngx_http_huella_call_t *call)
+{
+    ngx_int_t               rc;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_huella_ctx_t  *ctx;
+
+    ctx = call->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "huella: call done rc:%ui", call->rc);
+
+    switch (call->rc) {
+
+    case NGX_HTTP_HUELLA_REPLY:
+        rc = ngx_http_huella_reply(ctx);
+        break;
+
+    case NGX_HTTP_HUELLA_DOWN:
+        if (ctx->endpoint == &ngx_http_huella_ping) {
+            rc = ngx_http_huella_send_degraded(r, "down");
+            break;
+        }
+
+        (void) ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "matcher_unavailable", NULL,
+                                      "the matcher went away before "
+                                      "answering, retry shortly");
+        rc = ngx_http_huella_send_rejected(r, ctx);
+        break;
+
+    case NGX_HTTP_HUELLA_TIMEOUT:
+        if (ctx->endpoint == &ngx_http_huella_ping) {
+            rc = ngx_http_huella_send_degraded(r, "unresponsive");
+            break;
+        }
+
+        (void) ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "matcher_timeout", NULL,
+                                      "the matcher did not answer within "
+                                      "the deadline, retry shortly");
+        rc = ngx_http_huella_send_rejected(r, ctx);
+        break;
+
+    default: /* NGX_HTTP_HUELLA_CORRUPT */
+        (void) ngx_http_huella_reject(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal_error", NULL,
+                                      "the matcher sent a malformed reply");
+        rc = ngx_http_huella_send_rejected(r, ctx);
+        break;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_huella_reply(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    struct hipc_reader   rd;
+
+    hipc_reader_init(&rd, ctx->call.reply, ctx->call.reply_len);
+
+    if (ctx->call.status != HIPC_ST_OK) {
+        return ngx_http_huella_reply_error(ctx, &rd);
+    }
+
+    rc = ctx->endpoint->decode(ctx, &rd);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_huella_send_rejected(ctx->request, ctx);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd)
+{
+    u_char                    *p;
+    uint16_t                   tag;
+    uint32_t                   len;
+    ngx_str_t                  code, message, field;
+    const uint8_t             *data;
+    ngx_http_huella_status_t  *st;
+
+    if (ctx->call.status <= HIPC_ST_OK
+        || ctx->call.status > HIPC_ST_EXPIRED)
+    {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "huella: unknown matcher status %i", ctx->call.status);
+
+        (void) ngx_http_huella_reject(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal_error", NULL,
+                                      "the matcher answered with an unknown "
+                                      "status");
+        return ngx_http_huella_send_rejected(ctx->request, ctx);
+    }
+
+    st = &ngx_http_huella_statuses[ctx->call.status];
+
+    code.data = (u_char *) st->code;
+    code.len = ngx_strlen(st->code);
+    message.data = (u_char *) st->message;
+    message.len = ngx_strlen(st->message);
+    ngx_str_null(&field);
+
+    while (hipc_next(rd, &tag, &data, &len) == 1) {
+
+        if (len == 0) {
+            continue;
+        }
+
+        switch (tag) {
+
+        case HIPC_F_ERR_CODE:
+            code.data = (u_char *) data;
+            code.len = len;
+            break;
+
+        case HIPC_F_MESSAGE:
+            message.data = (u_char *) data;
+            message.len = len;
+            break;
+
+        case HIPC_F_FIELD:
+            field.data = (u_char *) data;
+            field.len = len;
+            break;
+        }
+    }
+
+    if (ctx->endpoint->finger && field.len
+        && ((field.len == 4 && ngx_strncmp(field.data, "data", 4) == 0)
+            || (field.len == 6 && ngx_strncmp(field.data, "format", 6) == 0)
+            || (field.len == 8
+                && ngx_strncmp(field.data, "position", 8) == 0)))
+    {
+        p = ngx_pnalloc(ctx->request->pool, field.len + sizeof("finger."));
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        field.len = ngx_sprintf(p, "finger.%V", &field) - p;
+        field.data = p;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "huella: matcher status %i code \"%V\"",
+                   ctx->call.status, &code);
+
+    return ngx_http_huella_send_error(ctx->request, st->http, &code,
+                                      &message, &field);
+}

@@ -1,0 +1,78 @@
+
+/*
+ * The API's request context and its endpoints: what the router
+ * (ngx_http_huella_api.c) and the operations (ngx_http_huella_endpoints.c)
+ * share.
+ */
+
+
+#ifndef _NGX_HTTP_HUELLA_API_H_INCLUDED_
+#define _NGX_HTTP_HUELLA_API_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "ngx_http_huella_link.h"
+
+
+typedef struct ngx_http_huella_ctx_s  ngx_http_huella_ctx_t;
+
+
+typedef struct {
+    ngx_uint_t                 op;          /* enum hipc_op */
+
+    /*
+     * encode() validates the request and writes the TLV payload into
+     * ctx->writer: NGX_OK, NGX_DECLINED after ngx_http_huella_reject(),
+     * or NGX_ERROR
+     */
+    ngx_int_t                (*encode)(ngx_http_huella_ctx_t *ctx);
+
+    /* decode() turns an HIPC_ST_OK reply into the response, returns rc */
+    ngx_int_t                (*decode)(ngx_http_huella_ctx_t *ctx,
+                                       struct hipc_reader *rd);
+
+    unsigned                   body:1;      /* takes a JSON body */
+    unsigned                   finger:1;    /* fields live under "finger" */
+} ngx_http_huella_endpoint_t;
+
+
+struct ngx_http_huella_ctx_s {
+    ngx_http_huella_call_t     call;
+    ngx_http_request_t        *request;
+    ngx_http_huella_endpoint_t *endpoint;
+
+    ngx_str_t                  curp;        /* from the path */
+    ngx_uint_t                 position;    /* from the path, 0 if none */
+
+    json_t                    *body;
+    struct hipc_writer         writer;
+
+    /* a rejected request, see ngx_http_huella_reject() */
+    ngx_uint_t                 status;
+    ngx_str_t                  code;
+    ngx_str_t                  message;
+    ngx_str_t                  field;
+};
+
+
+extern ngx_http_huella_endpoint_t  ngx_http_huella_ping;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_subject_create;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_subject_get;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_subject_delete;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_finger_put;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_finger_delete;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_verify;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_identify;
+
+
+/* records an error response for ctx, returns NGX_DECLINED */
+ngx_int_t ngx_http_huella_reject(ngx_http_huella_ctx_t *ctx,
+    ngx_uint_t status, char *code, char *field, const char *fmt, ...);
+
+
+#endif /* _NGX_HTTP_HUELLA_API_H_INCLUDED_ */

@@ -1,0 +1,24 @@
+
+/*
+ * Mexican identifiers: CURP and NSS validation.
+ */
+
+
+#ifndef _NGX_HTTP_HUELLA_IDENT_H_INCLUDED_
+#define _NGX_HTTP_HUELLA_IDENT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define NGX_HTTP_HUELLA_CURP_LEN  18
+#define NGX_HTTP_HUELLA_NSS_LEN   11
+
+
+/* each returns NULL when valid, else the rule that was broken */
+char *ngx_http_huella_curp_check(u_char *curp, size_t len);
+char *ngx_http_huella_nss_check(u_char *nss, size_t len);
+
+
+#endif /* _NGX_HTTP_HUELLA_IDENT_H_INCLUDED_ */

@@ -1,0 +1,315 @@
+
+/*
+ * JSON out and the API's error format.
+ *
+ * Every response carries "Content-Type: application/json; charset=utf-8"
+ * and "Cache-Control: no-store".  Errors are always
+ * {"error":{"code":"snake_case","message":"...","field":"..."}}; a 503
+ * adds Retry-After and a 401 adds WWW-Authenticate: Bearer.  Documents are
+ * built with jansson and serialized straight into a pool buffer.  Also
+ * holds the strict base64 decoder whose messages name the offending byte.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_huella_module.h"
+#include "ngx_http_huella_json.h"
+
+
+#define NGX_HTTP_HUELLA_JSON_FLAGS  (JSON_COMPACT|JSON_REAL_PRECISION(6))
+
+
+static ngx_int_t ngx_http_huella_send_body(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_buf_t *b);
+
+
+static ngx_str_t  ngx_http_huella_content_type =
+    ngx_string("application/json; charset=utf-8");
+
+static ngx_str_t  ngx_http_huella_no_store = ngx_string("no-store");
+static ngx_str_t  ngx_http_huella_retry_after = ngx_string("1");
+static ngx_str_t  ngx_http_huella_bearer =
+    ngx_string("Bearer realm=\"huella\"");
+static ngx_str_t  ngx_http_huella_422 =
+    ngx_string("422 Unprocessable Entity");
+
+
+ngx_int_t
+ngx_http_huella_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *doc)
+{
+    size_t      size;
+    ngx_buf_t  *b;
+
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    size = json_dumpb(doc, NULL, 0, NGX_HTTP_HUELLA_JSON_FLAGS);
+
+    if (size == 0) {
+        json_decref(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, size + 1);
+    if (b == NULL) {
+        json_decref(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last += json_dumpb(doc, (char *) b->pos, size,
+                          NGX_HTTP_HUELLA_JSON_FLAGS);
+    *b->last++ = LF;
+
+    json_decref(doc);
+
+    return ngx_http_huella_send_body(r, status, b);
+}
+
+
+ngx_int_t
+ngx_http_huella_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *code, ngx_str_t *message, ngx_str_t *field)
+{
+    json_t  *doc, *err;
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        if (ngx_http_huella_add_header(r, "Retry-After",
+                                       &ngx_http_huella_retry_after)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        if (ngx_http_huella_add_header(r, "WWW-Authenticate",
+                                       &ngx_http_huella_bearer)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    doc = json_object();
+    err = json_object();
+
+    if (doc == NULL || err == NULL
+        || json_object_set_new(doc, "error", err) != 0)
+    {
+        json_decref(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(err, "code",
+                        json_stringn((char *) code->data, code->len));
+    json_object_set_new(err, "message",
+                        json_stringn((char *) message->data, message->len));
+
+    if (field && field->len) {
+        json_object_set_new(err, "field",
+                            json_stringn((char *) field->data, field->len));
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "huella: error %ui %V: %V", status, code, message);
+
+    return ngx_http_huella_send_json(r, status, doc);
+}
+
+
+ngx_int_t
+ngx_http_huella_send_empty(ngx_http_request_t *r, ngx_uint_t status)
+{
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = 0;
+
+    if (ngx_http_huella_add_header(r, "Cache-Control",
+                                   &ngx_http_huella_no_store)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+ngx_int_t
+ngx_http_huella_add_header(ngx_http_request_t *r, char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+    h->lowcase_key = NULL;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b)
+{
+    ngx_int_t     rc;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+
+    if (status == NGX_HTTP_UNPROCESSABLE_ENTITY) {
+        r->headers_out.status_line = ngx_http_huella_422;
+    }
+
+    r->headers_out.content_type = ngx_http_huella_content_type;
+    r->headers_out.content_type_len = ngx_http_huella_content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (ngx_http_huella_add_header(r, "Cache-Control",
+                                   &ngx_http_huella_no_store)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_huella_base64_decode(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst, ngx_str_t *err)
+{
+    size_t      len, pad, i;
+    u_char      c, *p;
+    ngx_str_t   body;
+
+    err->data = ngx_pnalloc(pool, 128);
+    if (err->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = src->len;
+
+    if (len == 0) {
+        p = ngx_sprintf(err->data, "data is empty");
+        goto invalid;
+    }
+
+    pad = 0;
+
+    while (pad < 2 && len > 0 && src->data[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = src->data[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '+' || c == '/')
+        {
+            continue;
+        }
+
+        if (c == '=') {
+            p = ngx_sprintf(err->data, "base64 padding '=' at offset %uz "
+                            "before the end of data", i);
+
+        } else if (c == '-' || c == '_') {
+            p = ngx_sprintf(err->data, "base64url character '%c' at offset "
+                            "%uz: data must be standard base64", c, i);
+
+        } else if (c == ' ' || c == CR || c == LF || c == '\t') {
+            p = ngx_sprintf(err->data, "whitespace at offset %uz: data must "
+                            "be base64 on a single line", i);
+
+        } else if (c >= 0x21 && c < 0x7f) {
+            p = ngx_sprintf(err->data, "invalid base64 character '%c' at "
+                            "offset %uz", c, i);
+
+        } else {
+            p = ngx_sprintf(err->data, "invalid base64 byte 0x%02xd at "
+                            "offset %uz", (int) c, i);
+        }
+
+        goto invalid;
+    }
+
+    if (pad && (len + pad) % 4 != 0) {
+        p = ngx_sprintf(err->data, "padded base64 length %uz is not a "
+                        "multiple of 4", len + pad);
+        goto invalid;
+    }
+
+    if (len % 4 == 1) {
+        p = ngx_sprintf(err->data, "truncated base64: %uz characters "
+                        "cannot encode whole bytes", len);
+        goto invalid;
+    }
+
+    body.data = src->data;
+    body.len = len;
+
+    dst->data = ngx_pnalloc(pool, ngx_base64_decoded_length(len));
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_decode_base64(dst, &body) != NGX_OK) {
+        p = ngx_sprintf(err->data, "data is not valid base64");
+        goto invalid;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    err->len = p - err->data;
+
+    return NGX_DECLINED;
+}
+
+
+u_char *
+ngx_http_huella_iso8601(u_char *buf, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}

@@ -1,0 +1,50 @@
+
+/*
+ * Huella: the nginx side of the portal.
+ *
+ * Owns the configuration structures shared by the module's files and the
+ * prototypes that cross file boundaries.  One concept per file:
+ *
+ *   ngx_http_huella_module.c     directives, configuration, process hooks
+ *   ngx_http_huella_link.c       the worker's end of the shared-memory link
+ *   ngx_http_huella_api.c        routing, authorization, body, call life
+ *   ngx_http_huella_endpoints.c  JSON <-> TLV for each API operation
+ *   ngx_http_huella_json.c       JSON output, error format, base64
+ *   ngx_http_huella_ident.c      CURP and NSS validation
+ */
+
+
+#ifndef _NGX_HTTP_HUELLA_MODULE_H_INCLUDED_
+#define _NGX_HTTP_HUELLA_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* nginx 1.22 has no name for it */
+#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
+
+
+typedef struct {
+    ngx_str_t                  matcher;       /* huellad's unix socket */
+    ngx_str_t                  token_file;
+    ngx_str_t                  token;         /* admin bearer token */
+} ngx_http_huella_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                 enable;
+    ngx_msec_t                 deadline;
+    size_t                     max_body;
+} ngx_http_huella_loc_conf_t;
+
+
+ngx_int_t ngx_http_huella_handler(ngx_http_request_t *r);
+
+
+extern ngx_module_t  ngx_http_huella_module;
+
+
+#endif /* _NGX_HTTP_HUELLA_MODULE_H_INCLUDED_ */
