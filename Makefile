@@ -12,7 +12,12 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread \
            -Imatcher -MMD -MP
 LDLIBS  := -llmdb -lyaml -ljansson -lcrypto -lm -pthread
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+CC      := clang
+CFLAGS  += -O1 -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+else ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
            -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -27,6 +32,8 @@ TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 TESTS      := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES    := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 all: $(BUILD)/bin/huellad $(BUILD)/bin/huellactl $(TESTS) $(BENCHES)
 
@@ -51,7 +58,14 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libhuella.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# libFuzzer targets: make FUZZ=1 BUILD=build/fuzz fuzzers
+fuzzers: $(FUZZERS)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/libhuella.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 .PRECIOUS: $(BUILD)/obj/%.o
-.PHONY: all
+.PHONY: all fuzzers
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -21,6 +21,7 @@ PACKAGES=(
   python3                          # integration tests (stdlib only)
   curl                             # health checks in run mode
   wrk                              # benches and load kit
+  clang libclang-rt-14-dev         # libFuzzer targets (tests/fuzz)
 )
 
 log() { printf '\033[1m[build.sh]\033[0m %s\n' "$*" >&2; }
@@ -108,6 +109,12 @@ run_tests() {
       failed=$((failed + 1)); names+=("$(basename "$t")")
     fi
   done
+  log "fuzz targets (libFuzzer, short run)"
+  if tests/fuzz/run.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); names+=("fuzz")
+  fi
   [ ${#names[@]} -eq 0 ] || log "failed: ${names[*]}"
   echo "suites: $passed passed, $failed failed"
   [ "$failed" -eq 0 ]
