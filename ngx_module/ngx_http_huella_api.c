@@ -48,6 +48,7 @@ static ngx_int_t ngx_http_huella_send_rejected(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_send_degraded(ngx_http_request_t *r,
     char *state);
+static ngx_int_t ngx_http_huella_error_page(ngx_http_request_t *r);
 static void ngx_http_huella_done(ngx_http_huella_call_t *call);
 static ngx_int_t ngx_http_huella_reply(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
@@ -96,6 +97,10 @@ ngx_http_huella_handler(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
     ngx_http_huella_ctx_t  *ctx;
+
+    if (r->err_status >= NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_huella_error_page(r);
+    }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_huella_ctx_t));
     if (ctx == NULL) {
@@ -698,6 +703,10 @@ ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
         return ngx_http_huella_send_rejected(r, ctx);
 
     case NGX_BUSY:
+        if (ctx->endpoint == &ngx_http_huella_ping) {
+            return ngx_http_huella_send_degraded(r, "busy");
+        }
+
         (void) ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                       "matcher_busy", NULL,
                                       "too many requests in flight to the "
@@ -732,6 +741,82 @@ ngx_http_huella_send_degraded(ngx_http_request_t *r, char *state)
                                      json_pack("{s:s,s:s}",
                                                "status", "degraded",
                                                "matcher", state));
+}
+
+
+/*
+ * An error nginx raised itself (413 over client_max_body_size, 400, 414,
+ * 408...), reached through "error_page 413 ... /api/..." in a location with
+ * "huella_api on": the same JSON error format as every other error.
+ */
+
+static ngx_int_t
+ngx_http_huella_error_page(ngx_http_request_t *r)
+{
+    char       *code, *text;
+    ngx_str_t   scode, message;
+
+    switch (r->err_status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        code = "bad_request";
+        text = "the HTTP request is malformed";
+        break;
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        code = "request_timeout";
+        text = "the request was not received in time";
+        break;
+
+    case NGX_HTTP_LENGTH_REQUIRED:
+        code = "length_required";
+        text = "the request needs a Content-Length";
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        code = "body_too_large";
+        text = "the request body exceeds the server's limit "
+               "(client_max_body_size)";
+        break;
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        code = "uri_too_long";
+        text = "the request URI is too long";
+        break;
+
+    case NGX_HTTP_NOT_FOUND:
+        code = "not_found";
+        text = "no such resource";
+        break;
+
+    case NGX_HTTP_FORBIDDEN:
+        code = "forbidden";
+        text = "access to the resource is forbidden";
+        break;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        code = "rate_limited";
+        text = "too many requests, retry later";
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        code = "service_unavailable";
+        text = "the service is unavailable, retry shortly";
+        break;
+
+    default:
+        code = (r->err_status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+               ? "internal_error" : "http_error";
+        text = "the server could not process the request";
+    }
+
+    scode.data = (u_char *) code;
+    scode.len = ngx_strlen(code);
+    message.data = (u_char *) text;
+    message.len = ngx_strlen(text);
+
+    return ngx_http_huella_send_error(r, r->err_status, &scode, &message,
+                                      NULL);
 }
 
 

@@ -275,29 +275,11 @@ static ngx_int_t
 ngx_http_huella_create_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd)
 {
-    json_t  *doc, *v;
+    json_t  *doc;
 
     doc = ngx_http_huella_subject_doc(ctx, rd);
     if (doc == NULL) {
         return ngx_http_huella_malformed(ctx);
-    }
-
-    /* a reply that does not echo the subject is completed from the request */
-
-    if (json_object_get(doc, "curp") == NULL) {
-        json_object_set_new(doc, "curp",
-                            json_stringn((char *) ctx->curp.data,
-                                         ctx->curp.len));
-    }
-
-    if (json_object_get(doc, "name") == NULL) {
-        v = json_object_get(ctx->body, "name");
-        json_object_set(doc, "name", v);
-    }
-
-    if (json_object_get(doc, "nss") == NULL) {
-        v = json_object_get(ctx->body, "nss");
-        json_object_set_new(doc, "nss", v ? json_copy(v) : json_null());
     }
 
     return ngx_http_huella_created(ctx, doc, 0);
@@ -623,7 +605,7 @@ ngx_http_huella_subject_doc(ngx_http_huella_ctx_t *ctx,
 {
     int             rc;
     u_char          date[NGX_HTTP_HUELLA_ISO8601_LEN];
-    json_t         *doc, *fingers, *finger;
+    json_t         *doc, *fingers, *finger, *field;
     uint16_t        tag;
     uint32_t        len;
     uint64_t        v;
@@ -676,8 +658,25 @@ ngx_http_huella_subject_doc(ngx_http_huella_ctx_t *ctx,
         goto malformed;
     }
 
+    /* a reply that does not echo the subject is completed from the request */
+
+    if (json_object_get(doc, "curp") == NULL) {
+        json_object_set_new(doc, "curp",
+                            json_stringn((char *) ctx->curp.data,
+                                         ctx->curp.len));
+    }
+
+    field = ctx->body ? json_object_get(ctx->body, "name") : NULL;
+
+    if (json_object_get(doc, "name") == NULL && field) {
+        json_object_set(doc, "name", field);
+    }
+
+    field = ctx->body ? json_object_get(ctx->body, "nss") : NULL;
+
     if (json_object_get(doc, "nss") == NULL) {
-        json_object_set_new(doc, "nss", json_null());
+        json_object_set_new(doc, "nss",
+                            field ? json_copy(field) : json_null());
     }
 
     if (json_object_get(doc, "created_at") == NULL) {
@@ -685,6 +684,12 @@ ngx_http_huella_subject_doc(ngx_http_huella_ctx_t *ctx,
         json_object_set_new(doc, "created_at",
                             json_stringn((char *) date, sizeof(date)));
     }
+
+    /* "fingers" last: jansson keeps the insertion order */
+
+    json_incref(fingers);
+    json_object_del(doc, "fingers");
+    json_object_set_new(doc, "fingers", fingers);
 
     return doc;
 

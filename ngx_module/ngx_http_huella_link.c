@@ -57,6 +57,7 @@ typedef struct {
     ngx_log_t                 *log;
     ngx_uint_t                 state;
     ngx_uint_t                 failures;
+    time_t                     busy_logged;
 
     struct hipc_region        *region;
     int                        req_fd;
@@ -173,9 +174,13 @@ ngx_http_huella_link_call(ngx_http_huella_call_t *call, ngx_uint_t op,
     }
 
     if (lk->nfree == 0) {
-        ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
-                      "huella: all %d slots of the link are in use",
-                      HIPC_SLOTS);
+        if (lk->busy_logged != ngx_time()) {
+            lk->busy_logged = ngx_time();
+            ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+                          "huella: all %d slots of the link are in use",
+                          HIPC_SLOTS);
+        }
+
         return NGX_BUSY;
     }
 
