@@ -7,6 +7,7 @@
 #define HUELLA_CTL_H
 
 int ctl_compare(int argc, char **argv);   /* ctl_compare.c */
+int ctl_synth(int argc, char **argv);     /* synth.c       */
 int ctl_import(int argc, char **argv);    /* ctl_daemon.c  */
 int ctl_stats(int argc, char **argv);     /* ctl_daemon.c  */
 int ctl_backup(int argc, char **argv);    /* ctl_daemon.c  */

@@ -17,6 +17,8 @@ struct ctl_command {
 static const struct ctl_command ctl_commands[] = {
     { "compare", ctl_compare,
       "compare PROBE CANDIDATE...   one similarity score per candidate" },
+    { "synth", ctl_synth,
+      "synth N OUTDIR               N synthetic templates + manifest.tsv" },
     { "import", ctl_import,
       "import DIR                   enroll DIR/manifest.tsv (or every .iso)" },
     { "stats", ctl_stats,
