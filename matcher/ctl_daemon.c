@@ -248,7 +248,11 @@ ctl_backup(int argc, char **argv)
         print_error("backup", status, rep, len);
         return 1;
     }
-    snprintf(cwd, sizeof(cwd), "%s/data.mdb", dest);
+    if (snprintf(cwd, sizeof(cwd), "%.*s/data.mdb", (int) sizeof(cwd) - 10,
+            dest) < 0)
+    {
+        cwd[0] = '\0';
+    }
     printf("backup written to %s (%lld bytes) in %.2f s\n", cwd,
         stat(cwd, &st) == 0 ? (long long) st.st_size : -1LL, now_s() - t0);
     return 0;
