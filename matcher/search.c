@@ -282,7 +282,7 @@ search_identify(struct hd_request *rq, struct hm_probe *probe,
 {
     struct identify_job    *job;
     struct identify_shard  *sh;
-    unsigned                i, queued = 0;
+    unsigned                i, queued = 0, shards;
 
     job = calloc(1, sizeof(*job) + max_candidates * sizeof(job->best[0]));
     if (job == NULL) {
@@ -295,7 +295,10 @@ search_identify(struct hd_request *rq, struct hm_probe *probe,
     job->shards = pool.nthreads;
     job->remaining = pool.nthreads;
     pthread_mutex_init(&job->lock, NULL);
-    for (i = 0; i < job->shards; i++) {
+    /* Once the last shard is queued the job may finish and be freed at any
+     * moment: from here on use only locals. */
+    shards = job->shards;
+    for (i = 0; i < shards; i++) {
         sh = malloc(sizeof(*sh));
         if (sh == NULL) {
             break;
@@ -308,13 +311,13 @@ search_identify(struct hd_request *rq, struct hm_probe *probe,
         }
         queued++;
     }
-    if (queued == job->shards) {
+    if (queued == shards) {
         return 0;
     }
     /* Could not queue every shard: the missing ones count as failed. */
     pthread_mutex_lock(&job->lock);
     job->failed = 1;
-    job->remaining -= job->shards - queued;
+    job->remaining -= shards - queued;
     i = job->remaining;
     pthread_mutex_unlock(&job->lock);
     if (i == 0) {
