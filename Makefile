@@ -10,7 +10,7 @@ CC      ?= cc
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread \
            -Imatcher -MMD -MP
-LDLIBS  := -llmdb -lyaml -ljansson -lcrypto -lm -pthread
+LDLIBS  := -llmdb -lyaml -ljansson -lcrypto -largon2 -licuuc -licudata -lm -pthread
 
 ifeq ($(FUZZ),1)
 CC      := clang
