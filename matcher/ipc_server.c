@@ -251,7 +251,9 @@ handshake(struct hd_conn *c)
         }
     }
     if (n != (ssize_t) sizeof(hello)) {
-        log_msg("handshake: short hello (%zd bytes)", n);
+        if (n != 0) {   /* 0: a probe that connected and left (fine) */
+            log_msg("handshake: short hello (%zd bytes)", n);
+        }
         return -1;
     }
     if (hello.magic != HIPC_MAGIC) {
