@@ -12,5 +12,7 @@ int ctl_import(int argc, char **argv);    /* ctl_daemon.c  */
 int ctl_stats(int argc, char **argv);     /* ctl_daemon.c  */
 int ctl_backup(int argc, char **argv);    /* ctl_daemon.c  */
 int ctl_ping(int argc, char **argv);      /* ctl_daemon.c  */
+int ctl_efirma_sign(int argc, char **argv);    /* ctl_efirma.c */
+int ctl_efirma_inspect(int argc, char **argv); /* ctl_efirma.c */
 
 #endif /* HUELLA_CTL_H */

@@ -27,6 +27,11 @@ static const struct ctl_command ctl_commands[] = {
       "ping                         check that huellad answers" },
     { "backup", ctl_backup,
       "backup DEST                  hot copy of the LMDB environment" },
+    { "efirma-sign", ctl_efirma_sign,
+      "efirma-sign --cer C --key K --password-file P --nonce N\n"
+      "                               sign an e.firma login challenge" },
+    { "efirma-inspect", ctl_efirma_inspect,
+      "efirma-inspect FILE.cer      what an e.firma certificate says" },
 };
 
 static void
