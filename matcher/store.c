@@ -105,6 +105,9 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
             mdb_strerror(rc));
         goto fail;
     }
+    /* Reader slots left by a process killed with -9 would pin old pages
+     * (the file would only grow): clear them. */
+    mdb_reader_check(st->env, NULL);
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0
         || (rc = mdb_dbi_open(txn, "subjects", MDB_CREATE, &st->subjects)) != 0
         || (rc = mdb_dbi_open(txn, "fingers", MDB_CREATE, &st->fingers)) != 0
