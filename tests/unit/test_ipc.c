@@ -594,6 +594,65 @@ START_TEST(test_eight_clients)
 }
 END_TEST
 
+/* ---- group commit ------------------------------------------------------- */
+
+struct writer_arg {
+    struct hipc_client  *c;
+    unsigned             id;
+    unsigned             ok;
+};
+
+static void *
+create_thread(void *p)
+{
+    struct writer_arg  *a = p;
+    uint8_t             req[256], out[1024];
+    struct hipc_writer  w;
+    char                curp[19];
+    size_t              len;
+    unsigned            i;
+    int                 st;
+
+    for (i = 0; i < 50; i++) {
+        snprintf(curp, sizeof(curp), "BBBB%02u%04uHDFXXX00", a->id, i);
+        hipc_writer_init(&w, req, sizeof(req));
+        hipc_put_str(&w, HIPC_F_CURP, curp);
+        hipc_put_str(&w, HIPC_F_NAME, "concurrent");
+        if (hipc_client_call(a->c, HIPC_OP_SUBJECT_CREATE, req, w.len, out,
+                sizeof(out), &len, &st, 10000) == 0 && st == HIPC_ST_OK)
+        {
+            a->ok++;
+        }
+    }
+    return NULL;
+}
+
+/* Eight threads writing at once: every write acknowledged and counted once
+ * (the writer folds them into shared commits). */
+START_TEST(test_concurrent_writes)
+{
+    struct hipc_client  *c = connect_ok();
+    struct writer_arg    a[8];
+    pthread_t            t[8];
+    unsigned             i;
+
+    for (i = 0; i < 8; i++) {
+        a[i].c = c;
+        a[i].id = i;
+        a[i].ok = 0;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, create_thread, &a[i]),
+            0);
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_uint_eq(a[i].ok, 50);
+    }
+    call(c, HIPC_OP_PING, NULL, 0);
+    ck_assert_uint_eq(rep_u64(HIPC_F_SUBJECTS), 400);
+    hipc_client_close(c);
+}
+END_TEST
+
 /* ---- failure ---------------------------------------------------------------- */
 
 START_TEST(test_server_death_seen_at_once)
@@ -656,6 +715,7 @@ main(void)
     tcase_add_test(tc, test_import_batch);
     tcase_add_test(tc, test_eight_threads_one_region);
     tcase_add_test(tc, test_eight_clients);
+    tcase_add_test(tc, test_concurrent_writes);
     tcase_add_test(tc, test_server_death_seen_at_once);
     tcase_add_test(tc, test_kill9_keeps_acknowledged_writes);
     suite_add_tcase(s, tc);
