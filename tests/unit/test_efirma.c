@@ -23,6 +23,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <fcntl.h>
+#include <jansson.h>
+
+#include "ctl.h"
 #include "efirma.h"
 
 /* 2026-01-01T00:00:00Z: every validity period is relative to it. */
@@ -981,6 +985,139 @@ START_TEST(sign_with_key)
 }
 END_TEST
 
+/* ---- huellactl efirma-sign / efirma-inspect ------------------------------ */
+
+/* Run a ctl_* entry point with stdout captured into `out`. */
+static int
+run_ctl(int (*fn)(int, char **), char **argv, char *out, size_t cap)
+{
+    char    path[] = "/tmp/test_efirma_out.XXXXXX";
+    int     fd = mkstemp(path), saved, rc, argc = 0;
+    ssize_t n;
+
+    need(fd >= 0);
+    while (argv[argc] != NULL) argc++;
+    fflush(stdout);
+    saved = dup(STDOUT_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    rc = fn(argc, argv);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+START_TEST(cli_sign_and_inspect)
+{
+    char                  dir[] = "/tmp/test_efirma_cli.XXXXXX";
+    char                  cer[256], key[256], pw[256], out[8192];
+    unsigned char        *cd, *kd, sig[EFIRMA_SIG_MAX], dcert[4096];
+    size_t                cn, kn;
+    int                   sl, dl;
+    struct spec           s;
+    struct efirma_trust  *t = trust_of(ca_cert, NULL);
+    json_t               *j;
+    json_error_t          je;
+    char                  err[256];
+
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(cer, sizeof(cer), "%s/firma.cer", dir);
+    snprintf(key, sizeof(key), "%s/firma.key", dir);
+    snprintf(pw, sizeof(pw), "%s/password.txt", dir);
+    spec_default(&s, COMPANY_UID, COMPANY_SN);
+    s.na = 10 * YEAR;       /* inspect uses the real clock */
+    cd = leaf_der(&s, leaf_key, &cn);
+    kd = key_der(leaf_key, EVP_des_ede3_cbc(), NID_hmacWithSHA1, "s3creto",
+                 &kn);
+    write_file(cer, cd, cn);
+    write_file(key, kd, kn);
+    write_file(pw, "s3creto\r\n", 9);
+
+    {
+        char *argv[] = { "efirma-sign", "--cer", cer, "--key", key,
+                         "--password-file", pw, "--nonce", "Zx9-q_7", NULL };
+        ck_assert_int_eq(run_ctl(ctl_efirma_sign, argv, out, sizeof(out)),
+                         0);
+    }
+    j = json_loads(out, 0, &je);
+    ck_assert_msg(j != NULL, "%s", out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "nonce")),
+                     "Zx9-q_7");
+    sl = EVP_DecodeBlock(sig, (const unsigned char *) json_string_value(
+                         json_object_get(j, "signature")), 344);
+    ck_assert_int_eq(sl, 258);          /* 256 bytes + 2 of padding */
+    dl = EVP_DecodeBlock(dcert, (const unsigned char *) json_string_value(
+                         json_object_get(j, "certificate")),
+                         (int) strlen(json_string_value(
+                         json_object_get(j, "certificate")))) ;
+    ck_assert(dl >= (int) cn && memcmp(dcert, cd, cn) == 0);
+    ck_assert_int_eq(efirma_verify_login(cd, cn, sig, 256,
+                                         (const unsigned char *) "Zx9-q_7",
+                                         7, t, NOW, NULL, err, sizeof(err)),
+                     EFIRMA_OK);
+    json_decref(j);
+
+    {
+        char *argv[] = { "efirma-inspect", cer, NULL };
+        ck_assert_int_eq(run_ctl(ctl_efirma_inspect, argv, out, sizeof(out)),
+                         0);
+    }
+    j = json_loads(out, 0, &je);
+    ck_assert_msg(j != NULL, "%s", out);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "rfc")),
+                     "AAA010101AAA");
+    ck_assert_str_eq(json_string_value(json_object_get(j,
+                     "representative_rfc")), "GODE561231GR8");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "curp")),
+                     "GODE561231HDFRRN00");
+    ck_assert(json_is_false(json_object_get(j, "expired")));
+    ck_assert(json_string_value(json_object_get(j, "issuer")) != NULL);
+    json_decref(j);
+
+    /* failures: wrong password, missing option, bad nonce, not a .cer */
+    write_file(pw, "otro\n", 5);
+    {
+        char *argv[] = { "efirma-sign", "--cer", cer, "--key", key,
+                         "--password-file", pw, "--nonce", "n", NULL };
+        ck_assert_int_eq(run_ctl(ctl_efirma_sign, argv, out, sizeof(out)),
+                         1);
+        ck_assert_str_eq(out, "");
+    }
+    {
+        char *argv[] = { "efirma-sign", "--cer", cer, "--key", key, NULL };
+        ck_assert_int_eq(run_ctl(ctl_efirma_sign, argv, out, sizeof(out)),
+                         2);
+    }
+    {
+        char *argv[] = { "efirma-sign", "--cer", cer, "--key", key,
+                         "--password-file", pw, "--nonce", "a b", NULL };
+        ck_assert_int_eq(run_ctl(ctl_efirma_sign, argv, out, sizeof(out)),
+                         2);
+    }
+    {
+        char *argv[] = { "efirma-inspect", key, NULL };
+        ck_assert_int_eq(run_ctl(ctl_efirma_inspect, argv, out, sizeof(out)),
+                         1);
+    }
+    {
+        char *argv[] = { "efirma-inspect", "/nonexistent.cer", NULL };
+        ck_assert_int_eq(run_ctl(ctl_efirma_inspect, argv, out, sizeof(out)),
+                         1);
+    }
+    unlink(cer);
+    unlink(key);
+    unlink(pw);
+    rmdir(dir);
+    OPENSSL_free(cd);
+    OPENSSL_free(kd);
+    efirma_trust_free(t);
+}
+END_TEST
+
 START_TEST(status_codes)
 {
     int  i;
@@ -1030,6 +1167,7 @@ main(void)
     tcase_add_test(tc, login_chains);
     tcase_add_test(tc, trust_files);
     tcase_add_test(tc, sign_with_key);
+    tcase_add_test(tc, cli_sign_and_inspect);
     tcase_add_test(tc, status_codes);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
