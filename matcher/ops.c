@@ -308,6 +308,24 @@ text_valid(const uint8_t *s, size_t len)
     return 1;
 }
 
+/* Exactly 11 ASCII digits (the Luhn digit is the module's check).  The
+ * bytes are not NUL-terminated: no str* functions here. */
+static int
+nss_digits(const uint8_t *d, uint32_t n)
+{
+    uint32_t  i;
+
+    if (n != 11) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (d[i] < '0' || d[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static const char *
 tag_field(unsigned tag)
 {
@@ -371,7 +389,7 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
             f->curp[n] = '\0';
             break;
         case HIPC_F_NSS:
-            if (n != 11 || strspn((const char *) d, "0123456789") < 11) {
+            if (!nss_digits(d, n)) {
                 return op_fail(e, HIPC_ST_INVALID, "invalid_nss", "nss",
                     "an NSS is 11 digits");
             }
