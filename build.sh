@@ -17,6 +17,8 @@ PACKAGES=(
   liblmdb-dev lmdb-utils           # template store
   libyaml-dev                      # config
   libjansson-dev                   # JSON in the module and huellactl
+  libargon2-dev                    # Argon2id password hashing (in huellad)
+  libicu-dev                       # NFKC normalisation of passwords
   check libsubunit-dev             # unit tests
   python3                          # integration tests (stdlib only)
   curl                             # health checks in run mode

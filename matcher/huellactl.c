@@ -39,7 +39,7 @@ usage(FILE *out)
 {
     size_t  i;
 
-    fprintf(out, "usage: huellactl [--socket PATH] COMMAND [ARGS]\n\n");
+    fprintf(out, "usage: huellactl COMMAND [ARGS] [--socket PATH]\n\n");
     for (i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
         fprintf(out, "  %s\n", ctl_commands[i].usage);
     }

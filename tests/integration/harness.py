@@ -104,9 +104,17 @@ class Huella:
              "-p", os.path.join(self.dir, "huellad.pid")],
             stdout=log, stderr=log, cwd=ROOT)
         if wait:
-            for _ in range(200):
-                if os.path.exists(self.sock) and self.huellad.poll() is None:
-                    break
+            # huellad writes its pid file once the socket accepts.
+            pidfile = os.path.join(self.dir, "huellad.pid")
+            for _ in range(400):
+                if self.huellad.poll() is not None:
+                    raise RuntimeError("huellad exited: " + self.logs())
+                try:
+                    with open(pidfile) as f:
+                        if int(f.read().strip() or 0) == self.huellad.pid:
+                            break
+                except (OSError, ValueError):
+                    pass
                 time.sleep(0.05)
         return self.huellad
 
