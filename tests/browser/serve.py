@@ -99,6 +99,10 @@ def main():
         try:
             from harness import Huella  # noqa: E402 (needs sys.path above)
             system = Huella()
+            # As root, nginx's workers run as nobody and must reach
+            # huellad's socket inside the harness's mkdtemp (0700) folder:
+            # let them traverse it (no listing; admin.token stays 0600).
+            os.chmod(system.dir, 0o711)
         except Exception as e:  # noqa: BLE001
             print(f"serve.py: cannot set up a Huella from "
                   f"{os.environ.get('HUELLA_BUILD', 'build/')}: {e} "
