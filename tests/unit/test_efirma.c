@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <jansson.h>
 
 #include "ctl.h"
@@ -1118,6 +1119,59 @@ START_TEST(cli_sign_and_inspect)
 }
 END_TEST
 
+/* ---- one trust store, many threads ---------------------------------------- */
+
+struct login_job {
+    const unsigned char        *cert, *sig;
+    size_t                      cert_len, sig_len;
+    const struct efirma_trust  *trust;
+    int                         ok;
+};
+
+static void *
+login_worker(void *arg)
+{
+    struct login_job    *j = arg;
+    struct efirma_info   info;
+    char                 err[256];
+    int                  i;
+
+    for (i = 0; i < 25; i++) {
+        j->ok += efirma_verify_login(j->cert, j->cert_len, j->sig, j->sig_len,
+                                     (const unsigned char *) "hilo", 4,
+                                     j->trust, NOW, &info, err, sizeof(err))
+                 == EFIRMA_OK && strcmp(info.rfc, "AAA010101AAA") == 0;
+    }
+    return NULL;
+}
+
+START_TEST(login_threads)
+{
+    struct efirma_trust  *t = trust_of(ca_cert, NULL);
+    struct login_job      jobs[4];
+    pthread_t             th[4];
+    struct spec           s;
+    unsigned char        *d, sig[EFIRMA_SIG_MAX];
+    size_t                n, sl;
+    int                   i;
+
+    spec_default(&s, COMPANY_UID, COMPANY_SN);
+    d = leaf_der(&s, leaf_key, &n);
+    sl = raw_sign(leaf_key, "hilo", sig);
+    for (i = 0; i < 4; i++) {
+        jobs[i] = (struct login_job) { d, sig, n, sl, t, 0 };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, login_worker,
+                                        &jobs[i]), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(jobs[i].ok, 25);
+    }
+    OPENSSL_free(d);
+    efirma_trust_free(t);
+}
+END_TEST
+
 START_TEST(status_codes)
 {
     int  i;
@@ -1168,6 +1222,7 @@ main(void)
     tcase_add_test(tc, trust_files);
     tcase_add_test(tc, sign_with_key);
     tcase_add_test(tc, cli_sign_and_inspect);
+    tcase_add_test(tc, login_threads);
     tcase_add_test(tc, status_codes);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -9,6 +9,7 @@
  */
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,6 +422,43 @@ START_TEST(blocklist_files)
 }
 END_TEST
 
+/* ---- threads: ICU, libargon2 and a shared blocklist ---------------------- */
+
+static void *
+password_worker(void *arg)
+{
+    struct password_policy  pol = { 15, 0, shipped };
+    char                    h[PASSWORD_HASH_MAX], msg[128];
+    int                    *ok = arg, i;
+
+    for (i = 0; i < 20; i++) {
+        *ok += password_hash(S("ma\xc3\xb1" "ana llueve fuerte"), &cheap, h)
+               == PASSWORD_OK
+               && password_verify(h, S("man\xcc\x83" "ana llueve fuerte"))
+                  == PASSWORD_OK
+               && password_policy_check(&pol, S("Contrase\xc3\xb1" "a2024!!"),
+                                        NULL, msg, sizeof(msg))
+                  == PASSWORD_POLICY_COMMON;
+    }
+    return NULL;
+}
+
+START_TEST(threads)
+{
+    pthread_t  th[4];
+    int        ok[4] = { 0 }, i;
+
+    for (i = 0; i < 4; i++) {
+        ck_assert_int_eq(pthread_create(&th[i], NULL, password_worker, &ok[i]),
+                         0);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(ok[i], 20);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -447,6 +485,7 @@ main(void)
     tcase_add_test(tc, policy_common_and_repetitive);
     tcase_add_test(tc, policy_identity);
     tcase_add_test(tc, blocklist_files);
+    tcase_add_test(tc, threads);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
