@@ -111,6 +111,12 @@ run_tests() {
       failed=$((failed + 1)); names+=("$(basename "$t")")
     fi
   done
+  log "browser tests (Debian chromium + playwright-core, real nginx + huellad)"
+  if tests/browser/run.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); names+=("tests/browser")
+  fi
   log "fuzz targets (libFuzzer, short run)"
   if tests/fuzz/run.sh; then
     passed=$((passed + 1))

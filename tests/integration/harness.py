@@ -65,6 +65,9 @@ def _asan_preload(module):
 class Huella:
     def __init__(self, deadline="2s", extra_yaml=""):
         self.dir = tempfile.mkdtemp(prefix="huella-it-")
+        # nginx workers run unprivileged (nobody) when we are root: they must
+        # reach the socket inside.
+        os.chmod(self.dir, 0o755)
         self.var = self.dir
         self.port = free_port()
         self.sock = os.path.join(self.dir, "huellad.sock")

@@ -18,7 +18,12 @@ class FailoverTest(unittest.TestCase):
 
     def setUp(self):
         self.h = Huella(deadline="1s")
-        self.h.start()
+        try:
+            self.h.start()
+        except Exception:
+            print(self.h.logs())
+            self.h.cleanup()
+            raise
 
     def tearDown(self):
         logs = self.h.logs()
