@@ -8,7 +8,7 @@ const HUELLA_STRINGS = {
     matcher: "Motor biométrico", checking: "Consultando…", down: "Fuera de servicio",
     subjects: "Personas registradas", templates: "Huellas enroladas",
     api: "Para integradores",
-    api_text: "La API HTTP v1 está documentada en docs/api.md y docs/openapi.yaml.",
+    api_text: "La API HTTP v1 está documentada en",
     foot: "Huella · software libre"
   },
   en: {
@@ -18,7 +18,7 @@ const HUELLA_STRINGS = {
     matcher: "Biometric matcher", checking: "Checking…", down: "Down",
     subjects: "People registered", templates: "Fingerprints enrolled",
     api: "For integrators",
-    api_text: "The HTTP API v1 is documented in docs/api.md and docs/openapi.yaml.",
+    api_text: "The HTTP API v1 is documented in",
     foot: "Huella · free software"
   }
 };
