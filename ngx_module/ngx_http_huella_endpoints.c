@@ -626,7 +626,9 @@ ngx_http_huella_subject_doc(ngx_http_huella_ctx_t *ctx,
             break;
 
         case HIPC_F_NSS:
-            json_object_set_new(doc, "nss", json_stringn((char *) data, len));
+            json_object_set_new(doc, "nss",
+                                len ? json_stringn((char *) data, len)
+                                    : json_null());
             break;
 
         case HIPC_F_NAME:
