@@ -238,7 +238,7 @@ ctl_efirma_inspect(int argc, char **argv)
         return 1;
     }
     return print_json(json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s}",
         "rfc", info.rfc,
         "representative_rfc", info.representative_rfc,
         "curp", info.curp,
@@ -248,5 +248,6 @@ ctl_efirma_inspect(int argc, char **argv)
         "not_before", info.not_before,
         "not_after", info.not_after,
         "expired", info.expired,
-        "issuer", info.issuer));
+        "issuer", info.issuer,
+        "type", info.is_seal ? "csd" : "efirma"));
 }

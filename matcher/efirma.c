@@ -484,6 +484,16 @@ subject_identity(const X509 *x, struct efirma_info *info, char *err,
         info->curp[alen] = '\0';
     }
 
+    /* The tax authority issues seal certificates (CSD) for invoicing
+     * with the same subject plus an OU naming the branch; e.firma
+     * certificates have no OU. */
+    st = subject_text(subj, NID_organizationalUnitName, "OU", info->branch,
+                      sizeof(info->branch), &present, err, errlen);
+    if (st != EFIRMA_OK) {
+        return st;
+    }
+    info->is_seal = present;
+
     /* The holder's name: CN, else O, else name (2.5.4.41). */
     st = subject_text(subj, NID_commonName, "CN", info->name,
                       sizeof(info->name), &present, err, errlen);

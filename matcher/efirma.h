@@ -42,7 +42,7 @@ enum efirma_status {
     EFIRMA_CERTIFICATE_MALFORMED,       /* not strict DER X.509 */
     EFIRMA_CERTIFICATE_SUBJECT_INVALID, /* RFC/CURP missing or malformed */
     EFIRMA_CERTIFICATE_KEY_UNSUPPORTED, /* not RSA, or under 2048 bits */
-    EFIRMA_CERTIFICATE_USAGE_INVALID,   /* keyUsage lacks digitalSignature */
+    EFIRMA_CERTIFICATE_USAGE_INVALID,   /* no digitalSignature; a CA; a CSD */
     EFIRMA_CERTIFICATE_EXPIRED,
     EFIRMA_CERTIFICATE_NOT_YET_VALID,
     EFIRMA_CERTIFICATE_UNTRUSTED,
@@ -72,7 +72,11 @@ struct efirma_info {
     char     not_after[EFIRMA_TIME_MAX];
     int64_t  not_before_epoch;
     int64_t  not_after_epoch;
+    char     branch[EFIRMA_NAME_MAX];        /* OU: "" for an e.firma */
     int      is_company;                     /* 12-character RFC */
+    int      is_seal;                        /* a CSD (invoice seal), not
+                                                an e.firma: only CSDs carry
+                                                an OU (the branch) */
     int      expired;                        /* now > not_after */
     int      not_yet_valid;                  /* now < not_before */
     char     issuer[EFIRMA_ISSUER_MAX];      /* one line, UTF-8 */
@@ -105,7 +109,8 @@ size_t efirma_trust_count(const struct efirma_trust *trust);
 
 /*
  * Check an e.firma login: the certificate parses, is an e.firma (RFC in
- * the subject), holds an RSA key of at least 2048 bits, is within its
+ * the subject, no OU: a CSD invoice seal cannot sign in), holds an RSA
+ * key of at least 2048 bits, is within its
  * validity period at `now`, chains to a certificate in `trust` (any of
  * them is an anchor: the configured ACs need not be self-signed roots),
  * and `sig` is its RSA PKCS#1 v1.5 SHA-256 signature over `nonce`.

@@ -316,6 +316,11 @@ efirma_verify_login(const unsigned char *cert_der, size_t cert_len,
         return st;
     }
     st = check_login_key(x, err, errlen);
+    if (st == EFIRMA_OK && in->is_seal) {
+        st = efirma_fail(EFIRMA_CERTIFICATE_USAGE_INVALID, err, errlen,
+                         "this is a seal certificate (CSD, branch '%s') for "
+                         "invoices; sign in with the e.firma", in->branch);
+    }
     if (st == EFIRMA_OK && in->not_yet_valid) {
         st = efirma_fail(EFIRMA_CERTIFICATE_NOT_YET_VALID, err, errlen,
                          "certificate is valid only from %s", in->not_before);

@@ -61,6 +61,7 @@ struct spec {
     const char  *sn;             /* serialNumber attribute */
     const char  *cn;
     const char  *o;
+    const char  *ou;             /* branch: makes it a CSD */
     int          dup_uid;        /* add x500UniqueIdentifier twice */
     long         nb, na;         /* validity, seconds from NOW */
     int          ca;             /* CA:TRUE + keyCertSign */
@@ -148,7 +149,7 @@ make_cert(const struct spec *s, EVP_PKEY *key, X509 *issuer,
         if (s->dup_uid) name_add(n, NID_x500UniqueIdentifier, s->uid);
     }
     if (s->sn) name_add(n, NID_serialNumber, s->sn);
-    name_add(n, NID_organizationalUnitName, "Unidad 1");
+    if (s->ou) name_add(n, NID_organizationalUnitName, s->ou);
     X509_set_subject_name(x, n);
     X509_NAME_free(n);
     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer)
@@ -332,6 +333,8 @@ START_TEST(inspect_company)
     ck_assert_str_eq(info.not_after, "2029-12-31T00:00:00Z");
     ck_assert_int_eq(info.not_before_epoch, NOW - 30 * DAY);
     ck_assert_int_eq(info.is_company, 1);
+    ck_assert_int_eq(info.is_seal, 0);
+    ck_assert_str_eq(info.branch, "");
     ck_assert_int_eq(info.expired, 0);
     ck_assert_int_eq(info.not_yet_valid, 0);
     ck_assert_msg(strstr(info.issuer, "CN=AC UAT") != NULL, "%s",
@@ -698,6 +701,15 @@ START_TEST(login_ok_and_failures)
     ck_assert_int_eq(login(&s, ec_key, ca_cert, ca_key, t, nonce, nonce,
                            &info, err, sizeof(err)),
                      EFIRMA_CERTIFICATE_KEY_UNSUPPORTED);
+    /* a CSD (invoice seal, with its branch as OU) is no e.firma */
+    s.ou = "Sucursal 1";
+    ck_assert_int_eq(login(&s, leaf_key, ca_cert, ca_key, t, nonce, nonce,
+                           &info, err, sizeof(err)),
+                     EFIRMA_CERTIFICATE_USAGE_INVALID);
+    ck_assert_int_eq(info.is_seal, 1);
+    ck_assert_str_eq(info.branch, "Sucursal 1");
+    ck_assert_msg(strstr(err, "CSD") != NULL, "%s", err);
+    s.ou = NULL;
     s.key_usage = "critical,keyEncipherment";
     ck_assert_int_eq(login(&s, leaf_key, ca_cert, ca_key, t, nonce, nonce,
                            &info, err, sizeof(err)),
@@ -1076,6 +1088,7 @@ START_TEST(cli_sign_and_inspect)
     ck_assert_str_eq(json_string_value(json_object_get(j, "curp")),
                      "GODE561231HDFRRN00");
     ck_assert(json_is_false(json_object_get(j, "expired")));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")), "efirma");
     ck_assert(json_string_value(json_object_get(j, "issuer")) != NULL);
     json_decref(j);
 
