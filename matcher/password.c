@@ -239,6 +239,9 @@ password_needs_rehash(const char *encoded, const struct password_params *p)
     struct password_params  have;
     size_t                  sb, hb;
 
+    if (p == NULL) {
+        return 0;
+    }
     if (parse_phc(encoded, &have, &sb, &hb) != 0) {
         return 1;
     }

@@ -183,8 +183,9 @@ password_blocklist_contains(const struct password_blocklist *bl,
 
 /* ---- "expected" passwords ------------------------------------------------ */
 
+/* After folding, letters are a-z or part of a multibyte character. */
 static int
-is_ascii_letter(char c)
+is_letter_byte(char c)
 {
     return (c >= 'a' && c <= 'z') || ((unsigned char) c & 0x80);
 }
@@ -271,8 +272,8 @@ common_variant(const struct password_blocklist *bl, const char *key,
     if (listed(bl, key)) {
         return 1;
     }
-    while (a < b && !is_ascii_letter(key[a])) a++;
-    while (b > a && !is_ascii_letter(key[b - 1])) b--;
+    while (a < b && !is_letter_byte(key[a])) a++;
+    while (b > a && !is_letter_byte(key[b - 1])) b--;
     if (a == b || a + (n - b) > DRESSING_MAX) {
         return 0;
     }
@@ -294,7 +295,7 @@ common_variant(const struct password_blocklist *bl, const char *key,
     return listed(bl, core);
 }
 
-/* ---- the holder's own data ------------------------------------------------ */
+/* ---- the holder's own data ---------------------------------------------- */
 
 static int
 fold_into(const char *s, enum text_fold_mode mode, struct text *t)
@@ -395,7 +396,7 @@ uses_identity(const char *password, size_t len,
     return found;
 }
 
-/* ---- the verdict ---------------------------------------------------------- */
+/* ---- the verdict -------------------------------------------------------- */
 
 static enum password_policy_result
 verdict(enum password_policy_result r, char *msg, size_t msglen,
