@@ -118,7 +118,8 @@ record_problem(const struct audit_record *r)
 
     if (r == NULL) return "no record";
     if (r->seq == 0) return "seq starts at 1";
-    if (r->actor == NULL || r->action == NULL) return "actor and action are required";
+    if (r->actor == NULL || r->action == NULL)
+        return "actor and action are required";
     al = strlen(r->actor);
     cl = strlen(r->action);
     tl = r->target != NULL ? strlen(r->target) : 0;
