@@ -689,6 +689,13 @@ ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
 
     case NGX_OK:
         r->main->count++;
+
+        /* notice a client that goes away while the matcher works */
+
+        if (r->read_event_handler == ngx_http_block_reading) {
+            r->read_event_handler = ngx_http_test_reading;
+        }
+
         return NGX_DONE;
 
     case NGX_DECLINED:

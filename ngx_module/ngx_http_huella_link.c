@@ -904,9 +904,9 @@ ngx_http_huella_call_cleanup(void *data)
     ngx_http_huella_call_t  *call = data;
 
     if (call->pending) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
-                       "huella: request freed while waiting, slot %ui "
-                       "abandoned", call->slot);
+        ngx_log_error(NGX_LOG_INFO, call->request->connection->log, 0,
+                      "huella: request freed while waiting for the "
+                      "matcher, slot %ui abandoned", call->slot);
 
         ngx_http_huella_call_abandon(call);
     }
