@@ -62,7 +62,37 @@ enum hipc_op {
     HIPC_OP_IMPORT_BATCH = 40,   /* RECORD* (nested CURP, POSITION, FORMAT,
                                     TEMPLATE, optional NAME, NSS)
                                     -> IMPORTED, REJECTED, MESSAGE*        */
-    HIPC_OP_BACKUP = 41          /* PATH (a directory)                     */
+    HIPC_OP_BACKUP = 41,         /* PATH (a directory)                     */
+
+    /* Identity (issue 4).  Every op below that answers with an identity
+     * replies CURP, NAME, EMAIL, ROLES, ACCOUNT_RFC (when bound) and
+     * AUTH_METHOD; failures carry ERR_CODE/MESSAGE/FIELD as usual. */
+    HIPC_OP_ACCOUNT_CREATE = 50, /* CURP, NSS, EMAIL, PASSWORD, QUESTION,
+                                    ANSWER, [NAME] -> identity             */
+    HIPC_OP_LOGIN_PASSWORD = 51, /* USER (CURP|NSS|matricula), PASSWORD,
+                                    CLIENT -> identity | UNAUTHORIZED with
+                                    ATTEMPTS_LEFT | LOCKED with RETRY_AFTER */
+    HIPC_OP_PASSWORD_CHANGE = 52,/* CURP, PASSWORD (current), NEW_PASSWORD */
+    HIPC_OP_RECOVERY_START = 53, /* USER, ANSWER -> OK (a one-time link is
+                                    mailed; the reply never says whether
+                                    the account exists); USER alone ->
+                                    QUESTION                               */
+    HIPC_OP_RECOVERY_FINISH = 54,/* TOKEN, NEW_PASSWORD                    */
+    HIPC_OP_EFIRMA_CHALLENGE = 55, /* -> NONCE, EXPIRES (u64 unix s)       */
+    HIPC_OP_EFIRMA_LOGIN = 56,   /* CERT, SIGNATURE, NONCE, CLIENT
+                                    -> identity (+ RFC, REP_RFC)           */
+    HIPC_OP_EFIRMA_INSPECT = 57, /* CERT -> JSON (the inspect document)    */
+    HIPC_OP_TOKEN_CREATE = 58,   /* NAME, ROLES, [ACCOUNT_RFC], ACTOR
+                                    -> TOKEN (shown once), TOKEN_ID        */
+    HIPC_OP_TOKEN_REVOKE = 59,   /* TOKEN_ID, ACTOR                        */
+    HIPC_OP_TOKEN_CHECK = 60,    /* TOKEN -> identity (service account)    */
+    HIPC_OP_ROLES_SET = 61,      /* CURP, ROLES, [ACCOUNT_RFC], ACTOR      */
+    HIPC_OP_AUDIT_APPEND = 62,   /* ACTOR, ACTION, TARGET, CLIENT, DETAIL  */
+    HIPC_OP_AUDIT_VERIFY = 63,   /* -> VALUE (entries), HEAD_HASH, or
+                                    CONFLICT naming the first bad entry    */
+    HIPC_OP_ACCOUNT_GET = 64,    /* CURP -> identity + NSS, QUESTION       */
+    HIPC_OP_TOKEN_LIST = 65,     /* -> JSON                                */
+    HIPC_OP_AUDIT_LIST = 66      /* [VALUE = max entries] -> JSON          */
 };
 
 /* Reply status; the module maps each to an HTTP status. */
@@ -76,7 +106,11 @@ enum hipc_status {
     HIPC_ST_INTERNAL = 6,        /* 500 */
     HIPC_ST_BAD_VERSION = 7,     /* 400, message version mismatch */
     HIPC_ST_TOO_LARGE = 8,       /* 413 */
-    HIPC_ST_EXPIRED = 9          /* deadline passed before work started */
+    HIPC_ST_EXPIRED = 9,         /* deadline passed before work started */
+    HIPC_ST_UNAUTHORIZED = 10,   /* 401 */
+    HIPC_ST_FORBIDDEN = 11,      /* 403 */
+    HIPC_ST_LOCKED = 12,         /* 423, RETRY_AFTER */
+    HIPC_ST_RATE_LIMITED = 13    /* 429, RETRY_AFTER */
 };
 
 /* Template formats carried in HIPC_F_FORMAT (u32). */
@@ -118,7 +152,34 @@ enum hipc_tag {
     HIPC_F_ERR_CODE = 30,        /* snake_case error code                  */
     HIPC_F_MESSAGE = 31,         /* human-readable message                 */
     HIPC_F_FIELD = 32,           /* JSON field at fault                    */
-    HIPC_F_PAYLOAD = 33          /* opaque bytes (ECHO)                    */
+    HIPC_F_PAYLOAD = 33,         /* opaque bytes (ECHO)                    */
+    HIPC_F_EMAIL = 40,           /* string                                 */
+    HIPC_F_PASSWORD = 41,        /* string (UTF-8), never logged           */
+    HIPC_F_NEW_PASSWORD = 42,    /* string                                 */
+    HIPC_F_QUESTION = 43,        /* string                                 */
+    HIPC_F_ANSWER = 44,          /* string, never logged                   */
+    HIPC_F_USER = 45,            /* CURP, NSS or matricula as typed        */
+    HIPC_F_ROLES = 46,           /* comma-separated role names             */
+    HIPC_F_NONCE = 47,           /* string                                 */
+    HIPC_F_CERT = 48,            /* DER bytes                              */
+    HIPC_F_SIGNATURE = 49,       /* raw signature bytes                    */
+    HIPC_F_TOKEN = 50,           /* string (bearer or recovery token)      */
+    HIPC_F_TOKEN_ID = 51,        /* string                                 */
+    HIPC_F_RETRY_AFTER = 52,     /* u32, seconds                           */
+    HIPC_F_ATTEMPTS_LEFT = 53,   /* u32                                    */
+    HIPC_F_RFC = 54,             /* string                                 */
+    HIPC_F_REP_RFC = 55,         /* string                                 */
+    HIPC_F_ACCOUNT_RFC = 56,     /* employer RFC an account is bound to    */
+    HIPC_F_AUTH_METHOD = 57,     /* "password", "efirma", "token"          */
+    HIPC_F_CLIENT = 58,          /* client address, for throttling/audit  */
+    HIPC_F_ACTOR = 59,           /* CURP or token id doing the act         */
+    HIPC_F_ACTION = 60,          /* audit action, snake_case               */
+    HIPC_F_TARGET = 61,          /* audit target                           */
+    HIPC_F_DETAIL = 62,          /* audit detail (JSON text)               */
+    HIPC_F_JSON = 63,            /* a JSON document, UTF-8                 */
+    HIPC_F_EXPIRES = 64,         /* u64, unix seconds                      */
+    HIPC_F_HEAD_HASH = 65,       /* hex string                             */
+    HIPC_F_WARNING = 66          /* string; may repeat                     */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */
