@@ -19,8 +19,10 @@
 
 #include <stdlib.h>
 
+#include "align.h"
 #include "match.h"
 #include "mcc.h"
+
 
 /* Local similarity: directions at most 60 degrees apart (43 units of
  * 2pi/256; the paper allows 90, measured no better here and 1.5x slower),
@@ -54,6 +56,11 @@
 #define LUT_ANGLE_SIZE   512
 #define LUT_ANGLE_STEPS  ((float) (LUT_ANGLE_SIZE / M_PI))
 
+/* Global consolidation (align.c): the best relaxed pairs its placement is
+ * fitted on, and the floor of the overlap counts. */
+#define GLOBAL_ANCHORS      3
+#define GLOBAL_MIN_OVERLAP  10
+
 #define SIM_LEVELS       256
 /* Pairs below similarity 50/255 never decide a score: skipping them halves
  * the sort and the relaxation (mean EER +0.05 points). */
@@ -63,6 +70,7 @@ struct hm_probe {
     int               n;
     int               min_matchable;
     struct mcc_point *pt;
+    struct align_grid grid;       /* every minutia, for the global step */
     uint64_t         *valid;      /* [n][MCC_WORDS] */
     uint64_t         *bits;       /* [n][MCC_ND][MCC_WORDS] */
     float            *dist;       /* [n][n] */
@@ -84,6 +92,9 @@ struct hm_scratch {
     float         rho[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
     float         lambda[2][HM_MAX_MINUTIAE];
     float         efficiency[HM_MAX_MINUTIAE];
+    struct mcc_point  cand_all[HM_MAX_MINUTIAE];
+    uint8_t       order[HM_MAX_MINUTIAE];  /* chosen pairs, best first */
+    float         relaxed[HM_MAX_MINUTIAE];
     uint8_t       supporters[HM_MAX_MINUTIAE];
     uint8_t       support_of[HM_MAX_MINUTIAE][HM_MAX_MINUTIAE];
 };
@@ -193,6 +204,15 @@ hm_probe_new(const uint8_t *stored, size_t len)
     probe->pt = (struct mcc_point *) (probe->bits + n * MCC_WORDS * MCC_ND);
     probe->dist = (float *) (probe->pt + n);
     probe->radial = probe->dist + n * n;
+    {
+        struct mcc_point  all[HM_MAX_MINUTIAE];
+
+        for (i = 0; i < h.minutiae; i++) {
+            mcc_point_decode(stored + MCC_HEADER_BYTES + n * MCC_CYL_BYTES
+                + i * MCC_MINUTIA_BYTES, &all[i]);
+        }
+        align_grid_build(all, h.minutiae, &probe->grid);
+    }
 
     for (i = 0; i < n; i++) {
         rec = stored + MCC_HEADER_BYTES + i * MCC_CYL_BYTES;
@@ -284,15 +304,16 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
             if (matchable < probe->min_matchable) {
                 continue;
             }
+            /* |x| + |y| = |x ^ y| + 2 |x & y|: two popcounts, not three. */
             for (k = 0; k < MCC_ND; k++) {
                 for (w = 0; w < MCC_WORDS; w++) {
-                    uint64_t  x = ca[k * MCC_WORDS + w] & mask[w];
-                    uint64_t  y = cb[k][w] & mask[w];
+                    uint64_t  x = ca[k * MCC_WORDS + w], y = cb[k][w];
 
-                    differ += __builtin_popcountll(x ^ y);
-                    total += __builtin_popcountll(x) + __builtin_popcountll(y);
+                    differ += __builtin_popcountll((x ^ y) & mask[w]);
+                    total += __builtin_popcountll(x & y & mask[w]);
                 }
             }
+            total = differ + 2 * total;
             if (total == 0) {
                 continue;
             }
@@ -419,21 +440,21 @@ relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
     /* The n_P pairs of highest efficiency (relaxed / initial). */
     for (t = 0; t < nr; t++) {
         s->efficiency[t] = cur[t] / s->chosen[t].sim;
+        s->order[t] = (uint8_t) t;
     }
     for (i = 0; i < np && i < nr; i++) {
         int  best = i;
 
         for (t = i + 1; t < nr; t++) {
-            if (s->efficiency[t] > s->efficiency[best]) {
+            if (s->efficiency[s->order[t]] > s->efficiency[s->order[best]]) {
                 best = t;
             }
         }
-        float  e = s->efficiency[best], l = cur[best];
-        s->efficiency[best] = s->efficiency[i];
-        cur[best] = cur[i];
-        s->efficiency[i] = e;
-        cur[i] = l;
-        score += l;
+        uint8_t  o = s->order[best];
+        s->order[best] = s->order[i];
+        s->order[i] = o;
+        score += cur[o];
+        s->relaxed[o] = cur[o];
     }
     return score / np;
 }
@@ -443,7 +464,12 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
     size_t len, struct hm_scratch *scratch)
 {
     struct mcc_header  h;
-    int                count, nr, np, smaller;
+    int                count, nr, np, smaller, k, t, na, nb;
+    double             mcc, g;
+    struct mcc_point   pa[HM_MAX_MINUTIAE], pb[HM_MAX_MINUTIAE];
+    float              w[HM_MAX_MINUTIAE];
+    struct align_result  res;
+    const uint8_t     *rec;
 
     if (probe == NULL || scratch == NULL
         || mcc_header_read(candidate, len, &h) != 0
@@ -459,5 +485,32 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
     }
     np = NP_MIN + (int) lround(1.0 / (1.0 + exp(-NP_TAU * (smaller - NP_MU)))
         * (NP_MAX - NP_MIN));
-    return relax(probe, candidate, scratch, nr, np, smaller);
+    mcc = relax(probe, candidate, scratch, nr, np, smaller);
+
+    k = GLOBAL_ANCHORS < np ? GLOBAL_ANCHORS : np;
+    k = k < nr ? k : nr;
+    for (t = 0; t < k; t++) {
+        int  o = scratch->order[t];
+
+        pa[t] = probe->pt[scratch->chosen[o].a];
+        pb[t] = scratch->cand[o];
+        w[t] = scratch->relaxed[o];
+    }
+    rec = candidate + MCC_HEADER_BYTES + (size_t) h.cylinders * MCC_CYL_BYTES;
+    for (t = 0; t < h.minutiae; t++) {
+        mcc_point_decode(rec + (size_t) t * MCC_MINUTIA_BYTES,
+            &scratch->cand_all[t]);
+    }
+    align_consolidate(&probe->grid, scratch->cand_all, h.minutiae, pa, pb,
+        w, k, &res);
+    /* Pairing score: paired^2 / (overlap_a x overlap_b), the overlaps
+     * floored so that a tiny common area cannot make a perfect score. */
+    na = res.overlap_a > GLOBAL_MIN_OVERLAP ? res.overlap_a
+        : GLOBAL_MIN_OVERLAP;
+    nb = res.overlap_b > GLOBAL_MIN_OVERLAP ? res.overlap_b
+        : GLOBAL_MIN_OVERLAP;
+    g = (double) res.paired * res.paired / ((double) na * nb);
+    g = g > 1.0 ? 1.0 : g;
+    /* Geometric mean: either kind of evidence missing sinks the score. */
+    return sqrt(mcc * g);
 }

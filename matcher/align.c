@@ -1,0 +1,408 @@
+/*
+ * align.c -- global consolidation of a local match.
+ *
+ * Owns: align_grid_build() and align_consolidate().  Local MCC similarity
+ * says which minutiae look alike; this step checks that the best of those
+ * pairs agree on one placement of the two prints.  Placements tried: a
+ * weighted least-squares fit on the k best pairs, and each of those pairs
+ * alone (its minutiae superposed, directions aligned).  Under each, all
+ * minutiae are paired one-to-one (nearest first) within a distance
+ * tolerance that grows away from the placement's centre, since elastic
+ * distortion accumulates with distance (after the tolerance boxes of Jain,
+ * Hong, Bolle, "On-line fingerprint verification", IEEE TPAMI 19(4), 1997),
+ * and directions within ta; the placement is then refitted on its pairs
+ * as an affine map held near a rotation by a ridge penalty (anisotropic
+ * scale: two impressions stretched alike but turned differently differ by
+ * S R S^-1, which is no rotation), and paired again.  The best count wins,
+ * with the number of minutiae each print has in the other's box.
+ */
+
+#include <math.h>
+
+#include "align.h"
+
+/* Pairing tolerance: R0 + RK x distance from the placement's centre (px),
+ * directions within 30 degrees; the affine refit's pull towards the
+ * rotation (RIDGE, in squared pixels per unit weight: 0.1 leaves the
+ * affine part free wherever three or more pairs spread out). */
+#define R0        10.0f
+#define RK        0.08f
+#define COS_TA    0.8660254f
+#define RIDGE     0.1
+
+/* cos and sin of the 256 stored direction units. */
+static float  unit_cos[256], unit_sin[256];
+static int    units_ready;
+
+static void
+units_init(void)
+{
+    int  i;
+
+    if (__atomic_load_n(&units_ready, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    for (i = 0; i < 256; i++) {
+        unit_cos[i] = (float) cos(i * (2.0 * M_PI / 256.0));
+        unit_sin[i] = (float) sin(i * (2.0 * M_PI / 256.0));
+    }
+    __atomic_store_n(&units_ready, 1, __ATOMIC_RELEASE);
+}
+
+struct xform {
+    float  m[2][2];
+    float  ax, ay, bx, by;   /* x_a = M (x_b - b) + a */
+};
+
+void
+align_grid_build(const struct mcc_point *a, int na, struct align_grid *g)
+{
+    int  count[ALIGN_GRID_SIDE * ALIGN_GRID_SIDE];
+    int  cellof[HM_MAX_MINUTIAE];
+    int  i, cells;
+
+    units_init();
+    g->n = na;
+    g->minx = g->miny = 1e30f;
+    g->maxx = g->maxy = -1e30f;
+    for (i = 0; i < na; i++) {
+        g->minx = fminf(g->minx, a[i].x);
+        g->maxx = fmaxf(g->maxx, a[i].x);
+        g->miny = fminf(g->miny, a[i].y);
+        g->maxy = fmaxf(g->maxy, a[i].y);
+    }
+    if (na == 0) {
+        g->minx = g->maxx = g->miny = g->maxy = 0.0f;
+    }
+    g->x0 = g->minx;
+    g->y0 = g->miny;
+    g->gw = (int) ((g->maxx - g->minx) / ALIGN_GRID_CELL) + 1;
+    g->gh = (int) ((g->maxy - g->miny) / ALIGN_GRID_CELL) + 1;
+    g->gw = g->gw > ALIGN_GRID_SIDE ? ALIGN_GRID_SIDE : g->gw;
+    g->gh = g->gh > ALIGN_GRID_SIDE ? ALIGN_GRID_SIDE : g->gh;
+    cells = g->gw * g->gh;
+    memset(count, 0, sizeof(int) * (size_t) cells);
+    for (i = 0; i < na; i++) {
+        int  cx = (int) ((a[i].x - g->x0) / ALIGN_GRID_CELL);
+        int  cy = (int) ((a[i].y - g->y0) / ALIGN_GRID_CELL);
+
+        cx = cx >= g->gw ? g->gw - 1 : cx;
+        cy = cy >= g->gh ? g->gh - 1 : cy;
+        cellof[i] = cy * g->gw + cx;
+        count[cellof[i]]++;
+    }
+    g->start[0] = 0;
+    for (i = 0; i < cells; i++) {
+        g->start[i + 1] = (uint16_t) (g->start[i] + count[i]);
+        count[i] = g->start[i];
+    }
+    for (i = 0; i < na; i++) {
+        int  p = count[cellof[i]]++;
+
+        g->x[p] = a[i].x;
+        g->y[p] = a[i].y;
+        g->c[p] = unit_cos[a[i].angle_units];
+        g->s[p] = unit_sin[a[i].angle_units];
+    }
+}
+
+/* Weighted fit of x_a ~ M (x_b - cb) + ca from k pairs given as positions
+ * and unit directions; affine (ridge towards the rotation) if asked and
+ * k >= 3. */
+static void
+fit(const float *ax, const float *ay, const float *ac, const float *as,
+    const float *bx, const float *by, const float *bc, const float *bs,
+    const float *w, int k, int affine, struct xform *t)
+{
+    double  W = 0, cax = 0, cay = 0, cbx = 0, cby = 0, sc = 0, ss = 0;
+    double  sdot = 0, scross = 0;
+    double  cxx = 0, cxy = 0, cyy = 0, dxx = 0, dxy = 0, dyx = 0, dyy = 0;
+    double  c, s, r, lam, det, i00, i01, i11;
+    int     i;
+
+    for (i = 0; i < k; i++) {
+        W += w[i];
+        cax += w[i] * ax[i];
+        cay += w[i] * ay[i];
+        cbx += w[i] * bx[i];
+        cby += w[i] * by[i];
+        /* direction difference a - b as a unit vector */
+        sc += w[i] * (ac[i] * bc[i] + as[i] * bs[i]);
+        ss += w[i] * (as[i] * bc[i] - ac[i] * bs[i]);
+    }
+    if (!(W > 0.0)) {
+        /* No weight: the identity placement, which pairs little. */
+        memset(t, 0, sizeof(*t));
+        t->m[0][0] = t->m[1][1] = 1.0f;
+        return;
+    }
+    cax /= W;
+    cay /= W;
+    cbx /= W;
+    cby /= W;
+    for (i = 0; i < k; i++) {
+        double  xa = ax[i] - cax, ya = ay[i] - cay;
+        double  xb = bx[i] - cbx, yb = by[i] - cby;
+
+        sdot += w[i] * (xb * xa + yb * ya);
+        scross += w[i] * (xb * ya - yb * xa);
+        cxx += w[i] * xb * xb;
+        cxy += w[i] * xb * yb;
+        cyy += w[i] * yb * yb;
+        dxx += w[i] * xa * xb;
+        dxy += w[i] * xa * yb;
+        dyx += w[i] * ya * xb;
+        dyy += w[i] * ya * yb;
+    }
+    /* Rotation: the points' cross-covariance plus the minutiae's own
+     * direction differences (each worth a 20 px lever). */
+    sdot += 400.0 * sc;
+    scross += 400.0 * ss;
+    r = sqrt(sdot * sdot + scross * scross);
+    c = r > 0 ? sdot / r : 1.0;
+    s = r > 0 ? scross / r : 0.0;
+    t->m[0][0] = (float) c;
+    t->m[0][1] = (float) -s;
+    t->m[1][0] = (float) s;
+    t->m[1][1] = (float) c;
+    t->ax = (float) cax;
+    t->ay = (float) cay;
+    t->bx = (float) cbx;
+    t->by = (float) cby;
+    if (affine && k >= 3) {
+        /* M = (D + lam R)(C + lam I)^-1 */
+        lam = RIDGE * W;
+        cxx += lam;
+        cyy += lam;
+        dxx += lam * c;
+        dxy += lam * -s;
+        dyx += lam * s;
+        dyy += lam * c;
+        det = cxx * cyy - cxy * cxy;
+        if (det <= 1e-9) {
+            return;
+        }
+        i00 = cyy / det;
+        i01 = -cxy / det;
+        i11 = cxx / det;
+        t->m[0][0] = (float) (dxx * i00 + dxy * i01);
+        t->m[0][1] = (float) (dxx * i01 + dxy * i11);
+        t->m[1][0] = (float) (dyx * i00 + dyy * i01);
+        t->m[1][1] = (float) (dyx * i01 + dyy * i11);
+    }
+}
+
+struct cand {
+    float    dn;
+    uint8_t  i, j;
+};
+
+#define CANDS_MAX    (HM_MAX_MINUTIAE * 16)
+#define ORDER_STEPS  32
+
+struct work {
+    /* B transformed: position, direction (unnormalised), tolerance and
+     * the least squared dot product its direction accepts. */
+    float    tx[HM_MAX_MINUTIAE], ty[HM_MAX_MINUTIAE];
+    float    tc[HM_MAX_MINUTIAE], ts[HM_MAX_MINUTIAE];
+    float    reach[HM_MAX_MINUTIAE], min2[HM_MAX_MINUTIAE];
+    uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
+    struct cand  cands[CANDS_MAX], sorted[CANDS_MAX];
+    uint8_t      step[CANDS_MAX];
+};
+
+/* Pairs under t, nearest (relative to the tolerance) first.  The
+ * tolerance of a B minutia grows with its distance from the placement's
+ * centre. */
+static int
+pair_up(const struct align_grid *g, const float *bx, const float *by,
+    const float *bc, const float *bs, int nb, const struct xform *t,
+    struct work *wk)
+{
+    const float  cos2_ta = COS_TA * COS_TA;
+    uint8_t      used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
+    int          i, j, n = 0, m = 0;
+
+    /* B under t: branch-free, so that it vectorises. */
+    for (j = 0; j < nb; j++) {
+        float  x = bx[j] - t->bx, y = by[j] - t->by;
+        float  dc = t->m[0][0] * bc[j] + t->m[0][1] * bs[j];
+        float  ds = t->m[1][0] * bc[j] + t->m[1][1] * bs[j];
+        float  rx = t->m[0][0] * x + t->m[0][1] * y;
+        float  ry = t->m[1][0] * x + t->m[1][1] * y;
+
+        wk->tx[j] = rx + t->ax;
+        wk->ty[j] = ry + t->ay;
+        wk->tc[j] = dc;
+        wk->ts[j] = ds;
+        wk->reach[j] = R0 + RK * sqrtf(rx * rx + ry * ry);
+        wk->min2[j] = cos2_ta * (dc * dc + ds * ds);
+    }
+    for (j = 0; j < nb; j++) {
+        float  tx = wk->tx[j], ty = wk->ty[j], dc = wk->tc[j], ds = wk->ts[j];
+        float  reach = wk->reach[j], min2 = wk->min2[j];
+        float  reach2 = reach * reach;
+        float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+        float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+        float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+        float  fy1 = (ty + reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+        int    cx0, cx1, cy0, cy1, cy, q;
+
+        /* Written so that NaN falls out too. */
+        if (!(fx1 >= 0.0f && fy1 >= 0.0f && fx0 < (float) g->gw
+              && fy0 < (float) g->gh))
+        {
+            continue;
+        }
+        cx0 = fx0 > 0.0f ? (int) fx0 : 0;
+        cy0 = fy0 > 0.0f ? (int) fy0 : 0;
+        cx1 = fx1 < (float) (g->gw - 1) ? (int) fx1 : g->gw - 1;
+        cy1 = fy1 < (float) (g->gh - 1) ? (int) fy1 : g->gh - 1;
+        for (cy = cy0; cy <= cy1; cy++) {
+            int  row = cy * g->gw;
+
+            for (q = g->start[row + cx0]; q < g->start[row + cx1 + 1]; q++) {
+                float  dx = g->x[q] - tx, dy = g->y[q] - ty;
+                float  d2 = dx * dx + dy * dy;
+                float  dot = g->c[q] * dc + g->s[q] * ds;
+
+                /* direction within ta: cos >= cos_ta (ta < 90 degrees) */
+                if (d2 > reach2 || dot <= 0.0f || dot * dot < min2
+                    || n == CANDS_MAX)
+                {
+                    continue;
+                }
+                wk->cands[n].dn = d2 / reach2;
+                wk->cands[n].i = (uint8_t) q;
+                wk->cands[n].j = (uint8_t) j;
+                n++;
+            }
+        }
+    }
+    /* Nearest first: counting sort on the relative distance in 32 steps. */
+    {
+        int  start[ORDER_STEPS + 1];
+
+        memset(start, 0, sizeof(start));
+        for (i = 0; i < n; i++) {
+            wk->step[i] = (uint8_t) (wk->cands[i].dn * (ORDER_STEPS - 0.001f));
+            start[wk->step[i] + 1]++;
+        }
+        for (i = 0; i < ORDER_STEPS; i++) {
+            start[i + 1] += start[i];
+        }
+        for (i = 0; i < n; i++) {
+            wk->sorted[start[wk->step[i]]++] = wk->cands[i];
+        }
+    }
+    memset(used_a, 0, (size_t) g->n);
+    memset(used_b, 0, (size_t) nb);
+    for (i = 0; i < n; i++) {
+        const struct cand  *c = &wk->sorted[i];
+
+        if (used_a[c->i] || used_b[c->j]) {
+            continue;
+        }
+        used_a[c->i] = used_b[c->j] = 1;
+        wk->pair_a[m] = c->i;
+        wk->pair_b[m] = c->j;
+        m++;
+    }
+    return m;
+}
+
+/* Refit on the pairs pair_up() left in wk. */
+static void
+refit(const struct align_grid *g, const float *bx, const float *by,
+    const float *bc, const float *bs, int m, const struct work *wk,
+    struct xform *t)
+{
+    float  ax[HM_MAX_MINUTIAE], ay[HM_MAX_MINUTIAE], ac[HM_MAX_MINUTIAE],
+           as[HM_MAX_MINUTIAE], qx[HM_MAX_MINUTIAE], qy[HM_MAX_MINUTIAE],
+           qc[HM_MAX_MINUTIAE], qs[HM_MAX_MINUTIAE], w[HM_MAX_MINUTIAE];
+    int    i;
+
+    for (i = 0; i < m; i++) {
+        int  a = wk->pair_a[i], b = wk->pair_b[i];
+
+        ax[i] = g->x[a];
+        ay[i] = g->y[a];
+        ac[i] = g->c[a];
+        as[i] = g->s[a];
+        qx[i] = bx[b];
+        qy[i] = by[b];
+        qc[i] = bc[b];
+        qs[i] = bs[b];
+        w[i] = 1.0f;
+    }
+    fit(ax, ay, ac, as, qx, qy, qc, qs, w, m, 1, t);
+}
+
+void
+align_consolidate(const struct align_grid *g, const struct mcc_point *b,
+    int nb, const struct mcc_point *pa, const struct mcc_point *pb,
+    const float *w, int k, struct align_result *res)
+{
+    static __thread struct work  wk;
+    float         bx[HM_MAX_MINUTIAE], by[HM_MAX_MINUTIAE],
+                  bc[HM_MAX_MINUTIAE], bs[HM_MAX_MINUTIAE];
+    float         kax[HM_MAX_MINUTIAE], kay[HM_MAX_MINUTIAE],
+                  kac[HM_MAX_MINUTIAE], kas[HM_MAX_MINUTIAE],
+                  kbx[HM_MAX_MINUTIAE], kby[HM_MAX_MINUTIAE],
+                  kbc[HM_MAX_MINUTIAE], kbs[HM_MAX_MINUTIAE];
+    struct xform  t, best_t;
+    float         minx = 1e30f, maxx = -1e30f, miny = 1e30f, maxy = -1e30f;
+    int           i, m, best, oa = 0, ob = 0;
+
+    for (i = 0; i < nb; i++) {
+        bx[i] = b[i].x;
+        by[i] = b[i].y;
+        bc[i] = unit_cos[b[i].angle_units];
+        bs[i] = unit_sin[b[i].angle_units];
+    }
+    for (i = 0; i < k; i++) {
+        kax[i] = pa[i].x;
+        kay[i] = pa[i].y;
+        kac[i] = unit_cos[pa[i].angle_units];
+        kas[i] = unit_sin[pa[i].angle_units];
+        kbx[i] = pb[i].x;
+        kby[i] = pb[i].y;
+        kbc[i] = unit_cos[pb[i].angle_units];
+        kbs[i] = unit_sin[pb[i].angle_units];
+    }
+    /* Rigid fit on the k best local pairs, then an affine refit on the
+     * minutiae it paired. */
+    fit(kax, kay, kac, kas, kbx, kby, kbc, kbs, w, k, 0, &best_t);
+    best = pair_up(g, bx, by, bc, bs, nb, &best_t, &wk);
+    if (best >= 3) {
+        refit(g, bx, by, bc, bs, best, &wk, &t);
+        m = pair_up(g, bx, by, bc, bs, nb, &t, &wk);
+        if (m > best) {
+            best = m;
+            best_t = t;
+        }
+    }
+
+    /* Overlap under the best placement: B's box in A's frame. */
+    for (i = 0; i < nb; i++) {
+        float  x = bx[i] - best_t.bx, y = by[i] - best_t.by;
+
+        bx[i] = best_t.m[0][0] * x + best_t.m[0][1] * y + best_t.ax;
+        by[i] = best_t.m[1][0] * x + best_t.m[1][1] * y + best_t.ay;
+        minx = fminf(minx, bx[i]);
+        maxx = fmaxf(maxx, bx[i]);
+        miny = fminf(miny, by[i]);
+        maxy = fmaxf(maxy, by[i]);
+    }
+    for (i = 0; i < g->n; i++) {
+        oa += g->x[i] >= minx - ALIGN_MARGIN && g->x[i] <= maxx + ALIGN_MARGIN
+            && g->y[i] >= miny - ALIGN_MARGIN && g->y[i] <= maxy + ALIGN_MARGIN;
+    }
+    for (i = 0; i < nb; i++) {
+        ob += bx[i] >= g->minx - ALIGN_MARGIN && bx[i] <= g->maxx + ALIGN_MARGIN
+            && by[i] >= g->miny - ALIGN_MARGIN && by[i] <= g->maxy + ALIGN_MARGIN;
+    }
+    res->paired = best;
+    res->overlap_a = oa;
+    res->overlap_b = ob;
+}

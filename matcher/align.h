@@ -1,0 +1,49 @@
+/*
+ * align.h -- global consolidation of a local (MCC) match: transforms
+ * fitted on the best local pairs, then a count of the minutiae the two
+ * templates have in common under the best of them.  Internal to the
+ * matcher (compare.c); callers use match.h.
+ */
+
+#ifndef HUELLA_ALIGN_H
+#define HUELLA_ALIGN_H
+
+#include "mcc.h"
+
+/* The probe's minutiae bucketed in a grid, built once per probe. */
+#define ALIGN_GRID_CELL   16.0f
+#define ALIGN_GRID_SIDE   48          /* cells per side at most */
+
+struct align_grid {
+    int       n, gw, gh;
+    float     x0, y0;                 /* grid origin */
+    float     minx, maxx, miny, maxy; /* bounding box of the minutiae */
+    uint16_t  start[ALIGN_GRID_SIDE * ALIGN_GRID_SIDE + 1];
+    /* Minutiae in cell order. */
+    float     x[HM_MAX_MINUTIAE], y[HM_MAX_MINUTIAE];
+    float     c[HM_MAX_MINUTIAE], s[HM_MAX_MINUTIAE];   /* direction */
+};
+
+/* Box margin (px) for counting a print's minutiae in the other's area. */
+#define ALIGN_MARGIN      10.0f
+
+struct align_result {
+    int    paired;        /* one-to-one minutiae pairs under the transform */
+    int    overlap_a;     /* minutiae of A inside B's transformed box */
+    int    overlap_b;     /* minutiae of B inside A's box */
+};
+
+void align_grid_build(const struct mcc_point *a, int na,
+    struct align_grid *g);
+
+/*
+ * g: all minutiae of A; b[]: all minutiae of B; pa[], pb[], w[]: the k best
+ * local pairs (points of A and of B, best first) with their weights.
+ */
+void align_consolidate(const struct align_grid *g,
+    const struct mcc_point *b, int nb,
+    const struct mcc_point *pa, const struct mcc_point *pb, const float *w,
+    int k, struct align_result *res);
+
+
+#endif /* HUELLA_ALIGN_H */
