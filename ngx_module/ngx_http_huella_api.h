@@ -70,6 +70,48 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_verify;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_identify;
 
 
+/* a finger template of a request */
+typedef struct {
+    uint32_t                   format;      /* enum hipc_format */
+    ngx_uint_t                 position;    /* 0 if absent */
+    ngx_str_t                  data;        /* decoded record */
+} ngx_http_huella_finger_t;
+
+
+/* the names its fields are reported under */
+typedef struct {
+    char                      *format;
+    char                      *data;
+    char                      *position;
+} ngx_http_huella_finger_fields_t;
+
+
+extern ngx_http_huella_finger_fields_t  ngx_http_huella_top_fields;
+extern ngx_http_huella_finger_fields_t  ngx_http_huella_nested_fields;
+
+
+/* ngx_http_huella_route.c */
+ngx_int_t ngx_http_huella_route(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx);
+ngx_int_t ngx_http_huella_authorize(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx);
+
+/* ngx_http_huella_fields.c: NGX_OK, NGX_DECLINED (rejected), NGX_ERROR */
+ngx_int_t ngx_http_huella_string(ngx_http_huella_ctx_t *ctx, json_t *obj,
+    char *key, char *field, ngx_uint_t required, ngx_str_t *out);
+ngx_int_t ngx_http_huella_integer(ngx_http_huella_ctx_t *ctx, json_t *obj,
+    char *key, char *field, ngx_int_t min, ngx_int_t max, ngx_int_t *out);
+ngx_int_t ngx_http_huella_body_curp(ngx_http_huella_ctx_t *ctx);
+ngx_int_t ngx_http_huella_finger(ngx_http_huella_ctx_t *ctx, json_t *obj,
+    ngx_http_huella_finger_fields_t *fields,
+    ngx_http_huella_finger_t *finger);
+ngx_int_t ngx_http_huella_nested_finger(ngx_http_huella_ctx_t *ctx,
+    ngx_http_huella_finger_t *finger);
+json_t *ngx_http_huella_format_json(uint32_t format);
+
+/* ngx_http_huella_api.c */
+ngx_int_t ngx_http_huella_malformed(ngx_http_huella_ctx_t *ctx);
+
 /* records an error response for ctx, returns NGX_DECLINED */
 ngx_int_t ngx_http_huella_reject(ngx_http_huella_ctx_t *ctx,
     ngx_uint_t status, char *code, char *field, const char *fmt, ...);

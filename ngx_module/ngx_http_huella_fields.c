@@ -1,0 +1,255 @@
+
+/*
+ * Request fields of the JSON API: typed getters that turn a wrong or
+ * missing field into the API's error (400 missing_field, 422 naming the
+ * field), the CURP of a body, and a finger template object (format,
+ * optional position, base64 data decoded).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_huella_module.h"
+#include "ngx_http_huella_api.h"
+#include "ngx_http_huella_json.h"
+#include "ngx_http_huella_ident.h"
+
+
+/* room is left in the matcher message for the other fields */
+#define NGX_HTTP_HUELLA_TEMPLATE_MAX  (HIPC_PAYLOAD_MAX - 1024)
+
+
+ngx_http_huella_finger_fields_t  ngx_http_huella_top_fields = {
+    "format", "data", "position"
+};
+
+ngx_http_huella_finger_fields_t  ngx_http_huella_nested_fields = {
+    "finger.format", "finger.data", "finger.position"
+};
+
+
+static struct {
+    char                      *name;
+    uint32_t                   format;
+} ngx_http_huella_formats[] = {
+    { "iso19794-2:2005", HIPC_FMT_ISO19794_2_2005 },
+    { "ansi378-2004", HIPC_FMT_ANSI378_2004 },
+    { NULL, 0 }
+};
+
+
+ngx_int_t
+ngx_http_huella_string(ngx_http_huella_ctx_t *ctx, json_t *obj, char *key,
+    char *field, ngx_uint_t required, ngx_str_t *out)
+{
+    json_t  *v;
+
+    ngx_str_null(out);
+
+    v = json_object_get(obj, key);
+
+    if (v == NULL || json_is_null(v)) {
+        if (!required) {
+            return NGX_OK;
+        }
+
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_field", field,
+                                      "\"%s\" is required", field);
+    }
+
+    if (!json_is_string(v)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_type", field,
+                                      "\"%s\" must be a string", field);
+    }
+
+    out->data = (u_char *) json_string_value(v);
+    out->len = json_string_length(v);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_huella_integer(ngx_http_huella_ctx_t *ctx, json_t *obj, char *key,
+    char *field, ngx_int_t min, ngx_int_t max, ngx_int_t *out)
+{
+    json_t      *v;
+    json_int_t   n;
+
+    v = json_object_get(obj, key);
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_integer(v)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_type", field,
+                                      "\"%s\" must be an integer", field);
+    }
+
+    n = json_integer_value(v);
+
+    if (n < min || n > max) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "out_of_range", field,
+                                      "\"%s\" must be from %i to %i",
+                                      field, min, max);
+    }
+
+    *out = (ngx_int_t) n;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_huella_body_curp(ngx_http_huella_ctx_t *ctx)
+{
+    char       *rule;
+    size_t      i;
+    ngx_int_t   rc;
+    ngx_str_t   curp;
+
+    rc = ngx_http_huella_string(ctx, ctx->body, "curp", "curp", 1, &curp);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->curp.len = ngx_min(curp.len, NGX_HTTP_HUELLA_CURP_LEN + 1);
+    ctx->curp.data = ngx_pnalloc(ctx->request->pool, ctx->curp.len);
+    if (ctx->curp.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->curp.len; i++) {
+        ctx->curp.data[i] = ngx_toupper(curp.data[i]);
+    }
+
+    rule = ngx_http_huella_curp_check(ctx->curp.data, ctx->curp.len);
+
+    if (rule) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_curp", "curp", "%s", rule);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_huella_nested_finger(ngx_http_huella_ctx_t *ctx,
+    ngx_http_huella_finger_t *finger)
+{
+    json_t  *obj;
+
+    obj = json_object_get(ctx->body, "finger");
+
+    if (obj == NULL || json_is_null(obj)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_field", "finger",
+                                      "\"finger\" is required");
+    }
+
+    if (!json_is_object(obj)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_type", "finger",
+                                      "\"finger\" must be an object with "
+                                      "format and data");
+    }
+
+    return ngx_http_huella_finger(ctx, obj, &ngx_http_huella_nested_fields,
+                                  finger);
+}
+
+
+ngx_int_t
+ngx_http_huella_finger(ngx_http_huella_ctx_t *ctx, json_t *obj,
+    ngx_http_huella_finger_fields_t *fields, ngx_http_huella_finger_t *finger)
+{
+    ngx_int_t   rc, position;
+    ngx_str_t   format, data, err;
+    ngx_uint_t  i;
+
+    ngx_memzero(finger, sizeof(ngx_http_huella_finger_t));
+
+    rc = ngx_http_huella_string(ctx, obj, "format", fields->format, 1,
+                                &format);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    for (i = 0; ngx_http_huella_formats[i].name; i++) {
+        if (format.len == ngx_strlen(ngx_http_huella_formats[i].name)
+            && ngx_strncmp(format.data, ngx_http_huella_formats[i].name,
+                           format.len) == 0)
+        {
+            finger->format = ngx_http_huella_formats[i].format;
+            break;
+        }
+    }
+
+    if (finger->format == 0) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "unsupported_format", fields->format,
+                                      "format must be \"iso19794-2:2005\" "
+                                      "or \"ansi378-2004\"");
+    }
+
+    position = 0;
+
+    rc = ngx_http_huella_integer(ctx, obj, "position", fields->position,
+                                 1, 10, &position);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    finger->position = position;
+
+    rc = ngx_http_huella_string(ctx, obj, "data", fields->data, 1, &data);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_huella_base64_decode(ctx->request->pool, &data,
+                                       &finger->data, &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_base64", fields->data,
+                                      "%V", &err);
+    }
+
+    if (finger->data.len > NGX_HTTP_HUELLA_TEMPLATE_MAX) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "template_too_large", fields->data,
+                                      "a template of %uz bytes exceeds the "
+                                      "limit of %uz bytes", finger->data.len,
+                                      (size_t) NGX_HTTP_HUELLA_TEMPLATE_MAX);
+    }
+
+    return NGX_OK;
+}
+
+
+json_t *
+ngx_http_huella_format_json(uint32_t format)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_huella_formats[i].name; i++) {
+        if (ngx_http_huella_formats[i].format == format) {
+            return json_string(ngx_http_huella_formats[i].name);
+        }
+    }
+
+    return json_integer(format);
+}
