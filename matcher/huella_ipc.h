@@ -92,7 +92,9 @@ enum hipc_op {
                                     CONFLICT naming the first bad entry    */
     HIPC_OP_ACCOUNT_GET = 64,    /* CURP -> identity + NSS, QUESTION       */
     HIPC_OP_TOKEN_LIST = 65,     /* -> JSON                                */
-    HIPC_OP_AUDIT_LIST = 66      /* [VALUE = max entries] -> JSON          */
+    HIPC_OP_AUDIT_LIST = 66,     /* [VALUE = max entries] -> JSON          */
+    HIPC_OP_ACCOUNT_UNLOCK = 67  /* CURP, ACTOR: clears the failure count
+                                    and a disabled account (admin)         */
 };
 
 /* Reply status; the module maps each to an HTTP status. */
@@ -179,7 +181,9 @@ enum hipc_tag {
     HIPC_F_JSON = 63,            /* a JSON document, UTF-8                 */
     HIPC_F_EXPIRES = 64,         /* u64, unix seconds                      */
     HIPC_F_HEAD_HASH = 65,       /* hex string                             */
-    HIPC_F_WARNING = 66          /* string; may repeat                     */
+    HIPC_F_WARNING = 66,         /* string; may repeat                     */
+    HIPC_F_MATRICULA = 67,       /* staff number (ACCOUNT_CREATE optional) */
+    HIPC_F_SEQ = 68              /* u64, audit sequence number             */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */
