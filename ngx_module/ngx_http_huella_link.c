@@ -91,6 +91,7 @@ static void ngx_http_huella_link_reply(ngx_http_huella_link_t *lk,
 static void ngx_http_huella_link_down(ngx_http_huella_link_t *lk);
 static void ngx_http_huella_link_close(ngx_http_huella_link_t *lk);
 static void ngx_http_huella_link_reset_slots(ngx_http_huella_link_t *lk);
+static ngx_uint_t ngx_http_huella_link_level(ngx_http_huella_link_t *lk);
 static void ngx_http_huella_link_empty(ngx_event_t *ev);
 static void ngx_http_huella_call_timeout(ngx_event_t *ev);
 static void ngx_http_huella_call_cleanup(void *data);
@@ -328,16 +329,7 @@ ngx_http_huella_link_connect(ngx_http_huella_link_t *lk)
         == -1)
     {
         err = ngx_socket_errno;
-
-        if (lk->failures == 0) {
-            level = NGX_LOG_ERR;
-
-        } else if (lk->failures % NGX_HTTP_HUELLA_LOG_EVERY == 0) {
-            level = NGX_LOG_WARN;
-
-        } else {
-            level = NGX_LOG_DEBUG;
-        }
+        level = ngx_http_huella_link_level(lk);
 
         ngx_log_error(level, lk->log, err,
                       "huella: connect() to matcher at \"%V\" failed "
@@ -508,7 +500,7 @@ ngx_http_huella_link_timer(ngx_event_t *ev)
     lk = ev->data;
 
     if (lk->state == NGX_HTTP_HUELLA_LINK_HELLO) {
-        ngx_log_error(NGX_LOG_ERR, lk->log, 0,
+        ngx_log_error(ngx_http_huella_link_level(lk), lk->log, 0,
                       "huella: matcher at \"%V\" did not answer the "
                       "handshake in %d ms", &lk->path,
                       NGX_HTTP_HUELLA_HELLO_TIMEOUT);
@@ -528,6 +520,7 @@ ngx_http_huella_link_lifeline(ngx_event_t *rev)
     u_char                   buf[64];
     ssize_t                  n;
     ngx_err_t                err;
+    ngx_uint_t               up, level;
     ngx_connection_t        *c;
     ngx_http_huella_link_t  *lk;
 
@@ -545,9 +538,12 @@ ngx_http_huella_link_lifeline(ngx_event_t *rev)
         }
 
         if (n == 0) {
-            ngx_log_error(NGX_LOG_ERR, lk->log, 0,
-                          "huella: matcher at \"%V\" closed the link",
-                          &lk->path);
+            up = (lk->state == NGX_HTTP_HUELLA_LINK_UP);
+            level = up ? NGX_LOG_ERR : ngx_http_huella_link_level(lk);
+
+            ngx_log_error(level, lk->log, 0,
+                          "huella: matcher at \"%V\" closed the link%s",
+                          &lk->path, up ? "" : " during the handshake");
             ngx_http_huella_link_down(lk);
             return;
         }
@@ -599,14 +595,14 @@ ngx_http_huella_link_ack(ngx_http_huella_link_t *lk)
     ngx_memcpy(&ack, lk->ack, sizeof(struct hipc_hello_ack));
 
     if (ack.magic != HIPC_MAGIC) {
-        ngx_log_error(NGX_LOG_ERR, lk->log, 0,
+        ngx_log_error(ngx_http_huella_link_level(lk), lk->log, 0,
                       "huella: \"%V\" is not a huella matcher "
                       "(bad magic 0x%08xD)", &lk->path, ack.magic);
         return NGX_ERROR;
     }
 
     if (ack.version != HIPC_VERSION || ack.status != HIPC_ST_OK) {
-        ngx_log_error(NGX_LOG_ERR, lk->log, 0,
+        ngx_log_error(ngx_http_huella_link_level(lk), lk->log, 0,
                       "huella: matcher at \"%V\" refused the link "
                       "(status %D, its protocol version %uD, ours %d)",
                       &lk->path, ack.status, ack.version, HIPC_VERSION);
@@ -871,6 +867,26 @@ ngx_http_huella_link_reset_slots(ngx_http_huella_link_t *lk)
         /* lowest index on top: warm slots are reused first */
         lk->free[lk->nfree++] = (uint32_t) (HIPC_SLOTS - 1 - i);
     }
+}
+
+
+/*
+ * While the matcher stays away the same failure repeats every retry: it is
+ * logged at the first attempt, then once every NGX_HTTP_HUELLA_LOG_EVERY.
+ */
+
+static ngx_uint_t
+ngx_http_huella_link_level(ngx_http_huella_link_t *lk)
+{
+    if (lk->failures == 0) {
+        return NGX_LOG_ERR;
+    }
+
+    if (lk->failures % NGX_HTTP_HUELLA_LOG_EVERY == 0) {
+        return NGX_LOG_WARN;
+    }
+
+    return NGX_LOG_DEBUG;
 }
 
 
