@@ -30,7 +30,18 @@ static char *ngx_http_huella_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_huella_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_huella_deadline_check(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_huella_max_body_check(ngx_conf_t *cf, void *post,
+    void *data);
 static ngx_int_t ngx_http_huella_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_post_handler_pt  ngx_http_huella_deadline_post =
+    ngx_http_huella_deadline_check;
+
+static ngx_conf_post_handler_pt  ngx_http_huella_max_body_post =
+    ngx_http_huella_max_body_check;
 static void ngx_http_huella_exit_process(ngx_cycle_t *cycle);
 
 
@@ -62,14 +73,14 @@ static ngx_command_t  ngx_http_huella_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_huella_loc_conf_t, deadline),
-      NULL },
+      &ngx_http_huella_deadline_post },
 
     { ngx_string("huella_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_huella_loc_conf_t, max_body),
-      NULL },
+      &ngx_http_huella_max_body_post },
 
       ngx_null_command
 };
@@ -152,21 +163,32 @@ ngx_http_huella_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_huella_loc_conf_t *prev = parent;
     ngx_http_huella_loc_conf_t *conf = child;
 
+    ngx_http_huella_main_conf_t  *hmcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_msec_value(conf->deadline, prev->deadline, 2000);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               1024 * 1024);
 
-    if (conf->deadline == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"huella_deadline\" must be greater than zero");
-        return NGX_CONF_ERROR;
-    }
+    if (conf->enable && conf != prev && prev->enable != 1) {
 
-    if (conf->max_body == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"huella_max_body\" must be greater than zero");
-        return NGX_CONF_ERROR;
+        /* the whole http block is parsed: the main conf is complete */
+
+        hmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_huella_module);
+
+        if (hmcf->matcher.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"huella_api\" needs \"huella_matcher\" "
+                               "in the http block");
+            return NGX_CONF_ERROR;
+        }
+
+        if (hmcf->token.len == 0) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"huella_api\" without "
+                               "\"huella_admin_token_file\": every API "
+                               "call but /healthz will be refused");
+        }
     }
 
     return NGX_CONF_OK;
@@ -354,6 +376,32 @@ ngx_http_huella_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (hlcf->enable) {
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
         clcf->handler = ngx_http_huella_handler;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_huella_deadline_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *deadline = data;
+
+    if (*deadline == 0) {
+        return "must be greater than zero";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_huella_max_body_check(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *max_body = data;
+
+    if (*max_body == 0) {
+        return "must be greater than zero";
     }
 
     return NGX_CONF_OK;

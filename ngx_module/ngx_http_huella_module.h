@@ -7,9 +7,14 @@
  *
  *   ngx_http_huella_module.c     directives, configuration, process hooks
  *   ngx_http_huella_link.c       the worker's end of the shared-memory link
- *   ngx_http_huella_api.c        routing, authorization, body, call life
- *   ngx_http_huella_endpoints.c  JSON <-> TLV for each API operation
- *   ngx_http_huella_json.c       JSON output, error format, base64
+ *   ngx_http_huella_api.c        content handler, body, life of a call,
+ *                                matcher status -> HTTP status
+ *   ngx_http_huella_route.c      routing, path parameters, bearer token
+ *   ngx_http_huella_fields.c     typed JSON request fields, templates
+ *   ngx_http_huella_health.c     GET /healthz
+ *   ngx_http_huella_subjects.c   subjects and their fingers
+ *   ngx_http_huella_match.c      verify (1:1) and identify (1:N)
+ *   ngx_http_huella_json.c       JSON out, the error format, base64
  *   ngx_http_huella_ident.c      CURP and NSS validation
  */
 
