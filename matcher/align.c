@@ -29,6 +29,9 @@
 #define RK        0.08f
 #define COS_TA    0.8660254f
 #define RIDGE     0.1
+/* An affine map has six unknowns: refit only on at least six pairs (fewer
+ * are mostly chance pairs, which a free refit would only inflate). */
+#define REFIT_MIN 6
 
 /* cos and sin of the 256 stored direction units. */
 static float  unit_cos[256], unit_sin[256];
@@ -374,7 +377,7 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
      * minutiae it paired. */
     fit(kax, kay, kac, kas, kbx, kby, kbc, kbs, w, k, 0, &best_t);
     best = pair_up(g, bx, by, bc, bs, nb, &best_t, &wk);
-    if (best >= 3) {
+    if (best >= REFIT_MIN) {
         refit(g, bx, by, bc, bs, best, &wk, &t);
         m = pair_up(g, bx, by, bc, bs, nb, &t, &wk);
         if (m > best) {

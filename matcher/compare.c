@@ -71,6 +71,8 @@ struct hm_probe {
     int               min_matchable;
     struct mcc_point *pt;
     struct align_grid grid;       /* every minutia, for the global step */
+    uint8_t           order[HM_MAX_MINUTIAE];  /* i-th by direction */
+    uint16_t          first_at[257];  /* first cylinder with direction >= u */
     uint64_t         *valid;      /* [n][MCC_WORDS] */
     uint64_t         *bits;       /* [n][MCC_ND][MCC_WORDS] */
     float            *dist;       /* [n][n] */
@@ -214,8 +216,28 @@ hm_probe_new(const uint8_t *stored, size_t len)
         align_grid_build(all, h.minutiae, &probe->grid);
     }
 
+    /* Cylinders in direction order, so that a candidate cylinder visits
+     * only the window of directions it may pair with. */
+    {
+        size_t  count[257];
+
+        memset(count, 0, sizeof(count));
+        for (i = 0; i < n; i++) {
+            count[stored[MCC_HEADER_BYTES + i * MCC_CYL_BYTES + 4] + 1]++;
+        }
+        for (i = 0; i < 256; i++) {
+            count[i + 1] += count[i];
+        }
+        for (i = 0; i <= 256; i++) {
+            probe->first_at[i] = (uint16_t) count[i];
+        }
+        for (i = 0; i < n; i++) {
+            probe->order[count[stored[MCC_HEADER_BYTES + i * MCC_CYL_BYTES
+                + 4]]++] = (uint8_t) i;
+        }
+    }
     for (i = 0; i < n; i++) {
-        rec = stored + MCC_HEADER_BYTES + i * MCC_CYL_BYTES;
+        rec = stored + MCC_HEADER_BYTES + probe->order[i] * MCC_CYL_BYTES;
         mcc_point_decode(rec, &probe->pt[i]);
         for (w = 0; w < MCC_WORDS; w++) {
             probe->valid[i * MCC_WORDS + w] = mcc_load64(rec + 8 + 8 * w);
@@ -265,7 +287,7 @@ static int
 local_similarities(const struct hm_probe *probe, const uint8_t *cand,
     int cand_n, struct hm_scratch *s)
 {
-    int  a, b, w, k, count = 0;
+    int  a, b, w, k, r, runs, lo, hi, run[2][2], count = 0;
 
     memset(s->level_count, 0, sizeof(s->level_count));
     for (b = 0; b < cand_n; b++) {
@@ -282,21 +304,30 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
                 cb[k][w] = mcc_load64(rec + 8 + 8 * (MCC_WORDS * (1 + k) + w));
             }
         }
-        for (a = 0; a < probe->n; a++) {
-            const uint64_t  *va = probe->valid + (size_t) a * MCC_WORDS;
-            const uint64_t  *ca = probe->bits + (size_t) a * MCC_ND
-                * MCC_WORDS;
-            int8_t           turn = (int8_t) (probe->pt[a].angle_units
-                - angle_b);
+        /* The probe cylinders whose direction is within the window, in
+         * one or two runs of the direction order. */
+        lo = (angle_b - MCC_MAX_DIRECTION_UNITS) & 255;
+        hi = ((angle_b + MCC_MAX_DIRECTION_UNITS) & 255) + 1;
+        run[0][0] = probe->first_at[lo];
+        if (lo < hi) {
+            run[0][1] = probe->first_at[hi];
+            runs = 1;
+        } else {
+            run[0][1] = probe->n;
+            run[1][0] = 0;
+            run[1][1] = probe->first_at[hi];
+            runs = 2;
+        }
+        for (r = 0; r < runs; r++)
+        for (a = run[r][0]; a < run[r][1]; a++) {
+            const uint64_t  *va;
+            const uint64_t  *ca;
             uint64_t         mask[MCC_WORDS];
             int              matchable = 0, differ = 0, total = 0, level;
             float            sim;
 
-            if (turn > MCC_MAX_DIRECTION_UNITS
-                || turn < -MCC_MAX_DIRECTION_UNITS)
-            {
-                continue;
-            }
+            va = probe->valid + (size_t) a * MCC_WORDS;
+            ca = probe->bits + (size_t) a * MCC_ND * MCC_WORDS;
             for (w = 0; w < MCC_WORDS; w++) {
                 mask[w] = va[w] & vb[w];
                 matchable += __builtin_popcountll(mask[w]);
@@ -304,13 +335,15 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
             if (matchable < probe->min_matchable) {
                 continue;
             }
-            /* |x| + |y| = |x ^ y| + 2 |x & y|: two popcounts, not three. */
+            /* |x| + |y| = |x ^ y| + 2 |x & y|: two popcounts, not three;
+             * x & y needs no mask, as bits lie only in valid cells
+             * (hm_stored_check enforces it). */
             for (k = 0; k < MCC_ND; k++) {
                 for (w = 0; w < MCC_WORDS; w++) {
                     uint64_t  x = ca[k * MCC_WORDS + w], y = cb[k][w];
 
                     differ += __builtin_popcountll((x ^ y) & mask[w]);
-                    total += __builtin_popcountll(x & y & mask[w]);
+                    total += __builtin_popcountll(x & y);
                 }
             }
             total = differ + 2 * total;
