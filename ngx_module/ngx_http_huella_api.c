@@ -110,6 +110,10 @@ ngx_http_huella_handler(ngx_http_request_t *r)
         rc = ngx_http_huella_authorize(r, ctx);
     }
 
+    if (rc == NGX_OK) {
+        rc = ngx_http_huella_path_params(ctx);
+    }
+
     if (rc == NGX_OK && ctx->endpoint->body) {
         rc = ngx_http_huella_check_body(r, ctx);
     }

@@ -46,7 +46,10 @@ struct ngx_http_huella_ctx_s {
     ngx_http_request_t        *request;
     ngx_http_huella_endpoint_t *endpoint;
 
-    ngx_str_t                  curp;        /* from the path */
+    ngx_str_t                  path_curp;   /* raw, as routed */
+    ngx_str_t                  path_position;
+
+    ngx_str_t                  curp;        /* validated, upper case */
     ngx_uint_t                 position;    /* from the path, 0 if none */
 
     json_t                    *body;
@@ -95,6 +98,7 @@ ngx_int_t ngx_http_huella_route(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx);
 ngx_int_t ngx_http_huella_authorize(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx);
+ngx_int_t ngx_http_huella_path_params(ngx_http_huella_ctx_t *ctx);
 
 /* ngx_http_huella_fields.c: NGX_OK, NGX_DECLINED (rejected), NGX_ERROR */
 ngx_int_t ngx_http_huella_string(ngx_http_huella_ctx_t *ctx, json_t *obj,

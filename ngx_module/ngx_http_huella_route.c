@@ -27,9 +27,8 @@ static ngx_int_t ngx_http_huella_path_position(ngx_http_huella_ctx_t *ctx,
 ngx_int_t
 ngx_http_huella_route(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
 {
-    u_char     *p, *last, *curp, *slash;
-    ngx_int_t   rc;
-    ngx_uint_t  m;
+    u_char      *p, *last, *curp, *slash;
+    ngx_uint_t   m;
 
     p = r->uri.data;
     last = p + r->uri.len;
@@ -109,7 +108,10 @@ ngx_http_huella_route(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
                         ? &ngx_http_huella_subject_delete
                         : &ngx_http_huella_subject_get;
 
-        return ngx_http_huella_path_curp(ctx, curp, last - curp);
+        ctx->path_curp.data = curp;
+        ctx->path_curp.len = last - curp;
+
+        return NGX_OK;
     }
 
     p = slash;
@@ -133,13 +135,12 @@ ngx_http_huella_route(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
     ctx->endpoint = (m == NGX_HTTP_PUT) ? &ngx_http_huella_finger_put
                                         : &ngx_http_huella_finger_delete;
 
-    rc = ngx_http_huella_path_curp(ctx, curp, slash - curp);
+    ctx->path_curp.data = curp;
+    ctx->path_curp.len = slash - curp;
+    ctx->path_position.data = p;
+    ctx->path_position.len = last - p;
 
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_huella_path_position(ctx, p, last - p);
+    return NGX_OK;
 
 not_found:
 
@@ -167,6 +168,30 @@ ngx_http_huella_not_allowed(ngx_http_huella_ctx_t *ctx, char *allow)
                                   "method_not_allowed", NULL,
                                   "method %V is not allowed here, use %s",
                                   &r->method_name, allow);
+}
+
+
+/* validated only once the caller is authorized */
+
+ngx_int_t
+ngx_http_huella_path_params(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->path_curp.data) {
+        rc = ngx_http_huella_path_curp(ctx, ctx->path_curp.data,
+                                       ctx->path_curp.len);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (ctx->path_position.data) {
+        return ngx_http_huella_path_position(ctx, ctx->path_position.data,
+                                             ctx->path_position.len);
+    }
+
+    return NGX_OK;
 }
 
 
