@@ -3,7 +3,7 @@
  *
  * Owns the schema of the `matcher:` section (see config/huella.yaml for the
  * documented example) and the rule that the top level only holds known
- * sections.  Strictness is deliberate: a misspelt key silently ignored is a
+ * sections (the `identity:` section is config_identity.c's).  Strictness is deliberate: a misspelt key silently ignored is a
  * production incident later, so unknown keys, duplicate keys, wrong types
  * and out-of-range values are all refused, each naming file, line and key.
  */
@@ -19,8 +19,11 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "config_internal.h"
+
 /* Top-level sections; only `matcher` is read here. */
-static const char *const config_sections[] = { "matcher", "portal", "log" };
+static const char *const config_sections[] = { "matcher", "portal", "log",
+    "identity" };
 
 void
 config_defaults(struct hd_config *cfg)
@@ -34,6 +37,7 @@ config_defaults(struct hd_config *cfg)
     cfg->fmr = 1.0e-4;
     cfg->spin_us = 50;
     cfg->max_clients = 64;
+    config_identity_defaults(&cfg->identity);
 }
 
 unsigned
@@ -48,14 +52,8 @@ config_threads(const struct hd_config *cfg)
     return n > 0 ? (unsigned) n : 1;
 }
 
-struct config_ctx {
-    const char       *path;
-    yaml_document_t  *doc;
-    char             *err;
-    size_t            errlen;
-};
 
-static int
+int
 config_fail(struct config_ctx *cx, const yaml_node_t *node, const char *fmt,
     ...)
 {
@@ -73,14 +71,14 @@ config_fail(struct config_ctx *cx, const yaml_node_t *node, const char *fmt,
     return -1;
 }
 
-static const char *
+const char *
 scalar_text(const yaml_node_t *node)
 {
     return (const char *) node->data.scalar.value;
 }
 
 /* A plain (unquoted) scalar that is not YAML's null. */
-static int
+int
 scalar_is_plain_value(const yaml_node_t *node)
 {
     const char  *s;
@@ -95,7 +93,7 @@ scalar_is_plain_value(const yaml_node_t *node)
              || strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0);
 }
 
-static const char *
+const char *
 node_kind(const yaml_node_t *node)
 {
     if (node->type == YAML_MAPPING_NODE) {
@@ -113,7 +111,7 @@ node_kind(const yaml_node_t *node)
     return NULL;
 }
 
-static int
+int
 get_uint(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -146,7 +144,7 @@ get_uint(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     return 0;
 }
 
-static int
+int
 get_real(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     double min_excl, double max, double *out)
 {
@@ -175,7 +173,7 @@ get_real(struct config_ctx *cx, const char *key, const yaml_node_t *node,
 }
 
 /* Paths may be quoted or plain; they must fit and not be empty. */
-static int
+int
 get_path(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     char *out, size_t cap)
 {
@@ -366,7 +364,7 @@ load_root(struct config_ctx *cx, struct hd_config *cfg)
         }
         if (i == n) {
             return config_fail(cx, k, "key '%.64s': unknown section (known: "
-                "matcher, portal, log)", name);
+                "matcher, portal, log, identity)", name);
         }
         if (seen & (1u << i)) {
             return config_fail(cx, k, "key '%s': given twice", name);
@@ -382,6 +380,9 @@ load_root(struct config_ctx *cx, struct hd_config *cfg)
                 name, node_kind(v) ? node_kind(v) : "a scalar");
         }
         if (i == 0 && load_matcher(cx, v, cfg) != 0) {
+            return -1;
+        }
+        if (i == 3 && config_load_identity(cx, v, &cfg->identity) != 0) {
             return -1;
         }
     }

@@ -19,6 +19,41 @@
 
 #define HD_SOCKET_PATH_MAX  (sizeof(((struct sockaddr_un *) 0)->sun_path))
 
+#define HD_TRUSTED_CA_MAX   16
+#define HD_URL_MAX          512
+#define HD_HOST_MAX         256
+#define HD_MAIL_FROM_MAX    256
+
+/* The `identity:` section (config_identity.c).  An empty path means "not
+ * configured": no registry (every CURP is absent), no blocklist, no
+ * bootstrap token, mail is logged instead of sent. */
+struct hd_identity_config {
+    char      registry_file[PATH_MAX];
+    char      blocklist_file[PATH_MAX];
+    uint32_t  argon2_t_cost;
+    uint32_t  argon2_m_cost_kib;
+    uint32_t  argon2_parallelism;
+    unsigned  max_concurrent_hashes;   /* each takes m_cost of memory */
+    unsigned  password_min_chars;      /* 15: password as single factor */
+    char      matricula_pattern[256];  /* POSIX extended regex */
+    /* lockout (NIST SP 800-63B rev 4 3.2.2) */
+    unsigned  lockout_threshold;       /* consecutive failures before delays */
+    unsigned  lockout_base_delay_s;    /* first delay, doubling after */
+    unsigned  lockout_max_delay_s;
+    unsigned  lockout_disable_after;   /* failures that disable the account */
+    unsigned  client_threshold;        /* failures from one address */
+    char      trusted_ca[HD_TRUSTED_CA_MAX][PATH_MAX];
+    unsigned  trusted_ca_count;
+    unsigned  challenge_lifetime_s;
+    unsigned  recovery_lifetime_s;
+    char      outbox_dir[PATH_MAX];
+    char      smtp_host[HD_HOST_MAX];
+    unsigned  smtp_port;               /* 0 = no SMTP */
+    char      mail_from[HD_MAIL_FROM_MAX];
+    char      portal_base_url[HD_URL_MAX];
+    char      bootstrap_token_file[PATH_MAX];
+};
+
 struct hd_config {
     char      socket_path[HD_SOCKET_PATH_MAX];  /* unix socket to listen on */
     unsigned  socket_mode;       /* chmod of the socket (octal in YAML) */
@@ -28,9 +63,11 @@ struct hd_config {
     double    fmr;               /* target false match rate -> threshold */
     unsigned  spin_us;           /* ring thread's spin before sleeping */
     unsigned  max_clients;       /* concurrent client links */
+    struct hd_identity_config identity;
 };
 
 void config_defaults(struct hd_config *cfg);
+void config_identity_defaults(struct hd_identity_config *id);
 
 /* Loads path over the defaults already in cfg.  0, or -1 with a message
  * "FILE:LINE: ..." in err. */

@@ -24,6 +24,7 @@ struct store {
     MDB_dbi   subjects;
     MDB_dbi   fingers;
     MDB_dbi   meta;
+    struct store_identity_dbs identity;
 };
 
 /* Value layouts; fixed 16-byte headers keep whatever alignment LMDB gave
@@ -96,7 +97,7 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
         return -1;
     }
     if ((rc = mdb_env_create(&st->env)) != 0
-        || (rc = mdb_env_set_maxdbs(st->env, 8)) != 0
+        || (rc = mdb_env_set_maxdbs(st->env, 16)) != 0
         || (rc = mdb_env_set_maxreaders(st->env, max_readers)) != 0
         || (rc = mdb_env_set_mapsize(st->env, (size_t) map_size)) != 0
         || (rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0640)) != 0)
@@ -111,7 +112,21 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0
         || (rc = mdb_dbi_open(txn, "subjects", MDB_CREATE, &st->subjects)) != 0
         || (rc = mdb_dbi_open(txn, "fingers", MDB_CREATE, &st->fingers)) != 0
-        || (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0)
+        || (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0
+        || (rc = mdb_dbi_open(txn, "accounts", MDB_CREATE,
+                &st->identity.accounts)) != 0
+        || (rc = mdb_dbi_open(txn, "account_index", MDB_CREATE,
+                &st->identity.account_index)) != 0
+        || (rc = mdb_dbi_open(txn, "tokens", MDB_CREATE,
+                &st->identity.tokens)) != 0
+        || (rc = mdb_dbi_open(txn, "nonces", MDB_CREATE,
+                &st->identity.nonces)) != 0
+        || (rc = mdb_dbi_open(txn, "recovery", MDB_CREATE,
+                &st->identity.recovery)) != 0
+        || (rc = mdb_dbi_open(txn, "throttle", MDB_CREATE,
+                &st->identity.throttle)) != 0
+        || (rc = mdb_dbi_open(txn, "audit", MDB_CREATE,
+                &st->identity.audit)) != 0)
     {
         snprintf(err, errlen, "cannot open databases in %s: %s", dir,
             mdb_strerror(rc));
@@ -168,6 +183,13 @@ MDB_env *
 store_env(struct store *st)
 {
     return st->env;
+}
+
+const struct store_identity_dbs *
+store_identity(struct store *st)
+{
+    st->identity.meta = st->meta;
+    return &st->identity;
 }
 
 int

@@ -11,6 +11,8 @@
  *   subjects  CURP -> struct subject value (created, NSS, name)
  *   fingers   CURP \0 position -> 16-byte header + hm_encode() output
  *   meta      "schema" -> u32 schema version
+ *   accounts, account_index, tokens, nonces, recovery, throttle, audit:
+ *             identity (issue 4); their records are identity_store.c's
  */
 
 #ifndef HUELLA_STORE_H
@@ -26,6 +28,19 @@
 #define STORE_NAME_MAX        256
 
 struct store;
+
+/* The identity databases, opened with the others; identity_store.c owns
+ * what they hold. */
+struct store_identity_dbs {
+    MDB_dbi  accounts;        /* CURP -> account record */
+    MDB_dbi  account_index;   /* "nss:" NSS | "mat:" matricula -> CURP */
+    MDB_dbi  tokens;          /* SHA-256(token) -> service account */
+    MDB_dbi  nonces;          /* e.firma nonce -> u64 expiry */
+    MDB_dbi  recovery;        /* SHA-256(token) -> CURP, expiry */
+    MDB_dbi  throttle;        /* "a:" user | "c:" client -> failures */
+    MDB_dbi  audit;           /* u64 big-endian seq -> audit entry */
+    MDB_dbi  meta;
+};
 
 struct store_subject {
     char      curp[STORE_CURP_MAX];
@@ -49,6 +64,7 @@ int store_open(struct store **out, const char *dir, uint64_t map_size,
     unsigned max_readers, char *err, size_t errlen);
 void store_close(struct store *st);
 MDB_env *store_env(struct store *st);
+const struct store_identity_dbs *store_identity(struct store *st);
 
 int store_read_begin(struct store *st, MDB_txn **txn);
 int store_write_begin(struct store *st, MDB_txn *parent, MDB_txn **txn);

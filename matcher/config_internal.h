@@ -1,0 +1,36 @@
+/*
+ * config_internal.h -- the YAML helpers config.c shares with the loaders
+ * of other sections (config_identity.c).  Not for use outside config*.c.
+ */
+
+#ifndef HUELLA_CONFIG_INTERNAL_H
+#define HUELLA_CONFIG_INTERNAL_H
+
+#include <yaml.h>
+
+#include "config.h"
+
+struct config_ctx {
+    const char       *path;
+    yaml_document_t  *doc;
+    char             *err;
+    size_t            errlen;
+};
+
+int config_fail(struct config_ctx *cx, const yaml_node_t *node,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *scalar_text(const yaml_node_t *node);
+int scalar_is_plain_value(const yaml_node_t *node);
+/* NULL for a plain value, else what the node is ("a list", ...). */
+const char *node_kind(const yaml_node_t *node);
+int get_uint(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    uint64_t min, uint64_t max, uint64_t *out);
+int get_real(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    double min_excl, double max, double *out);
+int get_path(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    char *out, size_t cap);
+
+int config_load_identity(struct config_ctx *cx, yaml_node_t *map,
+    struct hd_identity_config *id);
+
+#endif /* HUELLA_CONFIG_INTERNAL_H */
