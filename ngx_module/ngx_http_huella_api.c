@@ -78,7 +78,16 @@ static ngx_http_huella_status_t  ngx_http_huella_statuses[] = {
                                                   "is too large" },
     /* HIPC_ST_EXPIRED */
     { NGX_HTTP_SERVICE_UNAVAILABLE, "matcher_timeout", "the matcher could "
-                                           "not start the work in time" }
+                                           "not start the work in time" },
+    /* HIPC_ST_UNAUTHORIZED */
+    { NGX_HTTP_UNAUTHORIZED, "unauthorized", "authentication failed" },
+    /* HIPC_ST_FORBIDDEN */
+    { NGX_HTTP_FORBIDDEN, "forbidden", "not allowed for this identity" },
+    /* HIPC_ST_LOCKED */
+    { NGX_HTTP_LOCKED, "locked", "locked, retry later" },
+    /* HIPC_ST_RATE_LIMITED */
+    { NGX_HTTP_TOO_MANY_REQUESTS, "rate_limited", "too many attempts, "
+                                                  "retry later" }
 };
 
 
@@ -640,13 +649,15 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
 {
     u_char                    *p;
     uint16_t                   tag;
-    uint32_t                   len;
-    ngx_str_t                  code, message, field;
+    uint32_t                   len, seconds;
+    ngx_str_t                  code, message, field, value;
+    ngx_uint_t                 retry;
     const uint8_t             *data;
     ngx_http_huella_status_t  *st;
 
     if (ctx->call.status <= HIPC_ST_OK
-        || ctx->call.status > HIPC_ST_EXPIRED)
+        || ctx->call.status >= (ngx_int_t) (sizeof(ngx_http_huella_statuses)
+                                         / sizeof(ngx_http_huella_status_t)))
     {
         ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
                       "huella: unknown matcher status %i", ctx->call.status);
@@ -665,6 +676,8 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
     message.data = (u_char *) st->message;
     message.len = ngx_strlen(st->message);
     ngx_str_null(&field);
+    retry = 0;
+    seconds = 0;
 
     while (hipc_next(rd, &tag, &data, &len) == 1) {
 
@@ -688,6 +701,27 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
             field.data = (u_char *) data;
             field.len = len;
             break;
+
+        case HIPC_F_RETRY_AFTER:
+            if (hipc_get_u32(data, len, &seconds) == 0) {
+                retry = 1;
+            }
+            break;
+        }
+    }
+
+    if (retry) {
+        value.data = ngx_pnalloc(ctx->request->pool, NGX_INT32_LEN);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        value.len = ngx_sprintf(value.data, "%uD", seconds) - value.data;
+
+        if (ngx_http_huella_add_header(ctx->request, "Retry-After", &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 

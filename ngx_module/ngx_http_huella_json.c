@@ -24,6 +24,8 @@
 
 static ngx_int_t ngx_http_huella_send_body(ngx_http_request_t *r,
     ngx_uint_t status, ngx_buf_t *b);
+static ngx_uint_t ngx_http_huella_has_header(ngx_http_request_t *r,
+    char *key);
 
 
 static ngx_str_t  ngx_http_huella_content_type =
@@ -35,6 +37,7 @@ static ngx_str_t  ngx_http_huella_bearer =
     ngx_string("Bearer realm=\"huella\"");
 static ngx_str_t  ngx_http_huella_422 =
     ngx_string("422 Unprocessable Entity");
+static ngx_str_t  ngx_http_huella_423 = ngx_string("423 Locked");
 
 
 ngx_int_t
@@ -77,7 +80,9 @@ ngx_http_huella_send_error(ngx_http_request_t *r, ngx_uint_t status,
 {
     json_t  *doc, *err;
 
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && !ngx_http_huella_has_header(r, "Retry-After"))
+    {
         if (ngx_http_huella_add_header(r, "Retry-After",
                                        &ngx_http_huella_retry_after)
             != NGX_OK)
@@ -162,6 +167,39 @@ ngx_http_huella_add_header(ngx_http_request_t *r, char *key,
 }
 
 
+static ngx_uint_t
+ngx_http_huella_has_header(ngx_http_request_t *r, char *key)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(key);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) key, len) == 0)
+        {
+            return 1;
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_huella_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b)
@@ -171,8 +209,13 @@ ngx_http_huella_send_body(ngx_http_request_t *r, ngx_uint_t status,
 
     r->headers_out.status = status;
 
+    /* nginx 1.22 knows no reason phrase for these */
+
     if (status == NGX_HTTP_UNPROCESSABLE_ENTITY) {
         r->headers_out.status_line = ngx_http_huella_422;
+
+    } else if (status == NGX_HTTP_LOCKED) {
+        r->headers_out.status_line = ngx_http_huella_423;
     }
 
     r->headers_out.content_type = ngx_http_huella_content_type;

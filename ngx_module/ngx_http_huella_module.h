@@ -28,8 +28,9 @@
 #include <ngx_http.h>
 
 
-/* nginx 1.22 has no name for it */
+/* nginx 1.22 has no names for them */
 #define NGX_HTTP_UNPROCESSABLE_ENTITY  422
+#define NGX_HTTP_LOCKED                423
 
 
 typedef struct {
