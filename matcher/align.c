@@ -32,6 +32,9 @@
 /* An affine map has six unknowns: refit only on at least six pairs (fewer
  * are mostly chance pairs, which a free refit would only inflate). */
 #define REFIT_MIN 6
+/* Minutia type is a weak cue (endings and bifurcations swap with pressure
+ * and skin condition): a pair of different types counts half. */
+#define TYPE_DIFF_W 0.5f
 
 /* cos and sin of the 256 stored direction units. */
 static float  unit_cos[256], unit_sin[256];
@@ -106,6 +109,7 @@ align_grid_build(const struct mcc_point *a, int na, struct align_grid *g)
         g->y[p] = a[i].y;
         g->c[p] = unit_cos[a[i].angle_units];
         g->s[p] = unit_sin[a[i].angle_units];
+        g->type[p] = a[i].type;
     }
 }
 
@@ -212,6 +216,7 @@ struct work {
     uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
     struct cand  cands[CANDS_MAX], sorted[CANDS_MAX];
     uint8_t      step[CANDS_MAX];
+    float        weighted;            /* pairs, different types counting less */
 };
 
 /* Pairs under t, nearest (relative to the tolerance) first.  The
@@ -219,12 +224,12 @@ struct work {
  * centre. */
 static int
 pair_up(const struct align_grid *g, const float *bx, const float *by,
-    const float *bc, const float *bs, int nb, const struct xform *t,
-    struct work *wk)
+    const float *bc, const float *bs, const uint8_t *bt, int nb,
+    const struct xform *t, struct work *wk)
 {
     const float  cos2_ta = COS_TA * COS_TA;
     uint8_t      used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
-    int          i, j, n = 0, m = 0;
+    int          i, j, n = 0, m = 0, ta, tb;
 
     /* B under t: branch-free, so that it vectorises. */
     for (j = 0; j < nb; j++) {
@@ -298,6 +303,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
             wk->sorted[start[wk->step[i]]++] = wk->cands[i];
         }
     }
+    wk->weighted = 0.0f;
     memset(used_a, 0, (size_t) g->n);
     memset(used_b, 0, (size_t) nb);
     for (i = 0; i < n; i++) {
@@ -310,6 +316,10 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
         wk->pair_a[m] = c->i;
         wk->pair_b[m] = c->j;
         m++;
+        ta = g->type[c->i];
+        tb = bt[c->j];
+        wk->weighted += ta == tb || ta == HM_MINUTIA_OTHER
+            || tb == HM_MINUTIA_OTHER ? 1.0f : TYPE_DIFF_W;
     }
     return m;
 }
@@ -355,9 +365,12 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
                   kbc[HM_MAX_MINUTIAE], kbs[HM_MAX_MINUTIAE];
     struct xform  t, best_t;
     float         minx = 1e30f, maxx = -1e30f, miny = 1e30f, maxy = -1e30f;
+    uint8_t       bt[HM_MAX_MINUTIAE];
+    float         best_w;
     int           i, m, best, oa = 0, ob = 0;
 
     for (i = 0; i < nb; i++) {
+        bt[i] = b[i].type;
         bx[i] = b[i].x;
         by[i] = b[i].y;
         bc[i] = unit_cos[b[i].angle_units];
@@ -376,15 +389,18 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     /* Rigid fit on the k best local pairs, then an affine refit on the
      * minutiae it paired. */
     fit(kax, kay, kac, kas, kbx, kby, kbc, kbs, w, k, 0, &best_t);
-    best = pair_up(g, bx, by, bc, bs, nb, &best_t, &wk);
+    best = pair_up(g, bx, by, bc, bs, bt, nb, &best_t, &wk);
+    best_w = wk.weighted;
     if (best >= REFIT_MIN) {
         refit(g, bx, by, bc, bs, best, &wk, &t);
-        m = pair_up(g, bx, by, bc, bs, nb, &t, &wk);
+        m = pair_up(g, bx, by, bc, bs, bt, nb, &t, &wk);
         if (m > best) {
             best = m;
+            best_w = wk.weighted;
             best_t = t;
         }
     }
+    res->weighted = best_w;
 
     /* Overlap under the best placement: B's box in A's frame. */
     for (i = 0; i < nb; i++) {
@@ -406,6 +422,7 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
             && by[i] >= g->miny - ALIGN_MARGIN && by[i] <= g->maxy + ALIGN_MARGIN;
     }
     res->paired = best;
+
     res->overlap_a = oa;
     res->overlap_b = ob;
 }

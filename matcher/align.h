@@ -22,6 +22,7 @@ struct align_grid {
     /* Minutiae in cell order. */
     float     x[HM_MAX_MINUTIAE], y[HM_MAX_MINUTIAE];
     float     c[HM_MAX_MINUTIAE], s[HM_MAX_MINUTIAE];   /* direction */
+    uint8_t   type[HM_MAX_MINUTIAE];
 };
 
 /* Box margin (px) for counting a print's minutiae in the other's area. */
@@ -29,6 +30,7 @@ struct align_grid {
 
 struct align_result {
     int    paired;        /* one-to-one minutiae pairs under the transform */
+    float  weighted;      /* the same, pairs of different type counting less */
     int    overlap_a;     /* minutiae of A inside B's transformed box */
     int    overlap_b;     /* minutiae of B inside A's box */
 };

@@ -542,7 +542,7 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
         : GLOBAL_MIN_OVERLAP;
     nb = res.overlap_b > GLOBAL_MIN_OVERLAP ? res.overlap_b
         : GLOBAL_MIN_OVERLAP;
-    g = (double) res.paired * res.paired / ((double) na * nb);
+    g = (double) res.weighted * res.weighted / ((double) na * nb);
     g = g > 1.0 ? 1.0 : g;
     /* Geometric mean: either kind of evidence missing sinks the score. */
     return sqrt(mcc * g);

@@ -69,6 +69,7 @@ struct mcc_point {
     float     x, y;         /* pixels at 500 dpi, y upwards */
     float     angle;        /* radians, CCW, 0..2pi */
     uint8_t   angle_units;  /* the same, 360/256 degree units */
+    uint8_t   type;         /* enum hm_minutia_type */
 };
 
 static inline uint16_t
@@ -100,6 +101,7 @@ mcc_point_decode(const uint8_t *rec, struct mcc_point *pt)
     pt->y = (float) ((int16_t) mcc_le16(rec + 2) / MCC_COORD_SCALE);
     pt->angle_units = rec[4];
     pt->angle = (float) (rec[4] * (2.0 * M_PI / 256.0));
+    pt->type = rec[6];
 }
 
 /* Cells of one layer inside the cylinder's radius (the cells that can
