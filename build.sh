@@ -66,14 +66,22 @@ build_module() {
   (cd "$src" && make -s -f "$out/Makefile" modules -j"$JOBS" >/dev/null)
 }
 
+# A running nginx has the old .so mapped: replace the file, never rewrite it.
+install_module() {
+  local from=$1/ngx_http_huella_module.so to=$2
+  mkdir -p "$to"
+  cmp -s "$from" "$to/ngx_http_huella_module.so" && return 0
+  cp "$from" "$to/.ngx_http_huella_module.so.tmp"
+  mv -f "$to/.ngx_http_huella_module.so.tmp" "$to/ngx_http_huella_module.so"
+}
+
 build_all() {
   install_deps
   log "building huellad, huellactl, tests, benches"
   make -s -j"$JOBS" BUILD=build
   log "building ngx_http_huella_module.so"
   build_module release "" nginx
-  mkdir -p "$BUILD/modules"
-  cp "$BUILD/nginx/ngx_http_huella_module.so" "$BUILD/modules/"
+  install_module "$BUILD/nginx" "$BUILD/modules"
 }
 
 build_asan() {
@@ -81,8 +89,7 @@ build_asan() {
   make -s -j"$JOBS" SAN=1 BUILD=build/asan
   build_module asan "-fsanitize=address,undefined -fno-omit-frame-pointer" \
     asan/nginx
-  mkdir -p "$BUILD/asan/modules"
-  cp "$BUILD/asan/nginx/ngx_http_huella_module.so" "$BUILD/asan/modules/"
+  install_module "$BUILD/asan/nginx" "$BUILD/asan/modules"
 }
 
 run_tests() {
