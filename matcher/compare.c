@@ -62,9 +62,10 @@
 #define GLOBAL_MIN_OVERLAP  10
 
 #define SIM_LEVELS       256
-/* Pairs below similarity 50/255 never decide a score: skipping them halves
- * the sort and the relaxation (mean EER +0.05 points). */
-#define MIN_LEVEL        50
+/* Pairs below similarity 60/255 never decide a score: skipping them halves
+ * the sort and the relaxation (50 -> 60 with the global step: -7%
+ * instructions, mean EER 5.99% -> 5.92%). */
+#define MIN_LEVEL        60
 
 struct hm_probe {
     int               n;
