@@ -10,7 +10,8 @@
  *       template parsing of IMPORT_BATCH, BACKUP;
  *   writer thread (writer.c): SUBJECT_CREATE/DELETE, FINGER_PUT/DELETE and
  *       the LMDB half of IMPORT_BATCH, already decoded and encoded so the
- *       writer only spends time in LMDB.
+ *       writer only spends time in LMDB;
+ *   identity ops (50..67) are identity.c's, which follows the same rules.
  *
  * Decoding is strict: unknown or repeated tags, integers of the wrong size
  * and missing required fields are HIPC_ST_BAD_REQUEST; well-formed but
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "fingerprint.h"
+#include "identity.h"
 #include "ipc_server.h"
 #include "search.h"
 #include "store.h"
@@ -262,8 +264,8 @@ curp_valid(const uint8_t *s, size_t len)
 }
 
 /* Well-formed UTF-8 without control characters. */
-static int
-text_valid(const uint8_t *s, size_t len)
+int
+ops_text_valid(const uint8_t *s, size_t len)
 {
     size_t  i = 0, n, k;
     uint32_t cp;
@@ -397,7 +399,7 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
             f->nss[n] = '\0';
             break;
         case HIPC_F_NAME:
-            if (n >= STORE_NAME_MAX || !text_valid(d, n)) {
+            if (n >= STORE_NAME_MAX || !ops_text_valid(d, n)) {
                 return op_fail(e, HIPC_ST_INVALID, "invalid_name", "name",
                     "a name is UTF-8 text of at most %d bytes without "
                     "control characters", STORE_NAME_MAX - 1);
@@ -1157,6 +1159,10 @@ write_import(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
 int
 ops_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
 {
+    if (rq->op >= HIPC_OP_ACCOUNT_CREATE && rq->op <= HIPC_OP_ACCOUNT_UNLOCK)
+    {
+        return identity_write(rq, txn, w);
+    }
     if (rq->op == HIPC_OP_IMPORT_BATCH) {
         return write_import(rq, txn, w);
     }
@@ -1242,9 +1248,24 @@ ops_handle(struct hd_request *rq, struct hd_thread *th)
         to_pool(rq, backup_run);
         break;
     default:
+        if (rq->op >= HIPC_OP_ACCOUNT_CREATE
+            && rq->op <= HIPC_OP_ACCOUNT_UNLOCK)
+        {
+            identity_handle(rq, th);
+            break;
+        }
         ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "unknown_op", NULL,
             "operation %u is unknown", rq->op);
         break;
+    }
+}
+
+void
+ops_committed(struct hd_request *rq, int status)
+{
+    if (rq->op >= HIPC_OP_ACCOUNT_CREATE && rq->op <= HIPC_OP_ACCOUNT_UNLOCK)
+    {
+        identity_committed(rq, status);
     }
 }
 
@@ -1267,6 +1288,9 @@ ops_init(const struct hd_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (search_start(threads, g.store, err, errlen) != 0) {
+        return -1;
+    }
+    if (identity_init(&g.cfg, g.store, err, errlen) != 0) {
         return -1;
     }
     return 0;

@@ -62,6 +62,12 @@ void ops_handle(struct hd_request *rq, struct hd_thread *th);
  * the group commit); returns the reply status with the payload in w. */
 int ops_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w);
 
+/* After the batch holding rq committed durably, before its reply. */
+void ops_committed(struct hd_request *rq, int status);
+
+/* Well-formed UTF-8 without control characters. */
+int ops_text_valid(const uint8_t *s, size_t len);
+
 struct hd_request *hd_request_dup(const struct hd_request *rq);
 void hd_request_free(struct hd_request *rq);
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "identity.h"
 #include "ipc_server.h"
 #include "store.h"
 
@@ -89,8 +90,14 @@ run_one(MDB_txn *parent, struct writer_item *it)
         ops_error(&hw, "storage_error", NULL, "%s", mdb_strerror(rc));
         it->status = HIPC_ST_INTERNAL;
     } else {
+        int  keep;
+
         it->status = ops_write(it->rq, txn, &hw);
-        if (it->status == HIPC_ST_OK) {
+        /* OPS_WRITE_KEEP: an error reply whose changes still commit (a
+         * failed login counts and is audited). */
+        keep = (it->status & OPS_WRITE_KEEP) != 0;
+        it->status &= ~OPS_WRITE_KEEP;
+        if (it->status == HIPC_ST_OK || keep) {
             rc = mdb_txn_commit(txn);     /* nested: no sync yet */
             if (rc != 0) {
                 hipc_writer_init(&hw, it->reply, HIPC_PAYLOAD_MAX);
@@ -157,6 +164,9 @@ writer_main(void *arg)
             }
             if (items[i].status != HIPC_ST_OK) {
                 ops_count_error();
+            }
+            if (rc == 0) {
+                ops_committed(items[i].rq, items[i].status);
             }
             hd_reply(items[i].rq, items[i].status, items[i].reply,
                 items[i].len);
