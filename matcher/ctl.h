@@ -14,5 +14,6 @@ int ctl_backup(int argc, char **argv);    /* ctl_daemon.c  */
 int ctl_ping(int argc, char **argv);      /* ctl_daemon.c  */
 int ctl_efirma_sign(int argc, char **argv);    /* ctl_efirma.c */
 int ctl_efirma_inspect(int argc, char **argv); /* ctl_efirma.c */
+int ctl_audit(int argc, char **argv);     /* ctl_audit.c   */
 
 #endif /* HUELLA_CTL_H */

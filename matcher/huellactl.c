@@ -32,6 +32,9 @@ static const struct ctl_command ctl_commands[] = {
       "                               sign an e.firma login challenge" },
     { "efirma-inspect", ctl_efirma_inspect,
       "efirma-inspect FILE.cer      what an e.firma certificate says" },
+    { "audit", ctl_audit,
+      "audit verify [--data DIR]    check the audit hash chain (exit 1 names\n"
+      "                               the first altered or removed entry)" },
 };
 
 static void
