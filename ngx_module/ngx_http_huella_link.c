@@ -27,6 +27,8 @@
 #include <sys/eventfd.h>
 #include <sys/un.h>
 
+#include <poll.h>
+
 #include "ngx_http_huella_link.h"
 
 
@@ -38,6 +40,10 @@
 #define NGX_HTTP_HUELLA_LINK_DOWN       0
 #define NGX_HTTP_HUELLA_LINK_HELLO      1
 #define NGX_HTTP_HUELLA_LINK_UP         2
+
+
+/* ms a starting worker waits for the handshake, see link_init */
+#define NGX_HTTP_HUELLA_STARTUP_WAIT    250
 
 
 #define NGX_HTTP_HUELLA_SLOT_FREE       0
@@ -104,6 +110,7 @@ static ngx_http_huella_link_t  ngx_http_huella_link;
 ngx_int_t
 ngx_http_huella_link_init(ngx_cycle_t *cycle, ngx_str_t *path)
 {
+    struct pollfd            pfd;
     ngx_http_huella_link_t  *lk;
 
     lk = &ngx_http_huella_link;
@@ -122,6 +129,23 @@ ngx_http_huella_link_init(ngx_cycle_t *cycle, ngx_str_t *path)
     ngx_http_huella_link_reset_slots(lk);
 
     ngx_http_huella_link_connect(lk);
+
+    /*
+     * A worker that starts (first start, reload, respawn) waits briefly for
+     * the handshake before its event loop accepts connections, so that its
+     * first requests find the link up instead of answering 503.  Bounded,
+     * and no request exists yet to be held up by it.
+     */
+
+    if (lk->state == NGX_HTTP_HUELLA_LINK_HELLO) {
+        pfd.fd = lk->lifeline->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+
+        if (poll(&pfd, 1, NGX_HTTP_HUELLA_STARTUP_WAIT) > 0) {
+            ngx_http_huella_link_lifeline(lk->lifeline->read);
+        }
+    }
 
     return NGX_OK;
 }

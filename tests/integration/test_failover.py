@@ -4,7 +4,9 @@ Every request must end (fast 503s while the matcher is away, never a hang),
 /healthz must report the matcher down and then up again once huellad is
 back, and every write that was acknowledged with 2xx must still be there.
 """
+import os
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -111,6 +113,103 @@ class FailoverTest(unittest.TestCase):
         finally:
             self.h.huellad.send_signal(signal.SIGCONT)
         self.assertTrue(self.h.wait_healthy(timeout=10))
+
+
+class NginxLifecycleTest(unittest.TestCase):
+    """Reload (HUP) and worker respawn: new workers attach by themselves."""
+
+    def setUp(self):
+        self.h = Huella(deadline="1s")
+        try:
+            self.h.start()
+        except Exception:
+            print(self.h.logs())
+            self.h.cleanup()
+            raise
+
+    def tearDown(self):
+        logs = self.h.logs()
+        self.h.cleanup()
+        self.assertNotIn("ERROR: AddressSanitizer", logs)
+
+    def _worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.h.nginx.pid)],
+                             capture_output=True, text=True).stdout
+        return {int(p) for p in out.split()}
+
+    def _wait_for(self, pred, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            if pred():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def test_reload_keeps_serving(self):
+        c = make_curp(31000)
+        st, _, _ = self.h.request("POST", "/api/v1/subjects",
+                                  {"curp": c, "name": "Recarga"})
+        self.assertEqual(st, 201)
+        old = self._worker_pids()
+        self.h.nginx.send_signal(signal.SIGHUP)
+        self.assertTrue(self._wait_for(
+            lambda: self._worker_pids() and not (self._worker_pids() & old)),
+            "old workers did not go away after HUP")
+        self.assertTrue(self.h.wait_healthy(timeout=10))
+        st, _, doc = self.h.request("GET", f"/api/v1/subjects/{c}")
+        self.assertEqual(st, 200)
+        self.assertEqual(doc["name"], "Recarga")
+
+    def test_killed_worker_is_replaced_and_attaches(self):
+        victims = self._worker_pids()
+        self.assertTrue(victims)
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        self.assertTrue(self._wait_for(
+            lambda: self._worker_pids() and not (self._worker_pids()
+                                                 & victims)))
+        self.assertTrue(self.h.wait_healthy(timeout=10))
+        seen = set()
+        for _ in range(20):
+            st, _, doc = self.h.request("GET", "/healthz", auth=False)
+            self.assertEqual(st, 200)
+            self.assertEqual(doc["matcher"], "up")
+            seen.add(doc.get("worker_pid"))
+        self.assertFalse(seen & victims)
+
+    def test_worker_killed_mid_write_load_loses_nothing(self):
+        acked, errors = [], []
+        lock = threading.Lock()
+
+        def writer(wid):
+            for n in range(60):
+                c = make_curp(40000 + wid * 100 + n)
+                try:
+                    st, _, _ = self.h.request(
+                        "POST", "/api/v1/subjects",
+                        {"curp": c, "name": f"W{wid}"}, timeout=10)
+                except OSError as e:
+                    # the connection a killed worker held dies with it
+                    with lock:
+                        errors.append(str(e))
+                    continue
+                if st == 201:
+                    with lock:
+                        acked.append(c)
+
+        threads = [threading.Thread(target=writer, args=(w,))
+                   for w in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        for pid in list(self._worker_pids())[:1]:
+            os.kill(pid, signal.SIGKILL)
+        for t in threads:
+            t.join()
+        self.assertTrue(acked)
+        for c in acked:
+            st, _, _ = self.h.request("GET", f"/api/v1/subjects/{c}")
+            self.assertEqual(st, 200, c)
 
 
 if __name__ == "__main__":
