@@ -1,9 +1,9 @@
 /*
  * compare.c -- one-to-one comparison of MCC templates.
  *
- * Owns: struct hm_probe, struct hm_scratch and hm_compare().  Two steps,
- * after Cappelli, Ferrara, Maltoni, "Minutia Cylinder-Code", IEEE TPAMI
- * 32(12), 2010, section 5:
+ * Owns: struct hm_probe, struct hm_scratch and hm_compare().  Three steps,
+ * the first two after Cappelli, Ferrara, Maltoni, "Minutia Cylinder-Code",
+ * IEEE TPAMI 32(12), 2010, section 5:
  *
  *  1. local similarity of every cylinder pair with compatible directions,
  *     by popcount over the cells valid in both: 1 - |a^b| / (|a| + |b|);
@@ -11,10 +11,14 @@
  *     local similarity, an approximation of the assignment) are relaxed
  *     so that pairs geometrically compatible with many good pairs gain
  *     and the isolated ones fade; the score is the mean relaxed similarity
- *     of the n_P pairs whose similarity held up best ("efficiency").
+ *     of the n_P pairs whose similarity held up best ("efficiency");
+ *  3. global consolidation (align.c): the best relaxed pairs place the
+ *     prints, all minutiae are paired under that placement, and the
+ *     pairing score is fused with the LSS-R one by geometric mean.
  *
- * The probe is decoded once into aligned arrays with its pairwise
- * distances and radial angles precomputed; the candidate is read in place.
+ * The probe is decoded once into aligned arrays (cylinders in direction
+ * order) with its pairwise distances and radial angles precomputed, and
+ * its minutiae bucketed for the pairing; the candidate is read in place.
  */
 
 #include <stdlib.h>
