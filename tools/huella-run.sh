@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PORT=${HUELLA_PORT:-8080}
+TLS_PORT=${HUELLA_TLS_PORT:-$((PORT + 363))}
 VAR=${HUELLA_VAR:-$ROOT/var}
 BIN=${HUELLA_BIN:-$ROOT/build/bin}
 MODULE=${HUELLA_MODULE:-$ROOT/build/modules/ngx_http_huella_module.so}
@@ -15,7 +16,17 @@ CONFIG=${HUELLA_CONFIG:-$ROOT/config/huella.yaml}
 
 say() { printf '\033[1m[huella]\033[0m %s\n' "$*" >&2; }
 
-mkdir -p "$VAR/data" "$VAR/log" "$VAR/nginx" "$VAR/outbox"
+mkdir -p "$VAR/data" "$VAR/log" "$VAR/nginx" "$VAR/outbox" "$VAR/tls"
+
+# A self-signed certificate for https://127.0.0.1:$TLS_PORT (HTTP/2 on);
+# replace var/tls/server.{crt,key} with the institution's own.
+if [ ! -s "$VAR/tls/server.crt" ] || [ ! -s "$VAR/tls/server.key" ]; then
+  (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+     -nodes -days 825 -subj "/CN=localhost" \
+     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+     -keyout "$VAR/tls/server.key" -out "$VAR/tls/server.crt" 2>/dev/null)
+  say "created a self-signed TLS certificate in $VAR/tls/"
+fi
 
 if [ ! -s "$VAR/admin.token" ]; then
   (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' \
@@ -33,7 +44,8 @@ if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
 fi
 
 sed -e "s|@MODULE@|$MODULE|g" -e "s|@VAR@|$VAR|g" -e "s|@ROOT@|$ROOT|g" \
-    -e "s|@PORT@|$PORT|g" -e "s|@USER_LINE@|$USER_LINE|g" \
+    -e "s|@PORT@|$PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" \
+    -e "s|@USER_LINE@|$USER_LINE|g" \
     config/nginx.conf.in >"$VAR/nginx.conf"
 
 SUPERVISOR_PID=""
@@ -101,7 +113,8 @@ if [ ! -f "$VAR/data/.demo-loaded" ]; then
     && touch "$VAR/data/.demo-loaded"
 fi
 
-say "Huella is up on $base  (admin token: var/admin.token; Ctrl-C stops)"
+say "Huella is up on $base and https://127.0.0.1:$TLS_PORT (self-signed)"
+say "  admin token: var/admin.token; Ctrl-C stops"
 say "  curl $base/healthz"
 while [ "$stopping" -eq 0 ]; do
   if ! kill -0 "$NGINX_PID" 2>/dev/null; then

@@ -70,6 +70,7 @@ class Huella:
         os.chmod(self.dir, 0o755)
         self.var = self.dir
         self.port = free_port()
+        self.tls_port = free_port()
         self.sock = os.path.join(self.dir, "huellad.sock")
         self.data = os.path.join(self.dir, "data")
         self.token = base64.b32encode(os.urandom(20)).decode().strip("=")
@@ -77,6 +78,14 @@ class Huella:
         self.nginx = None
         os.makedirs(os.path.join(self.dir, "log"))
         os.makedirs(os.path.join(self.dir, "nginx"))
+        os.makedirs(os.path.join(self.dir, "tls"))
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost",
+             "-keyout", os.path.join(self.dir, "tls", "server.key"),
+             "-out", os.path.join(self.dir, "tls", "server.crt")],
+            check=True, capture_output=True)
         os.makedirs(self.data)
         with open(os.path.join(self.dir, "admin.token"), "w") as f:
             f.write(self.token + "\n")
@@ -91,6 +100,7 @@ class Huella:
             conf = f.read()
         conf = (conf.replace("@MODULE@", module).replace("@VAR@", self.dir)
                 .replace("@ROOT@", ROOT).replace("@PORT@", str(self.port))
+                .replace("@TLS_PORT@", str(self.tls_port))
                 .replace("@USER_LINE@", "")
                 .replace("huella_deadline 2s;", f"huella_deadline {deadline};"))
         self.nginx_conf = os.path.join(self.dir, "nginx.conf")

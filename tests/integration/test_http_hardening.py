@@ -1,0 +1,90 @@
+"""Hostile HTTP and security headers (issue 7, items 5 and 6)."""
+import json
+import socket
+import ssl
+import subprocess
+import unittest
+
+from harness import HuellaTestCase, main, make_curp
+
+
+def raw_request(port, data, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks)
+
+
+class HardeningTest(HuellaTestCase):
+
+    def test_security_headers_on_portal_pages(self):
+        st, h, _ = self.h.request("GET", "/", auth=False)
+        self.assertEqual(st, 200)
+        csp = h["content-security-policy"]
+        self.assertIn("default-src 'self'", csp)
+        self.assertIn("frame-ancestors 'none'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.assertEqual(h["x-content-type-options"], "nosniff")
+        self.assertEqual(h["referrer-policy"], "no-referrer")
+        self.assertNotIn("strict-transport-security", h)   # plain HTTP
+
+    def test_tls_http2_and_hsts(self):
+        out = subprocess.run(
+            ["curl", "-sk", "--http2", "-D", "-", "-o", "/dev/null",
+             f"https://127.0.0.1:{self.h.tls_port}/"],
+            capture_output=True, text=True, timeout=20).stdout.lower()
+        self.assertTrue(out.startswith("http/2 200"), out)
+        self.assertIn("strict-transport-security: max-age=", out)
+
+    def test_oversized_body_is_413_json(self):
+        body = json.dumps({"curp": make_curp(1), "name": "x" * (2 << 20)})
+        st, h, doc = self.h.request("POST", "/api/v1/subjects",
+                                    raw=body.encode())
+        self.assertEqual(st, 413)
+        self.assertIn("code", doc["error"])
+
+    def test_malformed_json_and_base64(self):
+        for raw in (b"{", b"[]", b'{"curp": 5}', b"\xff\xfe", b"null"):
+            st, _, doc = self.h.request("POST", "/api/v1/subjects", raw=raw)
+            self.assertIn(st, (400, 422), raw)
+            self.assertIn("code", doc["error"])
+        st, _, doc = self.h.request("POST", "/api/v1/verify", {
+            "curp": make_curp(1),
+            "finger": {"format": "iso19794-2:2005", "data": "AAA=A"}})
+        self.assertIn(st, (400, 422))
+        self.assertEqual(doc["error"]["field"], "finger.data")
+
+    def test_path_traversal_does_not_leave_the_root(self):
+        for path in (b"/../../../../etc/passwd", b"/%2e%2e/%2e%2e/etc/passwd",
+                     b"/assets/../../config/huella.yaml",
+                     b"/..%2f..%2fetc%2fpasswd"):
+            resp = raw_request(self.h.port, b"GET " + path
+                               + b" HTTP/1.1\r\nHost: x\r\n"
+                               b"Connection: close\r\n\r\n")
+            status = resp.split(b" ", 2)[1]
+            self.assertIn(status, (b"400", b"404"), path)
+            self.assertNotIn(b"root:", resp)
+            self.assertNotIn(b"matcher:", resp)
+
+    def test_header_injection_is_refused(self):
+        resp = raw_request(self.h.port, b"GET /healthz HTTP/1.1\r\n"
+                           b"Host: x\r\nX-A: b\rInjected: 1\r\n"
+                           b"Connection: close\r\n\r\n")
+        self.assertTrue(resp.startswith(b"HTTP/1.1 400"), resp[:80])
+
+    def test_unknown_method_gets_405_with_allow(self):
+        st, h, doc = self.h.request("PATCH", "/api/v1/verify", {})
+        self.assertEqual(st, 405)
+        self.assertIn("allow", h)
+
+
+if __name__ == "__main__":
+    main()
