@@ -93,8 +93,30 @@ enum hipc_op {
     HIPC_OP_ACCOUNT_GET = 64,    /* CURP -> identity + NSS, QUESTION       */
     HIPC_OP_TOKEN_LIST = 65,     /* -> JSON                                */
     HIPC_OP_AUDIT_LIST = 66,     /* [VALUE = max entries] -> JSON          */
-    HIPC_OP_ACCOUNT_UNLOCK = 67  /* CURP, ACTOR: clears the failure count
+    HIPC_OP_ACCOUNT_UNLOCK = 67, /* CURP, ACTOR: clears the failure count
                                     and a disabled account (admin)         */
+
+    /* Employer enrollment (issue 5; docs/devices.md).  Receipts are JWS
+     * compact strings (ES256) with their FOLIO. */
+    HIPC_OP_DEVICE_REGISTER = 70,/* RFC, PUBLIC_KEY, MAKE, MODEL, SERIAL,
+                                    PURPOSE, ACTOR -> DEVICE_ID, KEY_ALG,
+                                    FOLIO, RECEIPT                         */
+    HIPC_OP_DEVICE_SET_STATUS = 71, /* DEVICE_ID, STATE, ACTOR, [RFC: the
+                                    owner acting] -> DEVICE_ID, STATE      */
+    HIPC_OP_DEVICE_LIST = 72,    /* [RFC] -> JSON                          */
+    HIPC_OP_DEVICE_VERIFY = 73,  /* DEVICE_ID (keyid), SIG_BASE, SIGNATURE,
+                                    PURPOSE -> RFC, PURPOSE, KEY_ALG       */
+    HIPC_OP_RECEIPT_GET = 74,    /* FOLIO -> FOLIO, RECEIPT, JSON (payload),
+                                    [RFC, CURP]                            */
+    HIPC_OP_JWKS = 75,           /* -> JSON (the JWK set)                  */
+    HIPC_OP_ENROLL = 76,         /* CURP, RFC, DEVICE_ID, FINGER*{POSITION,
+                                    FORMAT, TEMPLATE}, [FACE], MISSING*,
+                                    ACTOR -> FOLIO, RECEIPT                */
+    HIPC_OP_DEDUP_LIST = 77,     /* [STATE] -> JSON (auditor)              */
+    HIPC_OP_DEDUP_RESOLVE = 78,  /* CASE_ID, STATE (confirmed|false_alarm),
+                                    ACTOR -> CASE_ID, STATE, FOLIO, RECEIPT*/
+    HIPC_OP_EXCEPTION_LIST = 79, /* [CURP] -> JSON                         */
+    HIPC_OP_SUBJECT_LOOKUP = 80  /* CURP | NSS -> JSON (worker search)     */
 };
 
 /* Reply status; the module maps each to an HTTP status. */
@@ -183,7 +205,31 @@ enum hipc_tag {
     HIPC_F_HEAD_HASH = 65,       /* hex string                             */
     HIPC_F_WARNING = 66,         /* string; may repeat                     */
     HIPC_F_MATRICULA = 67,       /* staff number (ACCOUNT_CREATE optional) */
-    HIPC_F_SEQ = 68              /* u64, audit sequence number             */
+    HIPC_F_SEQ = 68,             /* u64, audit sequence number             */
+
+    /* Employer enrollment (issue 5). */
+    HIPC_F_PUBLIC_KEY = 80,      /* PEM SubjectPublicKeyInfo (P-256/Ed25519)*/
+    HIPC_F_MAKE = 81,            /* string                                 */
+    HIPC_F_MODEL = 82,           /* string                                 */
+    HIPC_F_SERIAL = 83,          /* string                                 */
+    HIPC_F_PURPOSE = 84,         /* "enrollment" | "kiosk"                 */
+    HIPC_F_DEVICE_ID = 85,       /* "dev_" + 16 hex; the RFC 9421 keyid   */
+    HIPC_F_STATE = 86,           /* device active|suspended|revoked; dedup
+                                    case open|confirmed|false_alarm        */
+    HIPC_F_KEY_ALG = 87,         /* "ES256" | "Ed25519"                    */
+    HIPC_F_SIG_BASE = 88,        /* RFC 9421 signature base, exact bytes   */
+    HIPC_F_FOLIO = 89,           /* receipt folio, "HUE-2026-000000123"    */
+    HIPC_F_RECEIPT = 90,         /* JWS compact serialization              */
+    HIPC_F_FACE = 91,            /* nested: FACE_MODEL, FACE_DIM, FACE_DATA*/
+    HIPC_F_FACE_MODEL = 92,      /* string, [A-Za-z0-9._-]{1,64}           */
+    HIPC_F_FACE_DIM = 93,        /* u32, 1..1024                           */
+    HIPC_F_FACE_DATA = 94,       /* FACE_DIM float32, little-endian        */
+    HIPC_F_MISSING = 95,         /* nested: POSITION, REASON               */
+    HIPC_F_REASON = 96,          /* amputation | bandage | unreadable      */
+    HIPC_F_CASE_ID = 97,         /* dedup case, "dd_" + 16 hex             */
+    HIPC_F_FINGER_ERROR = 98,    /* nested: INDEX, POSITION, ERR_CODE,
+                                    MESSAGE (one per refused finger)       */
+    HIPC_F_INDEX = 99            /* u32, 0-based index in the request      */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */
