@@ -116,7 +116,35 @@ enum hipc_op {
     HIPC_OP_DEDUP_RESOLVE = 78,  /* CASE_ID, STATE (confirmed|false_alarm),
                                     ACTOR -> CASE_ID, STATE, FOLIO, RECEIPT*/
     HIPC_OP_EXCEPTION_LIST = 79, /* [CURP] -> JSON                         */
-    HIPC_OP_SUBJECT_LOOKUP = 80  /* CURP | NSS -> JSON (worker search)     */
+    HIPC_OP_SUBJECT_LOOKUP = 80, /* CURP | NSS -> JSON (worker search)     */
+
+    /* Attendance (issue 6; docs/attendance.md).  ACTOR and ROLES are the
+     * caller as the module authenticated it; huellad decides who may see
+     * or decide what (FORBIDDEN `not_your_report` otherwise). */
+    HIPC_OP_PUNCH = 90,          /* FORMAT, TEMPLATE, DEVICE_ID (kiosk),
+                                    [MATRICULA, SITE, TEST_NOW] -> CURP,
+                                    NAME, KIND, AT, FOLIO, PUNCH_STATUS,
+                                    SCORE, THRESHOLD, [RECEIPT]            */
+    HIPC_OP_ATTENDANCE_QUERY = 91, /* CURP, FROM, TO, ACTOR, ROLES, [TEST_NOW]
+                                    -> JSON (days)                         */
+    HIPC_OP_JUSTIFY_CREATE = 92, /* CURP, DATE | FOLIO, REASON, ACTOR, ROLES,
+                                    [TEXT, KIND, ATTACHMENT,
+                                    ATTACHMENT_TYPE] -> JUST_ID, JSON      */
+    HIPC_OP_JUSTIFY_DECIDE = 93, /* JUST_ID, DECISION, ACTOR, ROLES,
+                                    [COMMENT] -> JUST_ID, JSON, [FOLIO,
+                                    RECEIPT]                               */
+    HIPC_OP_JUSTIFY_LIST = 94,   /* SCOPE (mine|team), ACTOR, ROLES -> JSON */
+    HIPC_OP_JUSTIFY_ATTACHMENT_GET = 95, /* JUST_ID, ACTOR, ROLES,
+                                    [OFFSET] -> ATTACHMENT (a chunk),
+                                    ATTACHMENT_TYPE, TOTAL                 */
+    HIPC_OP_JUSTIFY_ATTACHMENT_APPEND = 96, /* JUST_ID, ACTOR, ROLES,
+                                    ATTACHMENT (a chunk) -> TOTAL          */
+    HIPC_OP_NOTIFY_LIST = 97,    /* ACTOR, [VALUE = max] -> JSON           */
+    HIPC_OP_REPORT = 98,         /* CURP | SCOPE=team, FROM, TO, ACTOR,
+                                    ROLES, [OUTPUT json|csv] -> JSON | TEXT*/
+    HIPC_OP_SUPERVISOR_CHECK = 99, /* CURP, ACTOR, ROLES -> OK | FORBIDDEN */
+    HIPC_OP_ATTENDANCE_RULES = 100 /* -> JSON: shifts, sites, reasons,
+                                    holidays, policy                       */
 };
 
 /* Reply status; the module maps each to an HTTP status. */
@@ -229,7 +257,32 @@ enum hipc_tag {
     HIPC_F_CASE_ID = 97,         /* dedup case, "dd_" + 16 hex             */
     HIPC_F_FINGER_ERROR = 98,    /* nested: INDEX, POSITION, ERR_CODE,
                                     MESSAGE (one per refused finger)       */
-    HIPC_F_INDEX = 99            /* u32, 0-based index in the request      */
+    HIPC_F_INDEX = 99,           /* u32, 0-based index in the request      */
+
+    /* Attendance (issue 6); also uses DEVICE_ID (the kiosk), FOLIO,
+     * RECEIPT and REASON (a code from attendance.reasons). */
+    HIPC_F_SITE = 100,           /* site id, attendance.sites[].id         */
+    HIPC_F_KIND = 101,           /* punch: "entrada" | "salida"; in
+                                    JUSTIFY_CREATE an incident kind        */
+    HIPC_F_AT = 102,             /* ISO 8601 local time with offset        */
+    HIPC_F_PUNCH_STATUS = 103,   /* a_tiempo | retardo | falta |
+                                    salida_anticipada | duplicada |
+                                    sin_turno | periodo_cerrado            */
+    HIPC_F_FROM = 104,           /* YYYY-MM-DD, inclusive                  */
+    HIPC_F_TO = 105,             /* YYYY-MM-DD, inclusive                  */
+    HIPC_F_DATE = 106,           /* YYYY-MM-DD                             */
+    HIPC_F_TEXT = 107,           /* free UTF-8 text; CSV in REPORT         */
+    HIPC_F_ATTACHMENT = 108,     /* bytes                                  */
+    HIPC_F_ATTACHMENT_TYPE = 109,/* MIME type                              */
+    HIPC_F_JUST_ID = 110,        /* justification id, "J-00000001"         */
+    HIPC_F_DECISION = 111,       /* "approve" | "reject"                   */
+    HIPC_F_COMMENT = 112,        /* supervisor's comment                   */
+    HIPC_F_SCOPE = 113,          /* "mine" | "team"                        */
+    HIPC_F_OUTPUT = 114,         /* "json" | "csv"                         */
+    HIPC_F_TEST_NOW = 115,       /* u64 unix seconds; honoured only when
+                                    attendance.test_clock is true          */
+    HIPC_F_OFFSET = 116,         /* u32, byte offset (attachment chunks)   */
+    HIPC_F_TOTAL = 117           /* u32, total bytes of an attachment      */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */
