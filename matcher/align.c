@@ -199,25 +199,7 @@ fit(const float *ax, const float *ay, const float *ac, const float *as,
     }
 }
 
-struct cand {
-    float    dn;
-    uint8_t  i, j;
-};
-
-#define CANDS_MAX    (HM_MAX_MINUTIAE * 16)
 #define ORDER_STEPS  32
-
-struct work {
-    /* B transformed: position, direction (unnormalised), tolerance and
-     * the least squared dot product its direction accepts. */
-    float    tx[HM_MAX_MINUTIAE], ty[HM_MAX_MINUTIAE];
-    float    tc[HM_MAX_MINUTIAE], ts[HM_MAX_MINUTIAE];
-    float    reach[HM_MAX_MINUTIAE], min2[HM_MAX_MINUTIAE];
-    uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
-    struct cand  cands[CANDS_MAX], sorted[CANDS_MAX];
-    uint8_t      step[CANDS_MAX];
-    float        weighted;            /* pairs, different types counting less */
-};
 
 /* Pairs under t, nearest (relative to the tolerance) first.  The
  * tolerance of a B minutia grows with its distance from the placement's
@@ -225,7 +207,7 @@ struct work {
 static int
 pair_up(const struct align_grid *g, const float *bx, const float *by,
     const float *bc, const float *bs, const uint8_t *bt, int nb,
-    const struct xform *t, struct work *wk)
+    const struct xform *t, struct align_work *wk)
 {
     const float  cos2_ta = COS_TA * COS_TA;
     uint8_t      used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
@@ -276,7 +258,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
 
                 /* direction within ta: cos >= cos_ta (ta < 90 degrees) */
                 if (d2 > reach2 || dot <= 0.0f || dot * dot < min2
-                    || n == CANDS_MAX)
+                    || n == ALIGN_CANDS_MAX)
                 {
                     continue;
                 }
@@ -307,7 +289,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
     memset(used_a, 0, (size_t) g->n);
     memset(used_b, 0, (size_t) nb);
     for (i = 0; i < n; i++) {
-        const struct cand  *c = &wk->sorted[i];
+        const struct align_cand  *c = &wk->sorted[i];
 
         if (used_a[c->i] || used_b[c->j]) {
             continue;
@@ -327,7 +309,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
 /* Refit on the pairs pair_up() left in wk. */
 static void
 refit(const struct align_grid *g, const float *bx, const float *by,
-    const float *bc, const float *bs, int m, const struct work *wk,
+    const float *bc, const float *bs, int m, const struct align_work *wk,
     struct xform *t)
 {
     float  ax[HM_MAX_MINUTIAE], ay[HM_MAX_MINUTIAE], ac[HM_MAX_MINUTIAE],
@@ -354,9 +336,9 @@ refit(const struct align_grid *g, const float *bx, const float *by,
 void
 align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     int nb, const struct mcc_point *pa, const struct mcc_point *pb,
-    const float *w, int k, struct align_result *res)
+    const float *w, int k, struct align_work *wk,
+    struct align_result *res)
 {
-    static __thread struct work  wk;
     float         bx[HM_MAX_MINUTIAE], by[HM_MAX_MINUTIAE],
                   bc[HM_MAX_MINUTIAE], bs[HM_MAX_MINUTIAE];
     float         kax[HM_MAX_MINUTIAE], kay[HM_MAX_MINUTIAE],
@@ -389,14 +371,14 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     /* Rigid fit on the k best local pairs, then an affine refit on the
      * minutiae it paired. */
     fit(kax, kay, kac, kas, kbx, kby, kbc, kbs, w, k, 0, &best_t);
-    best = pair_up(g, bx, by, bc, bs, bt, nb, &best_t, &wk);
-    best_w = wk.weighted;
+    best = pair_up(g, bx, by, bc, bs, bt, nb, &best_t, wk);
+    best_w = wk->weighted;
     if (best >= REFIT_MIN) {
-        refit(g, bx, by, bc, bs, best, &wk, &t);
-        m = pair_up(g, bx, by, bc, bs, bt, nb, &t, &wk);
+        refit(g, bx, by, bc, bs, best, wk, &t);
+        m = pair_up(g, bx, by, bc, bs, bt, nb, &t, wk);
         if (m > best) {
             best = m;
-            best_w = wk.weighted;
+            best_w = wk->weighted;
             best_t = t;
         }
     }

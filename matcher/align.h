@@ -35,6 +35,26 @@ struct align_result {
     int    overlap_b;     /* minutiae of B inside A's box */
 };
 
+/* Pairing scratch: one per thread (compare.c keeps it in hm_scratch). */
+#define ALIGN_CANDS_MAX  (HM_MAX_MINUTIAE * 16)
+
+struct align_cand {
+    float    dn;
+    uint8_t  i, j;
+};
+
+struct align_work {
+    /* B transformed: position, direction (unnormalised), tolerance and
+     * the least squared dot product its direction accepts. */
+    float    tx[HM_MAX_MINUTIAE], ty[HM_MAX_MINUTIAE];
+    float    tc[HM_MAX_MINUTIAE], ts[HM_MAX_MINUTIAE];
+    float    reach[HM_MAX_MINUTIAE], min2[HM_MAX_MINUTIAE];
+    uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
+    struct align_cand  cands[ALIGN_CANDS_MAX], sorted[ALIGN_CANDS_MAX];
+    uint8_t  step[ALIGN_CANDS_MAX];
+    float    weighted;            /* pairs, different types counting less */
+};
+
 void align_grid_build(const struct mcc_point *a, int na,
     struct align_grid *g);
 
@@ -45,7 +65,7 @@ void align_grid_build(const struct mcc_point *a, int na,
 void align_consolidate(const struct align_grid *g,
     const struct mcc_point *b, int nb,
     const struct mcc_point *pa, const struct mcc_point *pb, const float *w,
-    int k, struct align_result *res);
+    int k, struct align_work *work, struct align_result *res);
 
 
 #endif /* HUELLA_ALIGN_H */

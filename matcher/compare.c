@@ -102,6 +102,7 @@ struct hm_scratch {
     struct mcc_point  cand_all[HM_MAX_MINUTIAE];
     uint8_t       order[HM_MAX_MINUTIAE];  /* chosen pairs, best first */
     float         relaxed[HM_MAX_MINUTIAE];
+    struct align_work  align;
     uint8_t       supporters[HM_MAX_MINUTIAE];
     uint8_t       support_of[HM_MAX_MINUTIAE][HM_MAX_MINUTIAE];
 };
@@ -540,7 +541,7 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
             &scratch->cand_all[t]);
     }
     align_consolidate(&probe->grid, scratch->cand_all, h.minutiae, pa, pb,
-        w, k, &res);
+        w, k, &scratch->align, &res);
     /* Pairing score: paired^2 / (overlap_a x overlap_b), the overlaps
      * floored so that a tiny common area cannot make a perfect score. */
     na = res.overlap_a > GLOBAL_MIN_OVERLAP ? res.overlap_a
