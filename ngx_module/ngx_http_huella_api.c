@@ -3,8 +3,10 @@
  * The API's content handler: routing, authorization, the JSON body, and
  * the life of a request while the matcher works on it.
  *
- * A request is routed to an endpoint (404, 405 with Allow), authorized
- * with the admin bearer token (401), its path parameters validated (422),
+ * A request is routed to an endpoint (404, 405 with Allow), its caller
+ * found and authorized (401, 403; ngx_http_huella_auth.c, possibly
+ * suspended while huellad checks a bearer token), its path parameters
+ * validated (422),
  * its body read in memory and parsed (415, 413, 400).  The endpoint encodes
  * the matcher message; the request is then suspended (r->main->count++,
  * NGX_DONE) until ngx_http_huella_done() runs: on the reply, at the
@@ -26,6 +28,8 @@
 #define NGX_HTTP_HUELLA_PAYLOAD_SLACK  1024
 
 
+static ngx_int_t ngx_http_huella_continue(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_huella_check_body(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx);
 static void ngx_http_huella_body_handler(ngx_http_request_t *r);
@@ -91,6 +95,33 @@ static ngx_http_huella_status_t  ngx_http_huella_statuses[] = {
 };
 
 
+ngx_http_huella_ctx_t *
+ngx_http_huella_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_huella_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_huella_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_huella_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ctx->call.request = r;
+    ctx->call.handler = ngx_http_huella_done;
+    ctx->call.data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_huella_module);
+
+    return ctx;
+}
+
+
 ngx_int_t
 ngx_http_huella_handler(ngx_http_request_t *r)
 {
@@ -101,22 +132,44 @@ ngx_http_huella_handler(ngx_http_request_t *r)
         return ngx_http_huella_error_page(r);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_huella_ctx_t));
+    ctx = ngx_http_huella_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->request = r;
-    ctx->call.request = r;
-    ctx->call.handler = ngx_http_huella_done;
-    ctx->call.data = ctx;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_huella_module);
-
     rc = ngx_http_huella_route(r, ctx);
 
-    if (rc == NGX_OK && ctx->endpoint != &ngx_http_huella_ping) {
-        rc = ngx_http_huella_authorize(r, ctx);
+    if (rc == NGX_OK && !(ctx->route->access & NGX_HTTP_HUELLA_NO_AUTH)) {
+        rc = ngx_http_huella_resolve(ctx);
+
+        if (rc == NGX_AGAIN) {
+
+            /* ngx_http_huella_resume() goes on once huellad answers */
+
+            r->main->count++;
+            return NGX_DONE;
+        }
+    }
+
+    return ngx_http_huella_continue(r, ctx, rc);
+}
+
+
+void
+ngx_http_huella_resume(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_http_finalize_request(ctx->request,
+                              ngx_http_huella_continue(ctx->request, ctx,
+                                                       NGX_OK));
+}
+
+
+static ngx_int_t
+ngx_http_huella_continue(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    if (rc == NGX_OK) {
+        rc = ngx_http_huella_authorize(ctx);
     }
 
     if (rc == NGX_OK) {
@@ -406,6 +459,16 @@ ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->endpoint->op == 0) {
+        rc = ctx->endpoint->decode(ctx, NULL);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_huella_send_rejected(r, ctx);
+        }
+
+        return rc;
+    }
+
     if (ctx->writer.overflow) {
         (void) ngx_http_huella_reject(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       "payload_too_large", NULL,
@@ -437,6 +500,10 @@ ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
             return ngx_http_huella_send_degraded(r, "down");
         }
 
+        if (ctx->endpoint->best_effort) {
+            return ctx->endpoint->decode(ctx, NULL);
+        }
+
         (void) ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                       "matcher_unavailable", NULL,
                                       "the matcher is not reachable, retry "
@@ -446,6 +513,10 @@ ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
     case NGX_BUSY:
         if (ctx->endpoint == &ngx_http_huella_ping) {
             return ngx_http_huella_send_degraded(r, "busy");
+        }
+
+        if (ctx->endpoint->best_effort) {
+            return ctx->endpoint->decode(ctx, NULL);
         }
 
         (void) ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -576,6 +647,22 @@ ngx_http_huella_done(ngx_http_huella_call_t *call)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "huella: call done rc:%ui", call->rc);
 
+    if (ctx->endpoint->best_effort
+        && (call->rc != NGX_HTTP_HUELLA_REPLY
+            || call->status != HIPC_ST_OK))
+    {
+        /* done in the worker already: huellad was only told */
+
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "huella: op %ui not recorded by the matcher "
+                      "(rc:%ui status:%i)", ctx->endpoint->op, call->rc,
+                      call->status);
+
+        ngx_http_finalize_request(r, ctx->endpoint->decode(ctx, NULL));
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
     switch (call->rc) {
 
     case NGX_HTTP_HUELLA_REPLY:
@@ -648,10 +735,12 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd)
 {
     u_char                    *p;
+    json_t                    *extra;
     uint16_t                   tag;
-    uint32_t                   len, seconds;
+    uint32_t                   len, seconds, left;
+    ngx_int_t                  rc;
     ngx_str_t                  code, message, field, value;
-    ngx_uint_t                 retry;
+    ngx_uint_t                 retry, attempts;
     const uint8_t             *data;
     ngx_http_huella_status_t  *st;
 
@@ -669,6 +758,16 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
         return ngx_http_huella_send_rejected(ctx->request, ctx);
     }
 
+    if (ctx->endpoint->error) {
+        rc = ctx->endpoint->error(ctx, rd);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        hipc_reader_init(rd, ctx->call.reply, ctx->call.reply_len);
+    }
+
     st = &ngx_http_huella_statuses[ctx->call.status];
 
     code.data = (u_char *) st->code;
@@ -678,6 +777,8 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
     ngx_str_null(&field);
     retry = 0;
     seconds = 0;
+    attempts = 0;
+    left = 0;
 
     while (hipc_next(rd, &tag, &data, &len) == 1) {
 
@@ -705,6 +806,12 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
         case HIPC_F_RETRY_AFTER:
             if (hipc_get_u32(data, len, &seconds) == 0) {
                 retry = 1;
+            }
+            break;
+
+        case HIPC_F_ATTEMPTS_LEFT:
+            if (hipc_get_u32(data, len, &left) == 0) {
+                attempts = 1;
             }
             break;
         }
@@ -744,8 +851,25 @@ ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
                    "huella: matcher status %i code \"%V\"",
                    ctx->call.status, &code);
 
-    return ngx_http_huella_send_error(ctx->request, st->http, &code,
-                                      &message, &field);
+    extra = NULL;
+
+    if (retry || attempts) {
+        extra = json_object();
+        if (extra == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (retry) {
+            json_object_set_new(extra, "retry_after", json_integer(seconds));
+        }
+
+        if (attempts) {
+            json_object_set_new(extra, "attempts_left", json_integer(left));
+        }
+    }
+
+    return ngx_http_huella_send_error_extra(ctx->request, st->http, &code,
+                                            &message, &field, extra);
 }
 
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "ngx_http_huella_link.h"
+#include "ngx_http_huella_auth.h"
 
 
 typedef struct ngx_http_huella_ctx_s  ngx_http_huella_ctx_t;
@@ -38,16 +39,47 @@ typedef struct {
 
     unsigned                   body:1;      /* takes a JSON body */
     unsigned                   finger:1;    /* fields live under "finger" */
+
+    /*
+     * error(), if set, may render a matcher error itself (NGX_DECLINED:
+     * the generic mapping applies)
+     */
+    ngx_int_t                (*error)(ngx_http_huella_ctx_t *ctx,
+                                      struct hipc_reader *rd);
+
+    /*
+     * op 0: answered in the worker, decode(ctx, NULL) after encode();
+     * best_effort: decode(ctx, NULL) answers even when the matcher
+     * cannot be reached
+     */
+    unsigned                   best_effort:1;
 } ngx_http_huella_endpoint_t;
+
+
+/* a line of the routing table: who may call what */
+typedef struct {
+    ngx_uint_t                 methods;     /* NGX_HTTP_GET|... */
+    char                      *path;        /* {curp}, {position}, {id} */
+    ngx_http_huella_endpoint_t *endpoint;
+    ngx_uint_t                 access;      /* roles and NGX_HTTP_HUELLA_* */
+} ngx_http_huella_route_t;
 
 
 struct ngx_http_huella_ctx_s {
     ngx_http_huella_call_t     call;
     ngx_http_request_t        *request;
     ngx_http_huella_endpoint_t *endpoint;
+    ngx_http_huella_route_t   *route;
 
     ngx_str_t                  path_curp;   /* raw, as routed */
     ngx_str_t                  path_position;
+    ngx_str_t                  path_id;
+
+    /* the caller (ngx_http_huella_auth.c); NULL: anonymous */
+    ngx_http_huella_identity_t *identity;
+    ngx_http_huella_call_t     auth_call;   /* TOKEN_CHECK */
+    ngx_str_t                  bearer;
+    char                      *auth_error;  /* why there is no identity */
 
     ngx_str_t                  curp;        /* validated, upper case */
     ngx_uint_t                 position;    /* from the path, 0 if none */
@@ -60,6 +92,11 @@ struct ngx_http_huella_ctx_s {
     ngx_str_t                  code;
     ngx_str_t                  message;
     ngx_str_t                  field;
+
+    unsigned                   resolved:1;
+    unsigned                   resolving:1;
+    unsigned                   access_phase:1;
+    unsigned                   auth_unavailable:1;
 };
 
 
@@ -71,6 +108,24 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_finger_put;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_finger_delete;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_verify;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_identify;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_validate;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_account_create;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_me;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_password_change;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_recovery_start;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_recovery_finish;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_roles_set;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_login;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_logout;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_efirma_challenge;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_efirma_login;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_efirma_inspect;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_tokens_list;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_token_create;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_token_revoke;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_list;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_verify;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_auth_check;
 
 
 /* a finger template of a request */
@@ -96,8 +151,6 @@ extern ngx_http_huella_finger_fields_t  ngx_http_huella_nested_fields;
 /* ngx_http_huella_route.c */
 ngx_int_t ngx_http_huella_route(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx);
-ngx_int_t ngx_http_huella_authorize(ngx_http_request_t *r,
-    ngx_http_huella_ctx_t *ctx);
 ngx_int_t ngx_http_huella_path_params(ngx_http_huella_ctx_t *ctx);
 
 /* ngx_http_huella_fields.c: NGX_OK, NGX_DECLINED (rejected), NGX_ERROR */
@@ -113,7 +166,19 @@ ngx_int_t ngx_http_huella_nested_finger(ngx_http_huella_ctx_t *ctx,
     ngx_http_huella_finger_t *finger);
 json_t *ngx_http_huella_format_json(uint32_t format);
 
+/* ngx_http_huella_auth.c */
+ngx_int_t ngx_http_huella_resolve(ngx_http_huella_ctx_t *ctx);
+ngx_int_t ngx_http_huella_authorize(ngx_http_huella_ctx_t *ctx);
+ngx_int_t ngx_http_huella_audit(ngx_http_huella_ctx_t *ctx, char *action,
+    ngx_str_t *target);
+
+/* ngx_http_huella_login.c */
+ngx_int_t ngx_http_huella_start_session(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd);
+
 /* ngx_http_huella_api.c */
+ngx_http_huella_ctx_t *ngx_http_huella_get_ctx(ngx_http_request_t *r);
+void ngx_http_huella_resume(ngx_http_huella_ctx_t *ctx);
 ngx_int_t ngx_http_huella_malformed(ngx_http_huella_ctx_t *ctx);
 
 /* records an error response for ctx, returns NGX_DECLINED */

@@ -21,7 +21,7 @@ static ngx_int_t ngx_http_huella_ping_decode(ngx_http_huella_ctx_t *ctx,
 
 ngx_http_huella_endpoint_t  ngx_http_huella_ping = {
     HIPC_OP_PING, ngx_http_huella_ping_encode, ngx_http_huella_ping_decode,
-    0, 0
+    0, 0, NULL, 0
 };
 
 

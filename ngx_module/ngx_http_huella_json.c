@@ -78,6 +78,15 @@ ngx_int_t
 ngx_http_huella_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *code, ngx_str_t *message, ngx_str_t *field)
 {
+    return ngx_http_huella_send_error_extra(r, status, code, message, field,
+                                            NULL);
+}
+
+
+ngx_int_t
+ngx_http_huella_send_error_extra(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *code, ngx_str_t *message, ngx_str_t *field, json_t *extra)
+{
     json_t  *doc, *err;
 
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE
@@ -107,6 +116,7 @@ ngx_http_huella_send_error(ngx_http_request_t *r, ngx_uint_t status,
         || json_object_set_new(doc, "error", err) != 0)
     {
         json_decref(doc);
+        json_decref(extra);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -118,6 +128,11 @@ ngx_http_huella_send_error(ngx_http_request_t *r, ngx_uint_t status,
     if (field && field->len) {
         json_object_set_new(err, "field",
                             json_stringn((char *) field->data, field->len));
+    }
+
+    if (extra) {
+        json_object_update(err, extra);
+        json_decref(extra);
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -24,6 +24,11 @@ ngx_int_t ngx_http_huella_send_error(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *code, ngx_str_t *message,
     ngx_str_t *field);
 
+/* the same with the members of extra (reference taken) in "error" */
+ngx_int_t ngx_http_huella_send_error_extra(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *code, ngx_str_t *message,
+    ngx_str_t *field, json_t *extra);
+
 /* sends a response without a body (204) */
 ngx_int_t ngx_http_huella_send_empty(ngx_http_request_t *r,
     ngx_uint_t status);

@@ -31,12 +31,12 @@ static json_t *ngx_http_huella_candidate_doc(const uint8_t *data, uint32_t len);
 
 ngx_http_huella_endpoint_t  ngx_http_huella_verify = {
     HIPC_OP_VERIFY, ngx_http_huella_verify_encode,
-    ngx_http_huella_verify_decode, 1, 1
+    ngx_http_huella_verify_decode, 1, 1, NULL, 0
 };
 
 ngx_http_huella_endpoint_t  ngx_http_huella_identify = {
     HIPC_OP_IDENTIFY, ngx_http_huella_identify_encode,
-    ngx_http_huella_identify_decode, 1, 1
+    ngx_http_huella_identify_decode, 1, 1, NULL, 0
 };
 
 

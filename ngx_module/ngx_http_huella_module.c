@@ -14,13 +14,16 @@
 
 #include "ngx_http_huella_module.h"
 #include "ngx_http_huella_link.h"
+#include "ngx_http_huella_auth.h"
 
 
 #define NGX_HTTP_HUELLA_TOKEN_MIN  16
 #define NGX_HTTP_HUELLA_TOKEN_MAX  4096
 
 
+static ngx_int_t ngx_http_huella_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_huella_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_huella_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_huella_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_huella_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -82,16 +85,51 @@ static ngx_command_t  ngx_http_huella_commands[] = {
       offsetof(ngx_http_huella_loc_conf_t, max_body),
       &ngx_http_huella_max_body_post },
 
+    { ngx_string("huella_session_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_huella_session_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("huella_session_idle"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_huella_main_conf_t, session_idle),
+      NULL },
+
+    { ngx_string("huella_session_absolute"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_huella_main_conf_t, session_absolute),
+      NULL },
+
+    { ngx_string("huella_token_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_huella_main_conf_t, token_cache_ttl),
+      NULL },
+
+    { ngx_string("huella_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_huella_loc_conf_t, auth),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_huella_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_huella_postconfiguration,     /* postconfiguration */
 
     ngx_http_huella_create_main_conf,      /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_huella_init_main_conf,        /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -133,9 +171,42 @@ ngx_http_huella_create_main_conf(ngx_conf_t *cf)
      *     hmcf->matcher = { 0, NULL };
      *     hmcf->token_file = { 0, NULL };
      *     hmcf->token = { 0, NULL };
+     *     hmcf->session_zone = NULL;
      */
 
+    hmcf->session_idle = NGX_CONF_UNSET;
+    hmcf->session_absolute = NGX_CONF_UNSET;
+    hmcf->token_cache_ttl = NGX_CONF_UNSET;
+
     return hmcf;
+}
+
+
+static char *
+ngx_http_huella_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_huella_main_conf_t *hmcf = conf;
+
+    ngx_conf_init_value(hmcf->session_idle, 15 * 60);
+    ngx_conf_init_value(hmcf->session_absolute, 8 * 60 * 60);
+    ngx_conf_init_value(hmcf->token_cache_ttl, 30);
+
+    if (hmcf->session_idle <= 0 || hmcf->session_absolute <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"huella_session_idle\" and "
+                           "\"huella_session_absolute\" must be greater "
+                           "than zero");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_huella_access_init(cf);
 }
 
 
@@ -152,6 +223,7 @@ ngx_http_huella_create_loc_conf(ngx_conf_t *cf)
     hlcf->enable = NGX_CONF_UNSET;
     hlcf->deadline = NGX_CONF_UNSET_MSEC;
     hlcf->max_body = NGX_CONF_UNSET_SIZE;
+    hlcf->auth = NGX_CONF_UNSET;
 
     return hlcf;
 }
@@ -169,6 +241,7 @@ ngx_http_huella_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->deadline, prev->deadline, 2000);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               1024 * 1024);
+    ngx_conf_merge_value(conf->auth, prev->auth, 0);
 
     if (conf->enable && conf != prev && prev->enable != 1) {
 
@@ -188,6 +261,25 @@ ngx_http_huella_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                "\"huella_api\" without "
                                "\"huella_admin_token_file\": every API "
                                "call but /healthz will be refused");
+        }
+
+        if (hmcf->session_zone == NULL) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"huella_api\" without "
+                               "\"huella_session_zone\": logins will "
+                               "fail and tokens are not cached");
+        }
+    }
+
+    if (conf->auth && conf != prev && prev->auth != 1) {
+        hmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_huella_module);
+
+        if (hmcf->matcher.len == 0 || hmcf->session_zone == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"huella_auth\" needs \"huella_matcher\" "
+                               "and \"huella_session_zone\" in the http "
+                               "block");
+            return NGX_CONF_ERROR;
         }
     }
 

@@ -16,6 +16,15 @@
  *   ngx_http_huella_match.c      verify (1:1) and identify (1:N)
  *   ngx_http_huella_json.c       JSON out, the error format, base64
  *   ngx_http_huella_ident.c      CURP and NSS validation
+ *   ngx_http_huella_rfc.c        RFC validation (homoclave check digit)
+ *   ngx_http_huella_validate.c   POST /api/v1/validate
+ *   ngx_http_huella_session.c    the shared session zone: sessions and
+ *                                the bearer token cache
+ *   ngx_http_huella_auth.c       who is calling: cookie, bearer token,
+ *                                roles, CSRF, "huella_auth", /api/v1/auth
+ *   ngx_http_huella_account.c    accounts, /me, password, recovery
+ *   ngx_http_huella_login.c      password and e.firma login, logout
+ *   ngx_http_huella_admin.c      service tokens, roles, audit trail
  */
 
 
@@ -37,6 +46,11 @@ typedef struct {
     ngx_str_t                  matcher;       /* huellad's unix socket */
     ngx_str_t                  token_file;
     ngx_str_t                  token;         /* admin bearer token */
+
+    ngx_shm_zone_t            *session_zone;
+    time_t                     session_idle;
+    time_t                     session_absolute;
+    time_t                     token_cache_ttl;
 } ngx_http_huella_main_conf_t;
 
 
@@ -44,6 +58,7 @@ typedef struct {
     ngx_flag_t                 enable;
     ngx_msec_t                 deadline;
     size_t                     max_body;
+    ngx_flag_t                 auth;          /* huella_auth */
 } ngx_http_huella_loc_conf_t;
 
 

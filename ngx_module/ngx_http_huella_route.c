@@ -1,8 +1,9 @@
 
 /*
- * Routing and authorization of the API: which endpoint a URI and method
- * name (404, 405 with Allow), the CURP and finger position in the path
- * (422), and the admin bearer token (401, compared in constant time).
+ * Routing of the API: the routing table with the roles each route
+ * admits, which endpoint a URI and method name (404, 405 with Allow), the
+ * CURP and finger position in the path (422).  Authentication and the
+ * role check are in ngx_http_huella_auth.c.
  */
 
 
@@ -24,128 +25,220 @@ static ngx_int_t ngx_http_huella_path_position(ngx_http_huella_ctx_t *ctx,
     u_char *p, size_t len);
 
 
+/*
+ * The routing table, the one place that says who may call what.  A path
+ * segment "{curp}", "{position}" or "{id}" matches any one segment.  GET
+ * routes answer HEAD too.  access: the roles allowed, or
+ *   NGX_HTTP_HUELLA_NO_AUTH       no identity needed, no CSRF token (the
+ *                                 calls that create a session or account)
+ *   NGX_HTTP_HUELLA_PUBLIC        anyone; read-only, so no CSRF token
+ *   NGX_HTTP_HUELLA_SESSION_ONLY  a signed-in person, not a service token
+ */
+
+#define W    NGX_HTTP_HUELLA_WORKER
+#define S    NGX_HTTP_HUELLA_SUPERVISOR
+#define E    NGX_HTTP_HUELLA_EMPLOYER_REP
+#define P    NGX_HTTP_HUELLA_PENSIONER
+#define AU   NGX_HTTP_HUELLA_AUDITOR
+#define AD   NGX_HTTP_HUELLA_ADMIN
+#define ANY  NGX_HTTP_HUELLA_ANY_ROLE
+
+static ngx_http_huella_route_t  ngx_http_huella_routes[] = {
+
+    { NGX_HTTP_GET, "/healthz",
+      &ngx_http_huella_ping, NGX_HTTP_HUELLA_NO_AUTH },
+
+    /* issue 2: subjects and matching */
+
+    { NGX_HTTP_POST, "/api/v1/subjects",
+      &ngx_http_huella_subject_create, AD },
+    { NGX_HTTP_GET, "/api/v1/subjects/{curp}",
+      &ngx_http_huella_subject_get, AD },
+    { NGX_HTTP_DELETE, "/api/v1/subjects/{curp}",
+      &ngx_http_huella_subject_delete, AD },
+    { NGX_HTTP_PUT, "/api/v1/subjects/{curp}/fingers/{position}",
+      &ngx_http_huella_finger_put, AD },
+    { NGX_HTTP_DELETE, "/api/v1/subjects/{curp}/fingers/{position}",
+      &ngx_http_huella_finger_delete, AD },
+    { NGX_HTTP_POST, "/api/v1/verify",
+      &ngx_http_huella_verify, AD },
+    { NGX_HTTP_POST, "/api/v1/identify",
+      &ngx_http_huella_identify, AD },
+
+    /* issue 4: identity (docs/identity-api.md) */
+
+    { NGX_HTTP_POST, "/api/v1/validate",
+      &ngx_http_huella_validate, NGX_HTTP_HUELLA_PUBLIC },
+    { NGX_HTTP_POST, "/api/v1/accounts",
+      &ngx_http_huella_account_create, NGX_HTTP_HUELLA_NO_AUTH },
+    { NGX_HTTP_PUT, "/api/v1/accounts/{curp}/roles",
+      &ngx_http_huella_roles_set, AD },
+    { NGX_HTTP_POST, "/api/v1/session",
+      &ngx_http_huella_login, NGX_HTTP_HUELLA_NO_AUTH },
+    { NGX_HTTP_DELETE, "/api/v1/session",
+      &ngx_http_huella_logout, ANY|NGX_HTTP_HUELLA_SESSION_ONLY },
+    { NGX_HTTP_GET, "/api/v1/me",
+      &ngx_http_huella_me, ANY },
+    { NGX_HTTP_PUT, "/api/v1/me/password",
+      &ngx_http_huella_password_change, ANY|NGX_HTTP_HUELLA_SESSION_ONLY },
+    { NGX_HTTP_POST, "/api/v1/recovery",
+      &ngx_http_huella_recovery_start, NGX_HTTP_HUELLA_NO_AUTH },
+    { NGX_HTTP_POST, "/api/v1/recovery/finish",
+      &ngx_http_huella_recovery_finish, NGX_HTTP_HUELLA_NO_AUTH },
+    { NGX_HTTP_POST, "/api/v1/session/efirma/challenge",
+      &ngx_http_huella_efirma_challenge, NGX_HTTP_HUELLA_NO_AUTH },
+    { NGX_HTTP_POST, "/api/v1/session/efirma",
+      &ngx_http_huella_efirma_login, NGX_HTTP_HUELLA_NO_AUTH },
+    { NGX_HTTP_POST, "/api/v1/efirma/inspect",
+      &ngx_http_huella_efirma_inspect, NGX_HTTP_HUELLA_PUBLIC },
+    { NGX_HTTP_GET, "/api/v1/tokens",
+      &ngx_http_huella_tokens_list, AD },
+    { NGX_HTTP_POST, "/api/v1/tokens",
+      &ngx_http_huella_token_create, AD },
+    { NGX_HTTP_DELETE, "/api/v1/tokens/{id}",
+      &ngx_http_huella_token_revoke, AD },
+    { NGX_HTTP_GET, "/api/v1/audit",
+      &ngx_http_huella_audit_list, AU|AD },
+    { NGX_HTTP_POST, "/api/v1/audit/verify",
+      &ngx_http_huella_audit_verify, AU|AD },
+    { NGX_HTTP_GET, "/api/v1/auth",
+      &ngx_http_huella_auth_check, ANY },
+
+    { 0, NULL, NULL, 0 }
+};
+
+#undef W
+#undef S
+#undef E
+#undef P
+#undef AU
+#undef AD
+#undef ANY
+
+
+/* NGX_OK when uri matches the pattern, the parameters stored in ctx */
+
+static ngx_int_t
+ngx_http_huella_match_path(ngx_http_huella_ctx_t *ctx, char *pattern,
+    ngx_str_t *uri)
+{
+    u_char     *p, *last, *q, *end;
+    ngx_str_t  *param;
+
+    p = uri->data;
+    last = p + uri->len;
+    q = (u_char *) pattern;
+
+    while (*q) {
+
+        if (*q != '{') {
+            if (p == last || *p != *q) {
+                return NGX_DECLINED;
+            }
+
+            p++;
+            q++;
+            continue;
+        }
+
+        end = (u_char *) ngx_strchr(q, '}');
+
+        if (ngx_strncmp(q, "{curp}", 6) == 0) {
+            param = &ctx->path_curp;
+
+        } else if (ngx_strncmp(q, "{position}", 10) == 0) {
+            param = &ctx->path_position;
+
+        } else {
+            param = &ctx->path_id;
+        }
+
+        param->data = p;
+
+        while (p < last && *p != '/') {
+            p++;
+        }
+
+        param->len = p - param->data;
+
+        if (param->len == 0) {
+            return NGX_DECLINED;
+        }
+
+        q = end + 1;
+    }
+
+    return (p == last) ? NGX_OK : NGX_DECLINED;
+}
+
+
 ngx_int_t
 ngx_http_huella_route(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
 {
-    u_char      *p, *last, *curp, *slash;
-    ngx_uint_t   m;
+    u_char                   *a, allow[64];
+    ngx_uint_t                m, methods, i;
+    ngx_http_huella_route_t  *rt;
 
-    p = r->uri.data;
-    last = p + r->uri.len;
+    static struct {
+        ngx_uint_t  method;
+        char       *name;
+    } names[] = {
+        { NGX_HTTP_GET, "GET, HEAD" }, { NGX_HTTP_POST, "POST" },
+        { NGX_HTTP_PUT, "PUT" }, { NGX_HTTP_DELETE, "DELETE" }, { 0, NULL }
+    };
+
     m = r->method;
+    methods = 0;
 
-    if (r->uri.len == sizeof("/healthz") - 1
-        && ngx_strncmp(p, "/healthz", sizeof("/healthz") - 1) == 0)
-    {
-        if (!(m & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_huella_not_allowed(ctx, "GET, HEAD");
+    for (rt = ngx_http_huella_routes; rt->path; rt++) {
+
+        if (ngx_http_huella_match_path(ctx, rt->path, &r->uri) != NGX_OK) {
+            continue;
         }
 
-        ctx->endpoint = &ngx_http_huella_ping;
-        return NGX_OK;
-    }
-
-    if (r->uri.len < sizeof("/api/v1/") - 1
-        || ngx_strncmp(p, "/api/v1/", sizeof("/api/v1/") - 1) != 0)
-    {
-        goto not_found;
-    }
-
-    p += sizeof("/api/v1/") - 1;
-
-    if (last - p == sizeof("verify") - 1
-        && ngx_strncmp(p, "verify", sizeof("verify") - 1) == 0)
-    {
-        if (m != NGX_HTTP_POST) {
-            return ngx_http_huella_not_allowed(ctx, "POST");
+        if ((rt->methods & m)
+            || ((rt->methods & NGX_HTTP_GET) && m == NGX_HTTP_HEAD))
+        {
+            ctx->route = rt;
+            ctx->endpoint = rt->endpoint;
+            return NGX_OK;
         }
 
-        ctx->endpoint = &ngx_http_huella_verify;
-        return NGX_OK;
+        methods |= rt->methods;
     }
 
-    if (last - p == sizeof("identify") - 1
-        && ngx_strncmp(p, "identify", sizeof("identify") - 1) == 0)
-    {
-        if (m != NGX_HTTP_POST) {
-            return ngx_http_huella_not_allowed(ctx, "POST");
+    ngx_str_null(&ctx->path_curp);
+    ngx_str_null(&ctx->path_position);
+    ngx_str_null(&ctx->path_id);
+
+    if (methods == 0) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                      NULL, "no API resource at \"%V\"",
+                                      &r->uri);
+    }
+
+    a = allow;
+
+    for (i = 0; names[i].name; i++) {
+        if (methods & names[i].method) {
+            if (a != allow) {
+                a = ngx_cpymem(a, ", ", 2);
+            }
+
+            a = ngx_cpymem(a, names[i].name, ngx_strlen(names[i].name));
         }
-
-        ctx->endpoint = &ngx_http_huella_identify;
-        return NGX_OK;
     }
 
-    if (last - p < (ssize_t) sizeof("subjects") - 1
-        || ngx_strncmp(p, "subjects", sizeof("subjects") - 1) != 0)
-    {
-        goto not_found;
+    *a = '\0';
+
+    a = ngx_pnalloc(r->pool, a - allow + 1);
+    if (a == NULL) {
+        return NGX_ERROR;
     }
 
-    p += sizeof("subjects") - 1;
+    ngx_cpystrn(a, allow, sizeof(allow));
 
-    if (p == last) {
-        if (m != NGX_HTTP_POST) {
-            return ngx_http_huella_not_allowed(ctx, "POST");
-        }
-
-        ctx->endpoint = &ngx_http_huella_subject_create;
-        return NGX_OK;
-    }
-
-    if (*p++ != '/' || p == last) {
-        goto not_found;
-    }
-
-    curp = p;
-    slash = ngx_strlchr(p, last, '/');
-
-    if (slash == NULL) {
-        if (m != NGX_HTTP_GET && m != NGX_HTTP_HEAD && m != NGX_HTTP_DELETE) {
-            return ngx_http_huella_not_allowed(ctx, "GET, HEAD, DELETE");
-        }
-
-        ctx->endpoint = (m == NGX_HTTP_DELETE)
-                        ? &ngx_http_huella_subject_delete
-                        : &ngx_http_huella_subject_get;
-
-        ctx->path_curp.data = curp;
-        ctx->path_curp.len = last - curp;
-
-        return NGX_OK;
-    }
-
-    p = slash;
-
-    if (last - p <= (ssize_t) sizeof("/fingers/") - 1
-        || ngx_strncmp(p, "/fingers/", sizeof("/fingers/") - 1) != 0)
-    {
-        goto not_found;
-    }
-
-    p += sizeof("/fingers/") - 1;
-
-    if (ngx_strlchr(p, last, '/') != NULL) {
-        goto not_found;
-    }
-
-    if (m != NGX_HTTP_PUT && m != NGX_HTTP_DELETE) {
-        return ngx_http_huella_not_allowed(ctx, "PUT, DELETE");
-    }
-
-    ctx->endpoint = (m == NGX_HTTP_PUT) ? &ngx_http_huella_finger_put
-                                        : &ngx_http_huella_finger_delete;
-
-    ctx->path_curp.data = curp;
-    ctx->path_curp.len = slash - curp;
-    ctx->path_position.data = p;
-    ctx->path_position.len = last - p;
-
-    return NGX_OK;
-
-not_found:
-
-    return ngx_http_huella_reject(ctx, NGX_HTTP_NOT_FOUND, "not_found", NULL,
-                                  "no API resource at \"%V\"", &r->uri);
+    return ngx_http_huella_not_allowed(ctx, (char *) a);
 }
 
 
@@ -245,74 +338,6 @@ ngx_http_huella_path_position(ngx_http_huella_ctx_t *ctx, u_char *p,
     }
 
     ctx->position = n;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_huella_authorize(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
-{
-    u_char                       *p, *last, diff;
-    size_t                        i, len;
-    ngx_table_elt_t              *h;
-    ngx_http_huella_main_conf_t  *hmcf;
-
-    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
-
-    if (hmcf->token.len == 0) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "unauthorized", NULL,
-                                      "no admin token is configured on "
-                                      "this server");
-    }
-
-    h = r->headers_in.authorization;
-
-    if (h == NULL) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "missing_token", NULL,
-                                      "an \"Authorization: Bearer <token>\" "
-                                      "header is required");
-    }
-
-    p = h->value.data;
-    last = p + h->value.len;
-
-    if (h->value.len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
-           != 0)
-    {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "invalid_token", NULL,
-                                      "the Authorization scheme must be "
-                                      "Bearer");
-    }
-
-    p += sizeof("Bearer ") - 1;
-
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    while (last > p && last[-1] == ' ') {
-        last--;
-    }
-
-    /* constant time in the length of the configured token */
-
-    len = last - p;
-    diff = (len != hmcf->token.len);
-
-    for (i = 0; i < hmcf->token.len; i++) {
-        diff |= hmcf->token.data[i] ^ (i < len ? p[i] : 0);
-    }
-
-    if (diff) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "invalid_token", NULL,
-                                      "the bearer token is not valid");
-    }
 
     return NGX_OK;
 }

@@ -41,27 +41,27 @@ static ngx_int_t ngx_http_huella_created(ngx_http_huella_ctx_t *ctx,
 
 ngx_http_huella_endpoint_t  ngx_http_huella_subject_create = {
     HIPC_OP_SUBJECT_CREATE, ngx_http_huella_create_encode,
-    ngx_http_huella_create_decode, 1, 0
+    ngx_http_huella_create_decode, 1, 0, NULL, 0
 };
 
 ngx_http_huella_endpoint_t  ngx_http_huella_subject_get = {
     HIPC_OP_SUBJECT_GET, ngx_http_huella_curp_encode,
-    ngx_http_huella_get_decode, 0, 0
+    ngx_http_huella_get_decode, 0, 0, NULL, 0
 };
 
 ngx_http_huella_endpoint_t  ngx_http_huella_subject_delete = {
     HIPC_OP_SUBJECT_DELETE, ngx_http_huella_curp_encode,
-    ngx_http_huella_deleted_decode, 0, 0
+    ngx_http_huella_deleted_decode, 0, 0, NULL, 0
 };
 
 ngx_http_huella_endpoint_t  ngx_http_huella_finger_put = {
     HIPC_OP_FINGER_PUT, ngx_http_huella_put_encode,
-    ngx_http_huella_put_decode, 1, 0
+    ngx_http_huella_put_decode, 1, 0, NULL, 0
 };
 
 ngx_http_huella_endpoint_t  ngx_http_huella_finger_delete = {
     HIPC_OP_FINGER_DELETE, ngx_http_huella_finger_delete_encode,
-    ngx_http_huella_deleted_decode, 0, 0
+    ngx_http_huella_deleted_decode, 0, 0, NULL, 0
 };
 
 

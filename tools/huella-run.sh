@@ -8,6 +8,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PORT=${HUELLA_PORT:-8080}
+# the demo upstream behind /protected/ (huella_auth)
+UPSTREAM_PORT=$((PORT + 1))
 TLS_PORT=${HUELLA_TLS_PORT:-$((PORT + 363))}
 VAR=${HUELLA_VAR:-$ROOT/var}
 BIN=${HUELLA_BIN:-$ROOT/build/bin}

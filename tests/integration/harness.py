@@ -47,6 +47,33 @@ def make_curp(n):
     return curp_tool.synthetic(n)
 
 
+def override_yaml(text, overrides):
+    """Sets dotted keys ("identity.argon2.t_cost") of a block-style YAML
+    text to values (written as JSON, which is YAML flow style); a key must
+    exist already.  Comments and layout are kept."""
+    lines = text.split("\n")
+    for dotted, value in overrides.items():
+        path = dotted.split(".")
+        depth, indent, found = 0, -1, False
+        for i, line in enumerate(lines):
+            stripped = line.lstrip(" ")
+            if not stripped or stripped.startswith("#"):
+                continue
+            ind = len(line) - len(stripped)
+            if depth and ind <= indent:
+                break  # left the section we were in
+            key = stripped.split(":", 1)[0]
+            if key == path[depth] and ":" in stripped:
+                if depth == len(path) - 1:
+                    lines[i] = " " * ind + key + ": " + json.dumps(value)
+                    found = True
+                    break
+                depth, indent = depth + 1, ind
+        if not found:
+            raise KeyError(f"{dotted} not in the YAML configuration")
+    return "\n".join(lines)
+
+
 def _asan_preload(module):
     """An ASan-built module needs the runtime preloaded into nginx."""
     try:
@@ -63,13 +90,15 @@ def _asan_preload(module):
 
 
 class Huella:
-    def __init__(self, deadline="2s", extra_yaml=""):
+    def __init__(self, deadline="2s", extra_yaml="", yaml_overrides=None):
         self.dir = tempfile.mkdtemp(prefix="huella-it-")
         # nginx workers run unprivileged (nobody) when we are root: they must
         # reach the socket inside.
         os.chmod(self.dir, 0o755)
         self.var = self.dir
         self.port = free_port()
+        self.upstream_port = free_port()
+        self.outbox = os.path.join(self.dir, "outbox")
         self.tls_port = free_port()
         self.sock = os.path.join(self.dir, "huellad.sock")
         self.data = os.path.join(self.dir, "data")
@@ -87,11 +116,20 @@ class Huella:
              "-out", os.path.join(self.dir, "tls", "server.crt")],
             check=True, capture_output=True)
         os.makedirs(self.data)
+        os.makedirs(self.outbox)
         with open(os.path.join(self.dir, "admin.token"), "w") as f:
             f.write(self.token + "\n")
         os.chmod(os.path.join(self.dir, "admin.token"), 0o600)
         with open(os.path.join(ROOT, "config", "huella.yaml")) as f:
             yaml = f.read()
+        # identity files of this system, not the checkout's var/
+        overrides = {
+            "identity.mail.outbox_dir": self.outbox,
+            "identity.bootstrap_token_file":
+                os.path.join(self.dir, "admin.token"),
+        }
+        overrides.update(yaml_overrides or {})
+        yaml = override_yaml(yaml, overrides)
         self.config = os.path.join(self.dir, "huella.yaml")
         with open(self.config, "w") as f:
             f.write(yaml + extra_yaml)
@@ -100,6 +138,7 @@ class Huella:
             conf = f.read()
         conf = (conf.replace("@MODULE@", module).replace("@VAR@", self.dir)
                 .replace("@ROOT@", ROOT).replace("@PORT@", str(self.port))
+                .replace("@UPSTREAM_PORT@", str(self.upstream_port))
                 .replace("@TLS_PORT@", str(self.tls_port))
                 .replace("@USER_LINE@", "")
                 .replace("huella_deadline 2s;", f"huella_deadline {deadline};"))

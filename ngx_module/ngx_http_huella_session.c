@@ -1,0 +1,809 @@
+
+/*
+ * The session zone: server-side sessions and the bearer token cache in one
+ * nginx shared-memory zone ("huella_session_zone NAME SIZE"), so that every
+ * worker sees a login, a logout or a revoked token at once.
+ *
+ * Entries live in a red-black tree keyed by SHA-256 of their secret (the
+ * 32 random bytes of a session id, or a bearer token): the zone never holds
+ * a secret that could be replayed.  A queue keeps them in order of last
+ * use; expired entries are reaped from its tail, and when the zone is full
+ * the least recently used go first (as ngx_http_limit_req_module does).
+ *
+ * A session ends after "huella_session_idle" without use or
+ * "huella_session_absolute" after login, whichever comes first.  A cached
+ * token answer lives for a few seconds and is dropped at once when the
+ * token is revoked through this nginx.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <sys/random.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_huella_module.h"
+#include "ngx_http_huella_auth.h"
+
+
+#define NGX_HTTP_HUELLA_KIND_SESSION  1
+#define NGX_HTTP_HUELLA_KIND_TOKEN    2
+
+#define NGX_HTTP_HUELLA_FIELD_MAX     1024
+
+
+typedef struct {
+    ngx_rbtree_node_t          node;          /* key: first hash bytes */
+    ngx_queue_t                queue;         /* most recent use first */
+    u_char                     key[NGX_HTTP_HUELLA_HASH_LEN];
+    ngx_uint_t                 kind;
+    time_t                     created;
+    time_t                     last_seen;
+    time_t                     expires;       /* absolute end */
+    ngx_uint_t                 roles;
+    u_short                    len[NGX_HTTP_HUELLA_ID_FIELDS];
+    u_char                     data[1];
+} ngx_http_huella_snode_t;
+
+
+typedef struct {
+    ngx_rbtree_t               rbtree;
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                queue;
+} ngx_http_huella_shctx_t;
+
+
+typedef struct {
+    ngx_http_huella_shctx_t   *sh;
+    ngx_slab_pool_t           *shpool;
+} ngx_http_huella_zone_t;
+
+
+static ngx_int_t ngx_http_huella_zone_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_huella_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_huella_snode_t *ngx_http_huella_lookup(
+    ngx_http_huella_zone_t *zone, u_char *key);
+static void ngx_http_huella_expire(ngx_http_huella_zone_t *zone,
+    ngx_uint_t n, time_t idle);
+static void ngx_http_huella_free(ngx_http_huella_zone_t *zone,
+    ngx_http_huella_snode_t *sn);
+static ngx_int_t ngx_http_huella_store(ngx_http_request_t *r,
+    ngx_uint_t kind, u_char *key, ngx_http_huella_identity_t *id,
+    time_t expires);
+static ngx_int_t ngx_http_huella_load(ngx_http_request_t *r,
+    ngx_http_huella_snode_t *sn, ngx_http_huella_identity_t *id);
+static ngx_int_t ngx_http_huella_cookie_key(ngx_str_t *cookie, u_char *key);
+
+
+char *
+ngx_http_huella_session_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_huella_main_conf_t *hmcf = conf;
+
+    ssize_t                  size;
+    ngx_str_t               *value;
+    ngx_http_huella_zone_t  *zone;
+
+    if (hmcf->session_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small or its size \"%V\" "
+                           "is invalid (at least %uz)", &value[1],
+                           &value[2], 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_huella_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    hmcf->session_zone = ngx_shared_memory_add(cf, &value[1], size,
+                                               &ngx_http_huella_module);
+    if (hmcf->session_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (hmcf->session_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    hmcf->session_zone->init = ngx_http_huella_zone_init;
+    hmcf->session_zone->data = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_huella_zone_t  *ozone = data;
+
+    size_t                   len;
+    ngx_http_huella_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_huella_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_huella_rbtree_insert);
+
+    ngx_queue_init(&zone->sh->queue);
+
+    len = sizeof(" in huella session zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in huella session zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_huella_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t       **p;
+    ngx_http_huella_snode_t  *sn, *snt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            sn = (ngx_http_huella_snode_t *) node;
+            snt = (ngx_http_huella_snode_t *) temp;
+
+            p = (ngx_memcmp(sn->key, snt->key, NGX_HTTP_HUELLA_HASH_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_rbtree_key_t
+ngx_http_huella_key(u_char *key)
+{
+    uint32_t  k;
+
+    ngx_memcpy(&k, key, sizeof(uint32_t));
+
+    return k;
+}
+
+
+/* called with the zone locked */
+
+static ngx_http_huella_snode_t *
+ngx_http_huella_lookup(ngx_http_huella_zone_t *zone, u_char *key)
+{
+    ngx_int_t                 rc;
+    ngx_rbtree_key_t          k;
+    ngx_rbtree_node_t        *node, *sentinel;
+    ngx_http_huella_snode_t  *sn;
+
+    k = ngx_http_huella_key(key);
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (k < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (k > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        sn = (ngx_http_huella_snode_t *) node;
+
+        rc = ngx_memcmp(key, sn->key, NGX_HTTP_HUELLA_HASH_LEN);
+
+        if (rc == 0) {
+            return sn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Reaps up to n expired entries from the tail; n == 0 frees the least
+ * recently used one or two whatever their age (the zone is full).
+ */
+
+static void
+ngx_http_huella_expire(ngx_http_huella_zone_t *zone, ngx_uint_t n,
+    time_t idle)
+{
+    time_t                    now;
+    ngx_uint_t                i, force;
+    ngx_queue_t              *q;
+    ngx_http_huella_snode_t  *sn;
+
+    now = ngx_time();
+    force = (n == 0);
+
+    for (i = 0; i < (force ? 2 : n); i++) {
+
+        if (ngx_queue_empty(&zone->sh->queue)) {
+            return;
+        }
+
+        q = ngx_queue_last(&zone->sh->queue);
+        sn = ngx_queue_data(q, ngx_http_huella_snode_t, queue);
+
+        if (!force && now < sn->expires && now - sn->last_seen < idle) {
+            return;
+        }
+
+        ngx_http_huella_free(zone, sn);
+    }
+}
+
+
+static void
+ngx_http_huella_free(ngx_http_huella_zone_t *zone,
+    ngx_http_huella_snode_t *sn)
+{
+    ngx_queue_remove(&sn->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &sn->node);
+    ngx_slab_free_locked(zone->shpool, sn);
+}
+
+
+static ngx_int_t
+ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
+    ngx_http_huella_identity_t *id, time_t expires)
+{
+    u_char                       *p;
+    size_t                        size;
+    ngx_uint_t                    i;
+    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_snode_t      *sn;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    zone = hmcf->session_zone->data;
+
+    size = offsetof(ngx_http_huella_snode_t, data);
+
+    for (i = 0; i < NGX_HTTP_HUELLA_ID_FIELDS; i++) {
+        if (id->f[i].len > NGX_HTTP_HUELLA_FIELD_MAX) {
+            return NGX_ERROR;
+        }
+
+        size += id->f[i].len;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_huella_expire(zone, 2, hmcf->session_idle);
+
+    sn = ngx_http_huella_lookup(zone, key);
+
+    if (sn) {
+        ngx_http_huella_free(zone, sn);
+    }
+
+    sn = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (sn == NULL) {
+        ngx_http_huella_expire(zone, 0, hmcf->session_idle);
+
+        sn = ngx_slab_alloc_locked(zone->shpool, size);
+
+        if (sn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "huella: session zone \"%V\" is full",
+                          &hmcf->session_zone->shm.name);
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memcpy(sn->key, key, NGX_HTTP_HUELLA_HASH_LEN);
+    sn->node.key = ngx_http_huella_key(key);
+    sn->kind = kind;
+    sn->created = ngx_time();
+    sn->last_seen = sn->created;
+    sn->expires = expires;
+    sn->roles = id->roles;
+
+    p = sn->data;
+
+    for (i = 0; i < NGX_HTTP_HUELLA_ID_FIELDS; i++) {
+        sn->len[i] = (u_short) id->f[i].len;
+        p = ngx_cpymem(p, id->f[i].data, id->f[i].len);
+    }
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &sn->node);
+    ngx_queue_insert_head(&zone->sh->queue, &sn->queue);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    id->created = sn->created;
+    id->expires = expires;
+
+    return NGX_OK;
+}
+
+
+/* called with the zone locked: copies the entry into the request's pool */
+
+static ngx_int_t
+ngx_http_huella_load(ngx_http_request_t *r, ngx_http_huella_snode_t *sn,
+    ngx_http_huella_identity_t *id)
+{
+    u_char      *p, *q;
+    size_t       size;
+    ngx_uint_t   i;
+
+    size = 0;
+
+    for (i = 0; i < NGX_HTTP_HUELLA_ID_FIELDS; i++) {
+        size += sn->len[i];
+    }
+
+    q = ngx_pnalloc(r->pool, size + 1);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(q, sn->data, size);
+
+    p = q;
+
+    for (i = 0; i < NGX_HTTP_HUELLA_ID_FIELDS; i++) {
+        id->f[i].data = p;
+        id->f[i].len = sn->len[i];
+        p += sn->len[i];
+    }
+
+    id->roles = sn->roles;
+    id->created = sn->created;
+    id->expires = sn->expires;
+    ngx_memcpy(id->key, sn->key, NGX_HTTP_HUELLA_HASH_LEN);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_huella_session_create(ngx_http_request_t *r,
+    ngx_http_huella_identity_t *id, ngx_str_t *cookie)
+{
+    u_char                        secret[NGX_HTTP_HUELLA_SECRET_LEN];
+    u_char                        csrf[NGX_HTTP_HUELLA_SECRET_LEN];
+    ngx_int_t                     rc;
+    ngx_str_t                     src;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "huella: a login needs \"huella_session_zone\"");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_huella_random(secret, sizeof(secret), r->connection->log)
+        != NGX_OK
+        || ngx_http_huella_random(csrf, sizeof(csrf), r->connection->log)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cookie->data = ngx_pnalloc(r->pool, ngx_base64_encoded_length(
+                                            NGX_HTTP_HUELLA_SECRET_LEN));
+    id->f[NGX_HTTP_HUELLA_ID_CSRF].data = ngx_pnalloc(r->pool,
+                                            ngx_base64_encoded_length(
+                                            NGX_HTTP_HUELLA_SECRET_LEN));
+
+    if (cookie->data == NULL || id->f[NGX_HTTP_HUELLA_ID_CSRF].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    src.data = secret;
+    src.len = sizeof(secret);
+    ngx_encode_base64url(cookie, &src);
+
+    src.data = csrf;
+    src.len = sizeof(csrf);
+    ngx_encode_base64url(&id->f[NGX_HTTP_HUELLA_ID_CSRF], &src);
+
+    ngx_http_huella_sha256(secret, sizeof(secret), id->key);
+    ngx_explicit_memzero(secret, sizeof(secret));
+
+    id->session = 1;
+
+    rc = ngx_http_huella_store(r, NGX_HTTP_HUELLA_KIND_SESSION, id->key, id,
+                               ngx_time() + hmcf->session_absolute);
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_huella_cookie_key(ngx_str_t *cookie, u_char *key)
+{
+    u_char     secret[NGX_HTTP_HUELLA_SECRET_LEN + 3];
+    ngx_str_t  dst;
+
+    if (cookie->len != NGX_HTTP_HUELLA_SECRET_B64) {
+        return NGX_DECLINED;
+    }
+
+    dst.data = secret;
+
+    if (ngx_decode_base64url(&dst, cookie) != NGX_OK
+        || dst.len != NGX_HTTP_HUELLA_SECRET_LEN)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_huella_sha256(secret, NGX_HTTP_HUELLA_SECRET_LEN, key);
+    ngx_explicit_memzero(secret, sizeof(secret));
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK with the identity, NGX_DECLINED when absent or expired */
+
+ngx_int_t
+ngx_http_huella_session_find(ngx_http_request_t *r, ngx_str_t *cookie,
+    ngx_http_huella_identity_t *id)
+{
+    time_t                        now;
+    ngx_int_t                     rc;
+    u_char                        key[NGX_HTTP_HUELLA_HASH_LEN];
+    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_snode_t      *sn;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL
+        || ngx_http_huella_cookie_key(cookie, key) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    zone = hmcf->session_zone->data;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_huella_lookup(zone, key);
+
+    if (sn == NULL || sn->kind != NGX_HTTP_HUELLA_KIND_SESSION) {
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    if (now >= sn->expires || now - sn->last_seen >= hmcf->session_idle) {
+        ngx_http_huella_free(zone, sn);
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    sn->last_seen = now;
+    ngx_queue_remove(&sn->queue);
+    ngx_queue_insert_head(&zone->sh->queue, &sn->queue);
+
+    rc = ngx_http_huella_load(r, sn, id);
+    id->session = 1;
+
+done:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_huella_session_delete(ngx_http_request_t *r, u_char *key)
+{
+    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_snode_t      *sn;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL) {
+        return;
+    }
+
+    zone = hmcf->session_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_huella_lookup(zone, key);
+
+    if (sn) {
+        ngx_http_huella_free(zone, sn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* drops every entry of a kind whose field equals value */
+
+static ngx_uint_t
+ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
+    ngx_uint_t field, ngx_str_t *value)
+{
+    u_char                       *p;
+    ngx_uint_t                    i, n;
+    ngx_queue_t                  *q, *next;
+    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_snode_t      *sn;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL || value->len == 0) {
+        return 0;
+    }
+
+    zone = hmcf->session_zone->data;
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sn = ngx_queue_data(q, ngx_http_huella_snode_t, queue);
+
+        if (sn->kind != kind || sn->len[field] != value->len) {
+            continue;
+        }
+
+        p = sn->data;
+
+        for (i = 0; i < field; i++) {
+            p += sn->len[i];
+        }
+
+        if (ngx_memcmp(p, value->data, value->len) == 0) {
+            ngx_http_huella_free(zone, sn);
+            n++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+ngx_uint_t
+ngx_http_huella_session_purge_curp(ngx_http_request_t *r, ngx_str_t *curp)
+{
+    return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_SESSION,
+                                 NGX_HTTP_HUELLA_ID_CURP, curp);
+}
+
+
+ngx_int_t
+ngx_http_huella_token_cache_find(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_huella_identity_t *id)
+{
+    ngx_int_t                     rc;
+    u_char                        key[NGX_HTTP_HUELLA_HASH_LEN];
+    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_snode_t      *sn;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL || hmcf->token_cache_ttl == 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_huella_sha256(token->data, token->len, key);
+
+    zone = hmcf->session_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_huella_lookup(zone, key);
+
+    if (sn == NULL || sn->kind != NGX_HTTP_HUELLA_KIND_TOKEN) {
+        rc = NGX_DECLINED;
+
+    } else if (ngx_time() >= sn->expires) {
+        ngx_http_huella_free(zone, sn);
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = ngx_http_huella_load(r, sn, id);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_huella_token_cache_store(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_huella_identity_t *id)
+{
+    u_char                        key[NGX_HTTP_HUELLA_HASH_LEN];
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->token_cache_ttl == 0) {
+        return;
+    }
+
+    ngx_http_huella_sha256(token->data, token->len, key);
+
+    (void) ngx_http_huella_store(r, NGX_HTTP_HUELLA_KIND_TOKEN, key, id,
+                                 ngx_time() + hmcf->token_cache_ttl);
+}
+
+
+ngx_uint_t
+ngx_http_huella_token_cache_purge(ngx_http_request_t *r,
+    ngx_str_t *token_id)
+{
+    return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_TOKEN,
+                                 NGX_HTTP_HUELLA_ID_TOKEN_ID, token_id);
+}
+
+
+/* "huella_session=V; Path=/; HttpOnly; SameSite=Strict[; Secure]" */
+
+ngx_int_t
+ngx_http_huella_set_cookie(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char            *p;
+    size_t             len;
+    ngx_uint_t         secure;
+    ngx_table_elt_t   *h;
+
+    secure = 0;
+
+#if (NGX_HTTP_SSL)
+    secure = (r->connection->ssl != NULL);
+#endif
+
+    len = sizeof(NGX_HTTP_HUELLA_COOKIE "=") - 1 + value->len
+          + sizeof("; Path=/; HttpOnly; SameSite=Strict") - 1
+          + sizeof("; Max-Age=0") - 1 + sizeof("; Secure") - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Set-Cookie");
+    h->lowcase_key = NULL;
+    h->value.data = p;
+
+    p = ngx_sprintf(p, NGX_HTTP_HUELLA_COOKIE "=%V; Path=/; HttpOnly; "
+                    "SameSite=Strict", value);
+
+    if (value->len == 0) {
+        p = ngx_cpymem(p, "; Max-Age=0", sizeof("; Max-Age=0") - 1);
+    }
+
+    if (secure) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+
+    h->value.len = p - h->value.data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_huella_random(u_char *buf, size_t len, ngx_log_t *log)
+{
+    ssize_t  n;
+
+    /* the kernel's pool is initialized long before nginx runs */
+
+    n = getrandom(buf, len, GRND_NONBLOCK);
+
+    if (n != (ssize_t) len) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "huella: getrandom(%uz) failed", len);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_huella_sha256(u_char *data, size_t len, u_char *out)
+{
+    (void) SHA256(data, len, out);
+}
