@@ -33,6 +33,7 @@
 #include "fingerprint.h"
 #include "identity.h"
 #include "ipc_server.h"
+#include "prefilter.h"
 #include "search.h"
 #include "store.h"
 #include "writer.h"
@@ -780,8 +781,10 @@ op_identify(struct hd_request *rq, struct hd_thread *th)
         return;
     }
     copy->len = 0;      /* the payload is not needed any more */
-    if (search_identify(copy, probe, f.max_candidates ? f.max_candidates
-            : OPS_DEFAULT_CANDIDATES, g.threshold) != 0)
+    /* The pre-filter query; NULL (out of memory) searches exhaustively. */
+    if (search_identify(copy, probe, hm_sigquery_new(th->encoded, (size_t) n),
+            f.max_candidates ? f.max_candidates : OPS_DEFAULT_CANDIDATES,
+            g.threshold) != 0)
     {
         /* search_identify() answered and freed on failure */
         return;

@@ -10,6 +10,15 @@
  * Shards merge their top-k into the job under its lock; the last one to
  * finish replies.  Nothing ever waits for a shard, so identifies queued
  * behind each other cannot deadlock the pool.
+ *
+ * Large galleries (SEARCH_PREFILTER_MIN fingers and more) are searched in
+ * two steps per shard (prefilter.h): the shard walks the signatures
+ * database instead (512 bytes per finger, same keys, same CURP hash), keeps
+ * its share of the K best pre-filter scores (K = hm_sig_default_k(), 5% of
+ * the gallery), then fetches those fingers by key and re-ranks them with
+ * hm_compare().  Rank-1 accuracy stays within 0.5 points of the exhaustive
+ * search (bench/bench_identify.c), which remains for small galleries and
+ * for callers that pass no signature query.
  */
 
 #include "search.h"
@@ -21,7 +30,14 @@
 #include <string.h>
 
 #include "ipc_server.h"
+#include "prefilter.h"
 #include "store.h"
+
+/* Below this many fingers the exhaustive search is already fast (20k x
+ * ~8 us / 2 cores = 80 ms) and the pre-filter would keep most of them. */
+#ifndef SEARCH_PREFILTER_MIN
+#define SEARCH_PREFILTER_MIN  20000
+#endif
 
 struct pool_task {
     void              (*fn)(void *arg, struct hd_thread *th);
@@ -49,6 +65,7 @@ struct candidate {
 struct identify_job {
     struct hd_request  *rq;
     struct hm_probe    *probe;
+    struct hm_sigquery *sigq;         /* NULL: exhaustive */
     unsigned            k;
     double              threshold;
     unsigned            shards;
@@ -188,8 +205,133 @@ identify_finish(struct identify_job *job, struct hd_thread *th)
     }
     hd_request_free(job->rq);
     hm_probe_free(job->probe);
+    hm_sigquery_free(job->sigq);
     pthread_mutex_destroy(&job->lock);
     free(job);
+}
+
+/* Min-heap of pre-filter candidates: the root is the weakest kept.  The
+ * key points into the map (valid while the read transaction lasts). */
+struct pf_entry {
+    uint64_t     rank;              /* score << 32 | ~walk order */
+    MDB_val      key;
+};
+
+static void
+pf_sift_down(struct pf_entry *h, size_t n, size_t i)
+{
+    struct pf_entry  v = h[i];
+
+    for (;;) {
+        size_t  c = 2 * i + 1;
+
+        if (c >= n) {
+            break;
+        }
+        if (c + 1 < n && h[c + 1].rank < h[c].rank) {
+            c++;
+        }
+        if (h[c].rank >= v.rank) {
+            break;
+        }
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = v;
+}
+
+static void
+pf_push(struct pf_entry *h, size_t *n, const struct pf_entry *e)
+{
+    size_t  i = (*n)++;
+
+    while (i > 0 && h[(i - 1) / 2].rank > e->rank) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = *e;
+}
+
+/* The pre-filtered shard: scan the signatures of this shard's subjects,
+ * keep the best kk, re-rank them with hm_compare().  *searched counts the
+ * fingers scanned (the gallery covered), *compared the hm_compare() calls.
+ * 0, or an LMDB error (-1 for out of memory); *expired on the deadline. */
+static int
+shard_prefiltered(struct identify_shard *sh, MDB_txn *txn,
+    struct hd_thread *th, struct candidate *local, unsigned *n,
+    uint64_t *searched, uint64_t *compared, int *expired)
+{
+    struct identify_job  *job = sh->job;
+    uint64_t              total = store_count_signatures(pool.store, txn);
+    size_t                kk = hm_sig_default_k(total) / job->shards + 1;
+    size_t                held = 0, klen, i;
+    uint32_t              walked = 0;
+    struct pf_entry      *heap, e;
+    struct candidate      c;
+    struct store_finger   f;
+    MDB_cursor           *cur = NULL;
+    MDB_val               k, v;
+    int                   rc;
+
+    heap = malloc(kk * sizeof(*heap));
+    if (heap == NULL) {
+        return -1;
+    }
+    rc = store_signature_cursor(pool.store, txn, &cur);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        uint32_t  score;
+
+        klen = k.mv_size >= 2 ? k.mv_size - 2 : 0;
+        if (curp_hash(k.mv_data, klen) % job->shards != sh->index) {
+            continue;
+        }
+        if ((++walked & 4095) == 0 && hd_expired(job->rq)) {
+            *expired = 1;
+            break;
+        }
+        if (v.mv_size != HM_SIG_BYTES) {
+            continue;
+        }
+        score = hm_sigquery_score(job->sigq, v.mv_data);
+        (*searched)++;
+        e.rank = (uint64_t) score << 32 | (uint32_t) ~walked;
+        e.key = k;
+        if (held < kk) {
+            pf_push(heap, &held, &e);
+        } else if (e.rank > heap[0].rank) {
+            heap[0] = e;
+            pf_sift_down(heap, held, 0);
+        }
+    }
+    if (cur) {
+        mdb_cursor_close(cur);
+    }
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    for (i = 0; rc == 0 && !*expired && i < held; i++) {
+        if ((i & 255) == 255 && hd_expired(job->rq)) {
+            *expired = 1;
+            break;
+        }
+        if (store_finger_get_key(pool.store, txn, &heap[i].key, c.curp, &f)
+            != 0)
+        {
+            continue;       /* deleted between the two reads: impossible in
+                             * one transaction, or corrupt: skipped */
+        }
+        c.score = hm_compare(job->probe, f.stored, f.stored_len,
+            th->scratch);
+        c.position = f.position;
+        (*compared)++;
+        if (c.score >= job->threshold) {
+            top_insert(local, n, job->k, &c);
+        }
+    }
+    free(heap);
+    return rc;
 }
 
 static void
@@ -204,9 +346,9 @@ identify_shard_run(void *arg, struct hd_thread *th)
     MDB_cursor             *cur = NULL;
     MDB_val                 k, v;
     unsigned                n = 0, i, last;
-    uint64_t                searched = 0, walked = 0;
+    uint64_t                searched = 0, walked = 0, compared = 0;
     size_t                  klen;
-    int                     rc, failed = 0, expired = 0;
+    int                     rc, failed = 0, expired = 0, prefiltered = 0;
 
     local = malloc(job->k * sizeof(*local));
     if (local == NULL) {
@@ -218,6 +360,16 @@ identify_shard_run(void *arg, struct hd_thread *th)
         goto merge;
     }
     rc = store_read_begin(pool.store, &txn);
+    if (rc == 0 && job->sigq != NULL
+        && store_count_fingers(pool.store, txn) >= SEARCH_PREFILTER_MIN
+        && store_count_signatures(pool.store, txn)
+           == store_count_fingers(pool.store, txn))
+    {
+        prefiltered = 1;
+        failed = shard_prefiltered(sh, txn, th, local, &n,
+            &searched, &compared, &expired) != 0;
+        goto merge;
+    }
     if (rc == 0) {
         rc = store_finger_cursor(pool.store, txn, &cur);
     }
@@ -259,7 +411,7 @@ merge:
     if (txn) {
         mdb_txn_abort(txn);
     }
-    ops_count_comparisons(searched);
+    ops_count_comparisons(prefiltered ? compared : searched);
     pthread_mutex_lock(&job->lock);
     job->searched += searched;
     job->failed |= failed;
@@ -278,7 +430,7 @@ merge:
 
 int
 search_identify(struct hd_request *rq, struct hm_probe *probe,
-    unsigned max_candidates, double threshold)
+    struct hm_sigquery *sigq, unsigned max_candidates, double threshold)
 {
     struct identify_job    *job;
     struct identify_shard  *sh;
@@ -290,6 +442,7 @@ search_identify(struct hd_request *rq, struct hm_probe *probe,
     }
     job->rq = rq;
     job->probe = probe;
+    job->sigq = sigq;
     job->k = max_candidates;
     job->threshold = threshold;
     job->shards = pool.nthreads;
@@ -336,6 +489,7 @@ busy:
         "huellad cannot start the search");
     hd_request_free(rq);
     hm_probe_free(probe);
+    hm_sigquery_free(sigq);
     return -1;
 }
 

@@ -19,10 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "prefilter.h"
+
 struct store {
     MDB_env  *env;
     MDB_dbi   subjects;
     MDB_dbi   fingers;
+    MDB_dbi   signatures;     /* same keys as fingers, prefilter.h bytes */
     MDB_dbi   meta;
     struct store_identity_dbs identity;
 };
@@ -76,6 +79,78 @@ mkdir_p(const char *path)
     return 0;
 }
 
+static int finger_value_decode(const MDB_val *val, struct store_finger *out);
+
+/* The pre-filter signature of a fingers value, under the same key. */
+static int
+signature_put(struct store *st, MDB_txn *txn, MDB_val *key,
+    const uint8_t *stored, size_t stored_len)
+{
+    MDB_val  v = { HM_SIG_BYTES, NULL };
+    int      rc;
+
+    rc = mdb_put(txn, st->signatures, key, &v, MDB_RESERVE);
+    if (rc == 0 && hm_signature_from_stored(stored, stored_len,
+            v.mv_data) != 0)
+    {
+        rc = mdb_del(txn, st->signatures, key, NULL);   /* never searched */
+    }
+    return rc;
+}
+
+/* Signatures are derived data: rebuilt from the fingers when their format
+ * version changed or their count disagrees (a database written before they
+ * existed).  Once, at open, in the open transaction. */
+static int
+signatures_check(struct store *st, MDB_txn *txn)
+{
+    MDB_val      k = { 9, "sigformat" }, v;
+    MDB_stat     fs, ss;
+    MDB_cursor  *cur;
+    struct store_finger  f;
+    uint32_t     version = HM_SIG_VERSION << 16 | HM_SIG_BYTES, have = 0;
+    int          rc;
+
+    rc = mdb_get(txn, st->meta, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof(have)) {
+        memcpy(&have, v.mv_data, sizeof(have));
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    if ((rc = mdb_stat(txn, st->fingers, &fs)) != 0
+        || (rc = mdb_stat(txn, st->signatures, &ss)) != 0)
+    {
+        return rc;
+    }
+    if (have == version && fs.ms_entries == ss.ms_entries) {
+        return 0;
+    }
+    if ((rc = mdb_drop(txn, st->signatures, 0)) != 0
+        || (rc = mdb_cursor_open(txn, st->fingers, &cur)) != 0)
+    {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (finger_value_decode(&v, &f) == 0) {
+            rc = signature_put(st, txn, &k, f.stored, f.stored_len);
+            if (rc != 0) {
+                break;
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    k.mv_data = "sigformat";
+    k.mv_size = 9;
+    v.mv_data = &version;
+    v.mv_size = sizeof(version);
+    return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
 int
 store_open(struct store **out, const char *dir, uint64_t map_size,
     unsigned max_readers, char *err, size_t errlen)
@@ -112,6 +187,8 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0
         || (rc = mdb_dbi_open(txn, "subjects", MDB_CREATE, &st->subjects)) != 0
         || (rc = mdb_dbi_open(txn, "fingers", MDB_CREATE, &st->fingers)) != 0
+        || (rc = mdb_dbi_open(txn, "signatures", MDB_CREATE,
+                &st->signatures)) != 0
         || (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0
         || (rc = mdb_dbi_open(txn, "accounts", MDB_CREATE,
                 &st->identity.accounts)) != 0
@@ -151,6 +228,9 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
                 goto fail;
             }
         }
+    }
+    if (rc == 0) {
+        rc = signatures_check(st, txn);
     }
     if (rc != 0 || (rc = mdb_txn_commit(txn)) != 0) {
         txn = NULL;
@@ -296,6 +376,29 @@ store_subject_delete(struct store *st, MDB_txn *txn, const char *curp)
     if (rc != 0) {
         return rc;
     }
+    /* Signatures first (same keys), then the fingers. */
+    rc = mdb_cursor_open(txn, st->signatures, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+    fk.mv_data = prefix;
+    fk.mv_size = plen;
+    rc = mdb_cursor_get(cur, &fk, &fv, MDB_SET_RANGE);
+    while (rc == 0 && fk.mv_size == plen + 1
+           && memcmp(fk.mv_data, prefix, plen) == 0)
+    {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+        fk.mv_data = prefix;
+        fk.mv_size = plen;
+        rc = mdb_cursor_get(cur, &fk, &fv, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
     rc = mdb_cursor_open(txn, st->fingers, &cur);
     if (rc != 0) {
         return rc;
@@ -345,7 +448,7 @@ store_finger_put(struct store *st, MDB_txn *txn, const char *curp,
     }
     memcpy(v.mv_data, &h, sizeof(h));
     memcpy((uint8_t *) v.mv_data + sizeof(h), f->stored, f->stored_len);
-    return 0;
+    return signature_put(st, txn, &k, f->stored, f->stored_len);
 }
 
 static int
@@ -394,8 +497,14 @@ store_finger_delete(struct store *st, MDB_txn *txn, const char *curp,
     uint8_t  kbuf[FINGER_KEY_MAX];
     MDB_val  k;
 
+    int      rc;
+
     k.mv_data = kbuf;
     k.mv_size = finger_key(kbuf, curp, position);
+    rc = mdb_del(txn, st->signatures, &k, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
     return mdb_del(txn, st->fingers, &k, NULL);
 }
 
@@ -443,6 +552,27 @@ store_finger_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur)
 }
 
 int
+store_signature_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur)
+{
+    return mdb_cursor_open(txn, st->signatures, cur);
+}
+
+int
+store_finger_get_key(struct store *st, MDB_txn *txn, const MDB_val *key,
+    char curp_out[STORE_CURP_MAX], struct store_finger *out)
+{
+    MDB_val  k = *key, v;
+    int      rc;
+
+    rc = mdb_get(txn, st->fingers, &k, &v);
+    if (rc != 0) {
+        return rc;
+    }
+    return store_finger_decode(&k, &v, curp_out, out) == 0 ? 0
+        : MDB_CORRUPTED;
+}
+
+int
 store_finger_decode(const MDB_val *key, const MDB_val *val,
     char curp_out[STORE_CURP_MAX], struct store_finger *out)
 {
@@ -478,6 +608,12 @@ uint64_t
 store_count_fingers(struct store *st, MDB_txn *txn)
 {
     return count_entries(txn, st->fingers);
+}
+
+uint64_t
+store_count_signatures(struct store *st, MDB_txn *txn)
+{
+    return count_entries(txn, st->signatures);
 }
 
 int
