@@ -359,7 +359,7 @@ ngx_http_huella_audit_list_encode(ngx_http_huella_ctx_t *ctx)
                                       "1000");
     }
 
-    hipc_put_u64(&ctx->writer, HIPC_F_VALUE, (uint64_t) n);
+    hipc_put_u32(&ctx->writer, HIPC_F_VALUE, (uint32_t) n);
 
     return NGX_OK;
 }
