@@ -26,7 +26,10 @@
  * signature (free slot) scores 0.
  *
  * Cost: PF_CYL x probe cylinders Dice pairs per signature, 16 per AVX-512
- * instruction (VPOPCNTDQ) with runtime dispatch, or scalar popcnt.
+ * instruction (VPOPCNTDQ), 8 per AVX2 one, or scalar popcnt, chosen at run
+ * time (HUELLA_PREFILTER_ISA=avx2|scalar caps the choice, for benchmarks).
+ * Measured on this 2-core EPYC: ~135 ns per signature with AVX-512 (a 1M
+ * gallery scanned in ~70 ms on two threads), ~600 AVX2, ~850 scalar.
  */
 
 #include "prefilter.h"
@@ -67,13 +70,23 @@ struct hm_sigquery {
 static pthread_once_t  pf_once = PTHREAD_ONCE_INIT;
 static int             pf_simd;
 
+/* 2: AVX-512 with VPOPCNTDQ, 1: AVX2, 0: scalar; HUELLA_PREFILTER_ISA=
+ * avx2|scalar caps it (benchmarks of the fallbacks). */
 static void
 pf_init(void)
 {
 #ifdef PF_HAVE_AVX512
+    const char  *cap = getenv("HUELLA_PREFILTER_ISA");
+
     __builtin_cpu_init();
     pf_simd = __builtin_cpu_supports("avx512f")
-        && __builtin_cpu_supports("avx512vpopcntdq");
+        && __builtin_cpu_supports("avx512vpopcntdq") ? 2
+        : __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (cap != NULL && strcmp(cap, "scalar") == 0) {
+        pf_simd = 0;
+    } else if (cap != NULL && strcmp(cap, "avx2") == 0 && pf_simd > 1) {
+        pf_simd = 1;
+    }
 #endif
 }
 
@@ -246,7 +259,7 @@ pf_level(float sim)
 static uint32_t
 pf_top_mean(const int *level, int n)
 {
-    int       hist[256] = { 0 }, i, np = n < PF_NP ? n : PF_NP, left;
+    int       hist[256] = { 0 }, i, np = n < PF_NP ? n : PF_NP, left, top = 0;
     uint32_t  sum = 0;
 
     if (np == 0) {
@@ -254,8 +267,9 @@ pf_top_mean(const int *level, int n)
     }
     for (i = 0; i < n; i++) {
         hist[level[i]]++;
+        top = level[i] > top ? level[i] : top;
     }
-    for (i = 255, left = np; left > 0; i--) {
+    for (i = top, left = np; left > 0; i--) {
         int  take = hist[i] < left ? hist[i] : left;
 
         sum += (uint32_t) (take * i);
@@ -401,12 +415,94 @@ pf_score_avx512(const struct hm_sigquery *q, const uint8_t *sig)
 }
 #endif
 
+#ifdef PF_HAVE_AVX512
+/* AVX2 (x86-64-v3 machines without AVX-512): 8 probe cylinders per
+ * vector, popcount by nibble table; the division is exact, as in the
+ * scalar path (vrcpps + a Newton step changed 40% of the scores by one
+ * level rounding), so both give identical scores. */
+__attribute__((target("avx2")))
+static inline __m256i
+pf_popcnt8(__m256i v)
+{
+    const __m256i  table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2,
+        3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i  low = _mm256_set1_epi8(0x0f);
+
+    return _mm256_add_epi8(_mm256_shuffle_epi8(table,
+        _mm256_and_si256(v, low)), _mm256_shuffle_epi8(table,
+        _mm256_and_si256(_mm256_srli_epi16(v, 4), low)));
+}
+
+__attribute__((target("avx2")))
+static uint32_t
+pf_score_avx2(const struct hm_sigquery *q, const uint8_t *sig)
+{
+    __m256   best[PF_PROBE_CYL / 8];
+    float    m[PF_PROBE_CYL];
+    int      level[PF_PROBE_CYL];
+    int      v, b, a, nv = (q->n + 7) / 8;
+    int      n = sig[PF_OFF_N] < PF_CYL ? sig[PF_OFF_N] : PF_CYL;
+    const __m256i  byte = _mm256_set1_epi32(255);
+    const __m256i  window = _mm256_set1_epi32(2 * PF_MAX_TURN);
+    const __m256i  ones8 = _mm256_set1_epi8(1);
+    const __m256i  ones16 = _mm256_set1_epi16(1);
+
+    for (v = 0; v < nv; v++) {
+        best[v] = _mm256_setzero_ps();
+    }
+    for (b = 0; b < n; b++) {
+        __m256i  c0 = _mm256_set1_epi32((int) mcc_le32(sig + 4 * b));
+        __m256i  c1 = _mm256_set1_epi32((int) mcc_le32(sig
+            + 4 * (PF_CYL + b)));
+        __m256i  c2 = _mm256_set1_epi32((int) mcc_le32(sig
+            + 4 * (2 * PF_CYL + b)));
+        __m256i  cc = _mm256_set1_epi32(sig[PF_OFF_COUNT + b]);
+        __m256i  ca = _mm256_set1_epi32(sig[PF_OFF_ANGLE + b]);
+
+        for (v = 0; v < nv; v++) {
+            /* The 16-lane groups of vw, eight lanes at a time. */
+            const int32_t  *qw = q->vw[v / 2] + 8 * (v % 2);
+            __m256i  bytes = _mm256_add_epi8(
+                pf_popcnt8(_mm256_and_si256(c0,
+                    _mm256_loadu_si256((const __m256i *) qw))),
+                _mm256_add_epi8(
+                    pf_popcnt8(_mm256_and_si256(c1,
+                        _mm256_loadu_si256((const __m256i *) (qw + 16)))),
+                    pf_popcnt8(_mm256_and_si256(c2,
+                        _mm256_loadu_si256((const __m256i *) (qw + 32))))));
+            __m256i  both = _mm256_madd_epi16(_mm256_maddubs_epi16(bytes,
+                ones8), ones16);
+            __m256i  d = _mm256_and_si256(_mm256_sub_epi32(
+                _mm256_loadu_si256((const __m256i *) (qw + 48)), ca), byte);
+            __m256   ok = _mm256_castsi256_ps(_mm256_andnot_si256(
+                _mm256_cmpgt_epi32(d, window), _mm256_set1_epi32(-1)));
+            __m256   total = _mm256_cvtepi32_ps(_mm256_add_epi32(cc,
+                _mm256_loadu_si256((const __m256i *) (qw + 64))));
+            __m256   sim = _mm256_div_ps(_mm256_cvtepi32_ps(
+                _mm256_add_epi32(both, both)), total);
+
+            best[v] = _mm256_max_ps(best[v], _mm256_and_ps(sim, ok));
+        }
+    }
+    for (v = 0; v < nv; v++) {
+        _mm256_storeu_ps(m + 8 * v, best[v]);
+    }
+    for (a = 0; a < q->n; a++) {
+        level[a] = pf_level(m[a]);
+    }
+    return pf_top_mean(level, q->n);
+}
+#endif
+
 static inline uint32_t
 pf_score(const struct hm_sigquery *q, const uint8_t *sig)
 {
 #ifdef PF_HAVE_AVX512
-    if (pf_simd) {
+    if (pf_simd == 2) {
         return pf_score_avx512(q, sig);
+    }
+    if (pf_simd == 1) {
+        return pf_score_avx2(q, sig);
     }
 #endif
     return pf_score_scalar(q, sig);
