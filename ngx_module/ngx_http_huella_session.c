@@ -383,7 +383,10 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
 
     for (i = 0; i < NGX_HTTP_HUELLA_ID_FIELDS; i++) {
         sn->len[i] = (u_short) id->f[i].len;
-        p = ngx_cpymem(p, id->f[i].data, id->f[i].len);
+
+        if (id->f[i].len) {
+            p = ngx_cpymem(p, id->f[i].data, id->f[i].len);
+        }
     }
 
     ngx_rbtree_insert(&zone->sh->rbtree, &sn->node);
