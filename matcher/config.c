@@ -23,7 +23,7 @@
 
 /* Top-level sections; only `matcher` is read here. */
 static const char *const config_sections[] = { "matcher", "portal", "log",
-    "identity" };
+    "identity", "receipts", "enrollment" };
 
 void
 config_defaults(struct hd_config *cfg)
@@ -38,6 +38,7 @@ config_defaults(struct hd_config *cfg)
     cfg->spin_us = 50;
     cfg->max_clients = 64;
     config_identity_defaults(&cfg->identity);
+    config_enroll_defaults(&cfg->enroll);
 }
 
 unsigned
@@ -364,7 +365,8 @@ load_root(struct config_ctx *cx, struct hd_config *cfg)
         }
         if (i == n) {
             return config_fail(cx, k, "key '%.64s': unknown section (known: "
-                "matcher, portal, log, identity)", name);
+                "matcher, portal, log, identity, receipts, enrollment)",
+                name);
         }
         if (seen & (1u << i)) {
             return config_fail(cx, k, "key '%s': given twice", name);
@@ -383,6 +385,12 @@ load_root(struct config_ctx *cx, struct hd_config *cfg)
             return -1;
         }
         if (i == 3 && config_load_identity(cx, v, &cfg->identity) != 0) {
+            return -1;
+        }
+        if (i == 4 && config_load_receipts(cx, v, &cfg->enroll) != 0) {
+            return -1;
+        }
+        if (i == 5 && config_load_enrollment(cx, v, &cfg->enroll) != 0) {
             return -1;
         }
     }

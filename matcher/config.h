@@ -54,6 +54,15 @@ struct hd_identity_config {
     char      bootstrap_token_file[PATH_MAX];
 };
 
+/* The `receipts:` and `enrollment:` sections (config_enrollment.c). */
+struct hd_enroll_config {
+    char      receipt_key_file[PATH_MAX]; /* ES256 PEM, made if absent */
+    double    dedup_fmr;                  /* per comparison, <= 1e-6 */
+    unsigned  quality_failures;           /* refusals that open an exception */
+    unsigned  quality_window_s;           /* ... within this window */
+    unsigned  last_used_flush_s;          /* device last use: batched writes */
+};
+
 struct hd_config {
     char      socket_path[HD_SOCKET_PATH_MAX];  /* unix socket to listen on */
     unsigned  socket_mode;       /* chmod of the socket (octal in YAML) */
@@ -64,10 +73,12 @@ struct hd_config {
     unsigned  spin_us;           /* ring thread's spin before sleeping */
     unsigned  max_clients;       /* concurrent client links */
     struct hd_identity_config identity;
+    struct hd_enroll_config   enroll;
 };
 
 void config_defaults(struct hd_config *cfg);
 void config_identity_defaults(struct hd_identity_config *id);
+void config_enroll_defaults(struct hd_enroll_config *en);
 
 /* Loads path over the defaults already in cfg.  0, or -1 with a message
  * "FILE:LINE: ..." in err. */

@@ -32,5 +32,9 @@ int get_path(struct config_ctx *cx, const char *key, const yaml_node_t *node,
 
 int config_load_identity(struct config_ctx *cx, yaml_node_t *map,
     struct hd_identity_config *id);
+int config_load_receipts(struct config_ctx *cx, yaml_node_t *map,
+    struct hd_enroll_config *en);
+int config_load_enrollment(struct config_ctx *cx, yaml_node_t *map,
+    struct hd_enroll_config *en);
 
 #endif /* HUELLA_CONFIG_INTERNAL_H */

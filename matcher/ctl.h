@@ -15,5 +15,6 @@ int ctl_ping(int argc, char **argv);      /* ctl_daemon.c  */
 int ctl_efirma_sign(int argc, char **argv);    /* ctl_efirma.c */
 int ctl_efirma_inspect(int argc, char **argv); /* ctl_efirma.c */
 int ctl_audit(int argc, char **argv);     /* ctl_audit.c   */
+int ctl_receipt(int argc, char **argv);   /* ctl_receipt.c */
 
 #endif /* HUELLA_CTL_H */

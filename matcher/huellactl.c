@@ -35,6 +35,9 @@ static const struct ctl_command ctl_commands[] = {
     { "audit", ctl_audit,
       "audit verify [--data DIR]    check the audit hash chain (exit 1 names\n"
       "                               the first altered or removed entry)" },
+    { "receipt", ctl_receipt,
+      "receipt verify FILE [--jwks F | --key PEM]\n"
+      "                               check a receipt's signature offline" },
 };
 
 static void

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "enroll_ops.h"
 #include "fingerprint.h"
 #include "identity.h"
 #include "ipc_server.h"
@@ -38,7 +39,7 @@
 #include "store.h"
 #include "writer.h"
 
-#define OPS_MAX_OP        64
+#define OPS_MAX_OP        128
 #define OPS_DEFAULT_CANDIDATES 10u
 #define OPS_MAX_CANDIDATES     100u
 
@@ -1166,6 +1167,9 @@ ops_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     {
         return identity_write(rq, txn, w);
     }
+    if (enroll_ops_owns(rq->op)) {
+        return enroll_ops_write(rq, txn, w);
+    }
     if (rq->op == HIPC_OP_IMPORT_BATCH) {
         return write_import(rq, txn, w);
     }
@@ -1257,6 +1261,10 @@ ops_handle(struct hd_request *rq, struct hd_thread *th)
             identity_handle(rq, th);
             break;
         }
+        if (enroll_ops_owns(rq->op)) {
+            enroll_ops_handle(rq, th);
+            break;
+        }
         ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "unknown_op", NULL,
             "operation %u is unknown", rq->op);
         break;
@@ -1294,6 +1302,9 @@ ops_init(const struct hd_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (identity_init(&g.cfg, g.store, err, errlen) != 0) {
+        return -1;
+    }
+    if (enroll_ops_init(&g.cfg, g.store, err, errlen) != 0) {
         return -1;
     }
     return 0;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enroll_ops.h"
 #include "identity.h"
 #include "ipc_server.h"
 #include "store.h"
@@ -152,6 +153,7 @@ writer_main(void *arg)
             }
         }
         if (rc == 0) {
+            enroll_batch_end(txn);        /* batched device last use */
             rc = mdb_txn_commit(txn);     /* the durable sync */
         }
         for (i = 0; i < n; i++) {
