@@ -199,6 +199,23 @@ get_path(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     return 0;
 }
 
+/* true or false, plain. */
+static int
+get_flag(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    int *out)
+{
+    const char  *s;
+
+    if (node->type == YAML_SCALAR_NODE && scalar_is_plain_value(node)) {
+        s = scalar_text(node);
+        if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+            *out = s[0] == 't';
+            return 0;
+        }
+    }
+    return config_fail(cx, node, "key '%s': expected true or false", key);
+}
+
 /* An octal permission such as "0666" (quoted so YAML keeps it a string) or
  * 0666 / 666 plain. */
 static int
@@ -245,8 +262,9 @@ load_matcher(struct config_ctx *cx, yaml_node_t *map, struct hd_config *cfg)
     size_t             i;
     static const char *const keys[] = {
         "socket", "socket_mode", "data_dir", "map_size_mb", "threads",
-        "fmr", "spin_us", "max_clients"
+        "fmr", "spin_us", "max_clients", "allow_debug", "debug_delay_ms"
     };
+    const yaml_node_t *map_node = NULL, *delay_node = NULL;
 
     for (pair = map->data.mapping.pairs.start;
          pair < map->data.mapping.pairs.top; pair++)
@@ -267,7 +285,7 @@ load_matcher(struct config_ctx *cx, yaml_node_t *map, struct hd_config *cfg)
         if (i == sizeof(keys) / sizeof(keys[0])) {
             return config_fail(cx, k, "key '%s': unknown key (known: socket, "
                 "socket_mode, data_dir, map_size_mb, threads, fmr, spin_us, "
-                "max_clients)", key);
+                "max_clients, allow_debug, debug_delay_ms)", key);
         }
         if (seen & (1u << i)) {
             return config_fail(cx, k, "key '%s': given twice", key);
@@ -295,10 +313,12 @@ load_matcher(struct config_ctx *cx, yaml_node_t *map, struct hd_config *cfg)
             }
             break;
         case 3:
-            /* 16 MiB .. 1 TiB: the map is address space, not memory. */
-            if (get_uint(cx, key, v, 16, 1048576, &cfg->map_size_mb) != 0) {
+            /* 16 MiB .. 1 TiB: the map is address space, not memory
+             * (from 1 MiB with allow_debug, to test a full map). */
+            if (get_uint(cx, key, v, 1, 1048576, &cfg->map_size_mb) != 0) {
                 return -1;
             }
+            map_node = v;
             break;
         case 4:
             if (get_uint(cx, key, v, 0, 256, &u) != 0) {
@@ -325,7 +345,28 @@ load_matcher(struct config_ctx *cx, yaml_node_t *map, struct hd_config *cfg)
             }
             cfg->max_clients = (unsigned) u;
             break;
+        case 8:
+            if (get_flag(cx, key, v, &cfg->allow_debug) != 0) {
+                return -1;
+            }
+            break;
+        case 9:
+            if (get_uint(cx, key, v, 0, 60000, &u) != 0) {
+                return -1;
+            }
+            cfg->debug_delay_ms = (unsigned) u;
+            delay_node = v;
+            break;
         }
+    }
+    /* Fault injection for the tests, refused in a production config. */
+    if (!cfg->allow_debug && map_node && cfg->map_size_mb < 16) {
+        return config_fail(cx, map_node, "key 'matcher.map_size_mb': must be "
+            "at least 16 (smaller maps need matcher.allow_debug: true)");
+    }
+    if (!cfg->allow_debug && delay_node && cfg->debug_delay_ms > 0) {
+        return config_fail(cx, delay_node, "key 'matcher.debug_delay_ms': "
+            "refused without matcher.allow_debug: true (tests only)");
     }
     return 0;
 }

@@ -68,6 +68,8 @@ struct hd_config {
     unsigned  socket_mode;       /* chmod of the socket (octal in YAML) */
     char      data_dir[PATH_MAX];/* LMDB environment directory */
     uint64_t  map_size_mb;       /* LMDB map size */
+    int       allow_debug;       /* tests only: enables the debug_ keys */
+    unsigned  debug_delay_ms;    /* tests only: every op waits this long */
     unsigned  threads;           /* search workers; 0 = one per core */
     double    fmr;               /* target false match rate -> threshold */
     unsigned  spin_us;           /* ring thread's spin before sleeping */

@@ -580,6 +580,18 @@ op_ping(struct hd_request *rq, struct hd_thread *th, int stats)
         put_stat(&w, "errors", atomic_load(&g.errors));
         put_stat(&w, "clients", ipc_server_clients());
         put_stat(&w, "threads", search_threads());
+        {
+            MDB_envinfo  ei;
+            MDB_stat     es;
+
+            if (mdb_env_info(store_env(g.store), &ei) == 0
+                && mdb_env_stat(store_env(g.store), &es) == 0)
+            {
+                put_stat(&w, "lmdb_map_size_bytes", ei.me_mapsize);
+                put_stat(&w, "lmdb_map_used_bytes",
+                    (uint64_t) (ei.me_last_pgno + 1) * es.ms_psize);
+            }
+        }
     }
     hd_reply(rq, HIPC_ST_OK, th->reply, w.len);
 }
@@ -888,6 +900,20 @@ op_prepare_write(struct hd_request *rq, struct hd_thread *th)
 static int
 storage_error(struct hipc_writer *w, int rc)
 {
+    return ops_storage_error(w, rc);
+}
+
+int
+ops_storage_error(struct hipc_writer *w, int rc)
+{
+    /* a full map or disk is the operator's to fix, not a bug: 503 with
+     * Retry-After and its own code, never a 500 */
+    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) {
+        ops_error(w, "storage_full", NULL, "the data store is full, nothing "
+            "was stored (%s): grow matcher.map_size_mb or the disk",
+            mdb_strerror(rc));
+        return HIPC_ST_BUSY;
+    }
     ops_error(w, "storage_error", NULL, "%s", mdb_strerror(rc));
     return HIPC_ST_INTERNAL;
 }
@@ -1214,6 +1240,26 @@ to_pool(struct hd_request *rq, void (*fn)(void *, struct hd_thread *))
     }
 }
 
+/* Tests only (matcher.debug_delay_ms, refused without allow_debug): a
+ * slow matcher.  -1 when the deadline passed meanwhile (answered). */
+static int
+ops_debug_delay(struct hd_request *rq)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = g.cfg.debug_delay_ms / 1000;
+    ts.tv_nsec = (long) (g.cfg.debug_delay_ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        /* the rest of the delay */
+    }
+    if (hd_expired(rq)) {
+        ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded", NULL,
+            "the deadline passed before the work started");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- entry points --------------------------------------------------------- */
 
 void
@@ -1222,6 +1268,9 @@ ops_handle(struct hd_request *rq, struct hd_thread *th)
     if (rq->op < OPS_MAX_OP) {
         atomic_fetch_add_explicit(&g.requests[rq->op], 1,
             memory_order_relaxed);
+    }
+    if (g.cfg.debug_delay_ms > 0 && ops_debug_delay(rq) != 0) {
+        return;
     }
     switch (rq->op) {
     case HIPC_OP_PING:

@@ -72,6 +72,11 @@ struct hd_request *hd_request_dup(const struct hd_request *rq);
 void hd_request_free(struct hd_request *rq);
 
 /* Encodes ERR_CODE, MESSAGE and (when field is not NULL) FIELD. */
+/* Writes the error of a failed LMDB call rc: storage_full (HIPC_ST_BUSY)
+ * for a full map or disk, else storage_error (HIPC_ST_INTERNAL); returns
+ * the status. */
+int ops_storage_error(struct hipc_writer *w, int rc);
+
 void ops_error(struct hipc_writer *w, const char *code, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -88,8 +88,7 @@ run_one(MDB_txn *parent, struct writer_item *it)
     }
     rc = store_write_begin(ops_store(), parent, &txn);
     if (rc != 0) {
-        ops_error(&hw, "storage_error", NULL, "%s", mdb_strerror(rc));
-        it->status = HIPC_ST_INTERNAL;
+        it->status = ops_storage_error(&hw, rc);
     } else {
         int  keep;
 
@@ -102,9 +101,7 @@ run_one(MDB_txn *parent, struct writer_item *it)
             rc = mdb_txn_commit(txn);     /* nested: no sync yet */
             if (rc != 0) {
                 hipc_writer_init(&hw, it->reply, HIPC_PAYLOAD_MAX);
-                ops_error(&hw, "storage_error", NULL, "%s",
-                    mdb_strerror(rc));
-                it->status = HIPC_ST_INTERNAL;
+                it->status = ops_storage_error(&hw, rc);
             }
         } else {
             mdb_txn_abort(txn);
@@ -159,9 +156,7 @@ writer_main(void *arg)
         for (i = 0; i < n; i++) {
             if (rc != 0) {
                 hipc_writer_init(&hw, items[i].reply, HIPC_PAYLOAD_MAX);
-                ops_error(&hw, "storage_error", NULL, "commit failed, "
-                    "nothing stored: %s", mdb_strerror(rc));
-                items[i].status = HIPC_ST_INTERNAL;
+                items[i].status = ops_storage_error(&hw, rc);
                 items[i].len = hw.len;
             }
             if (items[i].status != HIPC_ST_OK) {

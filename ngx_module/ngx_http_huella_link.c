@@ -176,6 +176,30 @@ ngx_http_huella_link_up(void)
 }
 
 
+void
+ngx_http_huella_link_info(ngx_http_huella_link_info_t *info)
+{
+    ngx_http_huella_link_t  *lk;
+
+    lk = &ngx_http_huella_link;
+
+    ngx_memzero(info, sizeof(ngx_http_huella_link_info_t));
+
+    if (lk->state != NGX_HTTP_HUELLA_LINK_UP || lk->region == NULL) {
+        return;
+    }
+
+    info->up = 1;
+    info->slots_in_use = HIPC_SLOTS - lk->nfree;
+    info->queued = (uint32_t)
+        (atomic_load_explicit(&lk->region->req.tail, memory_order_acquire)
+         - atomic_load_explicit(&lk->region->req.head,
+                                memory_order_acquire));
+    info->server_pid = lk->server_pid;
+    info->epoch = lk->epoch;
+}
+
+
 ngx_int_t
 ngx_http_huella_link_call(ngx_http_huella_call_t *call, ngx_uint_t op,
     u_char *payload, size_t len, ngx_msec_t deadline)

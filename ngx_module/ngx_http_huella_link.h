@@ -49,9 +49,20 @@ struct ngx_http_huella_call_s {
 };
 
 
+/* what the metrics module reports about this worker's link */
+typedef struct {
+    ngx_uint_t                 up;
+    ngx_uint_t                 slots_in_use;  /* incl. abandoned ones */
+    ngx_uint_t                 queued;      /* not yet taken by huellad */
+    uint64_t                   server_pid;
+    uint64_t                   epoch;       /* huellad's start, see ack */
+} ngx_http_huella_link_info_t;
+
+
 ngx_int_t ngx_http_huella_link_init(ngx_cycle_t *cycle, ngx_str_t *path);
 void ngx_http_huella_link_exit(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_huella_link_up(void);
+void ngx_http_huella_link_info(ngx_http_huella_link_info_t *info);
 
 /*
  * Sends op with the payload and arms the deadline; call->handler runs once
