@@ -23,7 +23,7 @@
 
 /* Top-level sections; only `matcher` is read here. */
 static const char *const config_sections[] = { "matcher", "portal", "log",
-    "identity", "receipts", "enrollment" };
+    "identity", "receipts", "enrollment", "attendance" };
 
 void
 config_defaults(struct hd_config *cfg)
@@ -39,6 +39,7 @@ config_defaults(struct hd_config *cfg)
     cfg->max_clients = 64;
     config_identity_defaults(&cfg->identity);
     config_enroll_defaults(&cfg->enroll);
+    att_rules_defaults(&cfg->attendance);
 }
 
 unsigned
@@ -406,7 +407,8 @@ load_root(struct config_ctx *cx, struct hd_config *cfg)
         }
         if (i == n) {
             return config_fail(cx, k, "key '%.64s': unknown section (known: "
-                "matcher, portal, log, identity, receipts, enrollment)",
+                "matcher, portal, log, identity, receipts, enrollment, "
+                "attendance)",
                 name);
         }
         if (seen & (1u << i)) {
@@ -432,6 +434,10 @@ load_root(struct config_ctx *cx, struct hd_config *cfg)
             return -1;
         }
         if (i == 5 && config_load_enrollment(cx, v, &cfg->enroll) != 0) {
+            return -1;
+        }
+        if (i == 6 && config_load_attendance(cx, v, &cfg->attendance) != 0)
+        {
             return -1;
         }
     }

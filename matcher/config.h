@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "attendance_rules.h"
+
 #define HD_SOCKET_PATH_MAX  (sizeof(((struct sockaddr_un *) 0)->sun_path))
 
 #define HD_TRUSTED_CA_MAX   16
@@ -76,6 +78,7 @@ struct hd_config {
     unsigned  max_clients;       /* concurrent client links */
     struct hd_identity_config identity;
     struct hd_enroll_config   enroll;
+    struct att_rules          attendance;   /* config_attendance.c */
 };
 
 void config_defaults(struct hd_config *cfg);

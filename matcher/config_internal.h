@@ -36,5 +36,7 @@ int config_load_receipts(struct config_ctx *cx, yaml_node_t *map,
     struct hd_enroll_config *en);
 int config_load_enrollment(struct config_ctx *cx, yaml_node_t *map,
     struct hd_enroll_config *en);
+int config_load_attendance(struct config_ctx *cx, yaml_node_t *map,
+    struct att_rules *r);
 
 #endif /* HUELLA_CONFIG_INTERNAL_H */

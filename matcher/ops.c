@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attendance.h"
 #include "enroll_ops.h"
 #include "fingerprint.h"
 #include "identity.h"
@@ -1196,6 +1197,9 @@ ops_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     if (enroll_ops_owns(rq->op)) {
         return enroll_ops_write(rq, txn, w);
     }
+    if (rq->op >= HIPC_OP_PUNCH && rq->op <= HIPC_OP_ATTENDANCE_RULES) {
+        return attendance_write(rq, txn, w);
+    }
     if (rq->op == HIPC_OP_IMPORT_BATCH) {
         return write_import(rq, txn, w);
     }
@@ -1314,6 +1318,10 @@ ops_handle(struct hd_request *rq, struct hd_thread *th)
             enroll_ops_handle(rq, th);
             break;
         }
+        if (rq->op >= HIPC_OP_PUNCH && rq->op <= HIPC_OP_ATTENDANCE_RULES) {
+            attendance_handle(rq, th);
+            break;
+        }
         ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "unknown_op", NULL,
             "operation %u is unknown", rq->op);
         break;
@@ -1354,6 +1362,9 @@ ops_init(const struct hd_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (enroll_ops_init(&g.cfg, g.store, err, errlen) != 0) {
+        return -1;
+    }
+    if (attendance_init(&g.cfg, g.store, err, errlen) != 0) {
         return -1;
     }
     return 0;

@@ -1,0 +1,498 @@
+/*
+ * attendance_punch.c -- PUNCH: a kiosk's fingerprint becomes an entry or
+ * an exit.
+ *
+ * Ring thread: decode, resolve the kiosk's site.  Pool: throttle check
+ * (NIST SP 800-63B: after `throttle.threshold` consecutive failures per
+ * kiosk or per person, each try waits `throttle.delay_s`), template parse,
+ * then 1:1 against the typed matricula's fingers, or 1:N over the site's
+ * roster first (small, the likely match) and the whole gallery after.
+ * Writer: the day's earlier punches decide entrada/salida and the status
+ * (attendance_rules.c), then the punch, its folio index, the receipt and
+ * the audit entry commit together; the reply leaves after the durable
+ * commit.  A miss is written too (the failure counters must survive a
+ * restart) and answered UNAUTHORIZED `no_match` with ATTEMPTS_LEFT.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attendance.h"
+#include "attendance_store.h"
+#include "identity.h"
+#include "identity_store.h"
+#include "ipc_server.h"
+#include "match.h"
+#include "store.h"
+#include "writer.h"
+
+static const uint16_t punch_allowed[] = {
+    HIPC_F_FORMAT, HIPC_F_TEMPLATE, HIPC_F_DEVICE_ID, HIPC_F_MATRICULA,
+    HIPC_F_SITE, HIPC_F_TEST_NOW, HIPC_F_CLIENT, 0
+};
+static const uint16_t punch_required[] = {
+    HIPC_F_FORMAT, HIPC_F_TEMPLATE, HIPC_F_DEVICE_ID, 0
+};
+
+/* ---- throttle ----------------------------------------------------------- */
+
+static void
+throttle_name(char *out, size_t cap, char kind, const char *id)
+{
+    snprintf(out, cap, "%c:%s", kind, id);
+}
+
+/* Seconds to wait before the next try (0 = may try now). */
+static unsigned
+throttle_wait(MDB_txn *txn, const char *name, time_t now)
+{
+    const struct att_rules  *r = att_rules();
+    struct att_throttle      t;
+    int64_t                  until;
+
+    if (atts_throttle_get(txn, att_dbi(), name, &t) != 0
+        || t.failures < r->throttle_threshold)
+    {
+        return 0;
+    }
+    until = (int64_t) t.last_failure + r->throttle_delay_s;
+    return until > (int64_t) now ? (unsigned) (until - (int64_t) now) : 0;
+}
+
+/* ---- matching (pool) ---------------------------------------------------- */
+
+struct best {
+    const struct hm_probe  *probe;
+    struct hm_scratch      *scratch;
+    double                  score;
+    char                    curp[ATT_CURP_MAX];
+    uint64_t                compared;
+};
+
+struct one_person {
+    struct best  *b;
+    const char   *curp;
+};
+
+static int
+compare_finger(void *arg, const struct store_finger *fg)
+{
+    struct one_person  *op = arg;
+    double              s;
+
+    s = hm_compare(op->b->probe, fg->stored, fg->stored_len,
+        op->b->scratch);
+    op->b->compared++;
+    if (s > op->b->score) {
+        op->b->score = s;
+        snprintf(op->b->curp, sizeof(op->b->curp), "%s", op->curp);
+    }
+    return 0;
+}
+
+static int
+compare_person(MDB_txn *txn, struct best *b, const char *curp)
+{
+    struct one_person  op = { b, curp };
+
+    return store_finger_each(ops_store(), txn, curp, compare_finger, &op);
+}
+
+/* Whole gallery, skipping the roster already compared. */
+static int
+compare_gallery(MDB_txn *txn, struct best *b, int site,
+    const struct hd_request *rq)
+{
+    const struct att_rules  *r = att_rules();
+    const struct att_person *p;
+    MDB_cursor              *cur;
+    MDB_val                  k, v;
+    struct store_finger      f;
+    char                     curp[STORE_CURP_MAX];
+    double                   s;
+    uint64_t                 walked = 0;
+    int                      rc;
+
+    if ((rc = store_finger_cursor(ops_store(), txn, &cur)) != 0) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if ((++walked & 1023) == 0 && hd_expired(rq)) {
+            rc = ETIMEDOUT;
+            break;
+        }
+        if (store_finger_decode(&k, &v, curp, &f) != 0) {
+            continue;
+        }
+        p = site >= 0 ? att_person_find(r, curp) : NULL;
+        if (p && att_person_site(r, p) == site) {
+            continue;
+        }
+        s = hm_compare(b->probe, f.stored, f.stored_len, b->scratch);
+        b->compared++;
+        if (s > b->score) {
+            b->score = s;
+            snprintf(b->curp, sizeof(b->curp), "%s", curp);
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static void
+punch_match(void *arg, struct hd_thread *th)
+{
+    struct hd_request        *rq = arg;
+    struct att_job           *job = rq->prep;
+    const struct att_rules   *r = att_rules();
+    const struct att_person  *p;
+    struct ids_account        acct;
+    struct best               b = { 0 };
+    struct hm_probe          *probe = NULL;
+    MDB_txn                  *txn = NULL;
+    char                      name[ATT_CURP_MAX + ATT_NAME_MAX + 4];
+    unsigned                  wait;
+    size_t                    i;
+    long                      n;
+    int                       rc;
+
+    if (hd_expired(rq)) {
+        ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded", NULL,
+            "the deadline passed before the punch was matched");
+        goto done;
+    }
+    if ((rc = store_read_begin(ops_store(), &txn)) != 0) {
+        ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL, "%s",
+            mdb_strerror(rc));
+        goto done;
+    }
+    if (job->f.matricula[0]) {
+        p = att_person_by_matricula(r, job->f.matricula);
+        if (p) {
+            snprintf(job->curp, sizeof(job->curp), "%s", p->curp);
+        } else if (ids_account_resolve(ops_store(), txn, job->f.matricula,
+                       &acct) == 0)
+        {
+            snprintf(job->curp, sizeof(job->curp), "%s", acct.curp);
+        }
+        job->by_matricula = 1;
+    }
+    throttle_name(name, sizeof(name), 'k', job->f.device);
+    wait = throttle_wait(txn, name, job->now);
+    if (wait == 0 && job->curp[0]) {
+        throttle_name(name, sizeof(name), 'p', job->curp);
+        wait = throttle_wait(txn, name, job->now);
+    }
+    if (wait > 0) {
+        uint8_t             buf[512];
+        struct hipc_writer  w;
+
+        hipc_writer_init(&w, buf, sizeof(buf));
+        ops_error(&w, "too_many_attempts", NULL, "too many failed "
+            "fingerprints: wait %u s before the next try", wait);
+        hipc_put_u32(&w, HIPC_F_RETRY_AFTER, wait);
+        ops_count_error();
+        hd_reply(rq, HIPC_ST_RATE_LIMITED, buf, w.len);
+        goto done;
+    }
+
+    th->why[0] = '\0';
+    if (job->f.tmpl_len == 0
+        || hm_parse((int) job->f.format, job->f.tmpl, job->f.tmpl_len,
+               &th->fp, th->why, sizeof(th->why)) != 0
+        || (n = hm_encode(&th->fp, th->encoded, sizeof(th->encoded),
+               th->why, sizeof(th->why))) <= 0
+        || (probe = hm_probe_new(th->encoded, (size_t) n)) == NULL)
+    {
+        ops_reply_error(rq, HIPC_ST_INVALID, "invalid_template",
+            "finger.data", "%s", th->why[0] ? th->why
+            : "the template does not parse");
+        goto done;
+    }
+    b.probe = probe;
+    b.scratch = th->scratch;
+    b.score = -1.0;
+    if (job->by_matricula) {
+        if (job->curp[0]) {
+            rc = compare_person(txn, &b, job->curp);
+        }
+    } else {
+        for (i = 0; i < r->npeople && job->site >= 0; i++) {
+            if (att_person_site(r, &r->people[i]) == job->site) {
+                compare_person(txn, &b, r->people[i].curp);
+            }
+        }
+        if (b.score < ops_threshold()) {
+            rc = compare_gallery(txn, &b, job->site, rq);
+            if (rc == ETIMEDOUT) {
+                ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded",
+                    NULL, "the deadline passed during the search");
+                goto done;
+            }
+        }
+    }
+    ops_count_comparisons(b.compared);
+    job->score = b.score < 0 ? 0 : b.score;
+    job->matched = b.score >= ops_threshold();
+    if (job->matched) {
+        snprintf(job->curp, sizeof(job->curp), "%s", b.curp);
+    }
+    mdb_txn_abort(txn);
+    txn = NULL;
+    hm_probe_free(probe);
+    writer_submit(rq);
+    return;
+
+done:
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+    hm_probe_free(probe);
+    hd_request_free(rq);
+}
+
+void
+att_punch_handle(struct hd_request *rq, struct hd_thread *th)
+{
+    const struct att_rules  *r = att_rules();
+    struct att_job          *job;
+    int                      site;
+
+    (void) th;
+    job = att_job_new(rq, punch_allowed, punch_required);
+    if (job == NULL) {
+        return;
+    }
+    site = att_site_of_kiosk(r, job->f.device);
+    if (job->f.site[0]) {
+        int  named = att_site_find(r, job->f.site);
+
+        if (named < 0) {
+            free(job);
+            ops_reply_error(rq, HIPC_ST_INVALID, "unknown_site", "site",
+                "no site '%s' in attendance.sites", job->f.site);
+            return;
+        }
+        if (site >= 0 && site != named) {
+            free(job);
+            ops_reply_error(rq, HIPC_ST_INVALID, "site_mismatch", "site",
+                "kiosk %s belongs to site %s", job->f.device,
+                r->sites[site].id);
+            return;
+        }
+        site = named;
+    }
+    job->site = site;
+    att_dispatch(rq, job, punch_match);
+}
+
+/* ---- writing (writer) --------------------------------------------------- */
+
+struct day_punches {
+    int32_t               day;
+    size_t                n;
+    struct att_punch_rec  p[ATT_DAY_PUNCHES_MAX];
+};
+
+static int
+collect_day(void *arg, const struct att_punch_rec *p)
+{
+    struct day_punches  *d = arg;
+
+    if (p->day == d->day && d->n < ATT_DAY_PUNCHES_MAX - 1) {
+        d->p[d->n++] = *p;
+    }
+    return 0;
+}
+
+static int
+punch_failed(struct att_job *job, MDB_txn *txn, struct hipc_writer *w)
+{
+    const struct att_rules  *r = att_rules();
+    struct att_throttle      t;
+    char                     name[ATT_CURP_MAX + ATT_NAME_MAX + 4];
+    unsigned                 left = r->throttle_threshold, k;
+    int                      rc;
+
+    for (k = 0; k < 2; k++) {
+        if (k == 1 && !job->curp[0]) {
+            break;
+        }
+        throttle_name(name, sizeof(name), k == 0 ? 'k' : 'p',
+            k == 0 ? job->f.device : job->curp);
+        if ((rc = atts_throttle_get(txn, att_dbi(), name, &t)) != 0) {
+            break;
+        }
+        t.failures++;
+        t.last_failure = (uint64_t) job->now;
+        if ((rc = atts_throttle_put(txn, att_dbi(), name, &t)) != 0) {
+            ops_error(w, "storage_error", NULL, "%s", mdb_strerror(rc));
+            return HIPC_ST_INTERNAL;
+        }
+        if (t.failures >= r->throttle_threshold) {
+            left = 0;
+        } else if (r->throttle_threshold - t.failures < left) {
+            left = r->throttle_threshold - t.failures;
+        }
+    }
+    id_audit(txn, job->f.device, "punch_no_match", job->curp,
+        job->f.client, "kiosk", job->f.device, NULL);
+    ops_error(w, "no_match", "finger", "the fingerprint was not "
+        "recognised%s", job->by_matricula ? " for this matricula" : "");
+    hipc_put_u32(w, HIPC_F_ATTEMPTS_LEFT, left);
+    if (left == 0) {
+        hipc_put_u32(w, HIPC_F_RETRY_AFTER, r->throttle_delay_s);
+    }
+    hipc_put_f64(w, HIPC_F_THRESHOLD, ops_threshold());
+    return HIPC_ST_UNAUTHORIZED | OPS_WRITE_KEEP;
+}
+
+int
+att_punch_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
+{
+    struct att_job           *job = rq->prep;
+    const struct att_rules   *r = att_rules();
+    const struct att_person  *person;
+    const struct att_shift   *shift;
+    struct store_subject      subj;
+    struct day_punches       *dp;
+    struct att_punch_rec      rec;
+    struct att_day_in         in = { 0 };
+    struct att_day_out        out;
+    int                       mins[ATT_DAY_PUNCHES_MAX];
+    uint8_t                   late[ATT_DAY_PUNCHES_MAX];
+    char                      at[32], name[ATT_CURP_MAX + ATT_NAME_MAX + 4];
+    char                     *jws = NULL;
+    char                      dname[STORE_NAME_MAX];
+    int32_t                   day;
+    int                       minute, rc;
+    size_t                    i, pos;
+    json_t                   *payload;
+
+    if (!job->matched) {
+        return punch_failed(job, txn, w);
+    }
+    person = att_person_find(r, job->curp);
+    shift = att_person_shift(r, person);
+    att_local(job->now, &day, &minute);
+    memset(&rec, 0, sizeof(rec));
+    rec.version = 1;
+    rec.at = (uint64_t) job->now;
+    rec.day = att_punch_day(r, shift, day, minute, &rec.minute);
+    rec.score = job->score;
+    rec.flags = (uint8_t) ((job->by_matricula ? ATT_PF_MATRICULA : 0)
+                           | (r->freeze_before != ATT_NO_DAY
+                              && rec.day < r->freeze_before
+                              ? ATT_PF_FROZEN : 0));
+    snprintf(rec.device, sizeof(rec.device), "%s", job->f.device);
+    if (job->site >= 0) {
+        snprintf(rec.site, sizeof(rec.site), "%s", r->sites[job->site].id);
+    }
+
+    /* the day's punches so far, this one inserted in time order */
+    dp = malloc(sizeof(*dp));
+    if (dp == NULL) {
+        ops_error(w, "out_of_memory", NULL, "huellad is out of memory");
+        return HIPC_ST_BUSY;
+    }
+    dp->day = rec.day;
+    dp->n = 0;
+    rc = atts_punch_each(txn, att_dbi(), job->curp,
+        rec.at > 3 * 86400 ? rec.at - 3 * 86400 : 0, rec.at + 3 * 86400,
+        collect_day, dp);
+    if (rc != 0) {
+        free(dp);
+        ops_error(w, "storage_error", NULL, "%s", mdb_strerror(rc));
+        return HIPC_ST_INTERNAL;
+    }
+    for (pos = 0; pos < dp->n && dp->p[pos].at <= rec.at; pos++) {
+        /* find the slot */
+    }
+    memmove(&dp->p[pos + 1], &dp->p[pos], (dp->n - pos) * sizeof(rec));
+    dp->p[pos] = rec;
+    dp->n++;
+    for (i = 0; i < dp->n; i++) {
+        mins[i] = dp->p[i].minute;
+        late[i] = (dp->p[i].flags & ATT_PF_FROZEN) != 0;
+    }
+    free(dp);
+    in.policy = &r->policy;
+    in.shift = shift;
+    in.scheduled = shift != NULL
+                   && (shift->days & (1u << att_weekday(rec.day))) != 0;
+    in.holiday = att_is_holiday(r, rec.day);
+    in.frozen = (rec.flags & ATT_PF_FROZEN) != 0;
+    in.now_min = rec.minute;
+    in.punch_min = mins;
+    in.punch_late = late;
+    in.npunches = i;
+    att_day_compute(&in, &out);
+    rec.kind = out.kind[pos];
+    rec.status = out.status[pos];
+
+    if ((rc = atts_counter_next(txn, att_dbi(), "punch", &rec.seq)) != 0) {
+        ops_error(w, "storage_error", NULL, "%s", mdb_strerror(rc));
+        return HIPC_ST_INTERNAL;
+    }
+    dname[0] = '\0';
+    if (store_subject_get(ops_store(), txn, job->curp, &subj) == 0) {
+        snprintf(dname, sizeof(dname), "%s", subj.name);
+    }
+    if (dname[0] == '\0' && person) {
+        snprintf(dname, sizeof(dname), "%s", person->name);
+    }
+    att_iso8601(job->now, at);
+
+    payload = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "curp", job->curp,
+        "name", dname, "kind", att_kind_name(rec.kind), "at", at,
+        "status", att_status_name(rec.status), "kiosk", job->f.device,
+        "site", rec.site);
+    if (payload == NULL
+        || att_receipt(txn, "punch", payload, job->curp, rec.folio, &jws)
+           != 0)
+    {
+        /* no receipt service: the punch still stands with its own folio */
+        snprintf(rec.folio, sizeof(rec.folio), "P-%08llu",
+            (unsigned long long) rec.seq);
+    }
+    json_decref(payload);
+
+    if ((rc = atts_punch_put(txn, att_dbi(), job->curp, &rec)) != 0) {
+        free(jws);
+        ops_error(w, "storage_error", NULL, "%s", mdb_strerror(rc));
+        return HIPC_ST_INTERNAL;
+    }
+    throttle_name(name, sizeof(name), 'k', job->f.device);
+    atts_throttle_clear(txn, att_dbi(), name);
+    throttle_name(name, sizeof(name), 'p', job->curp);
+    atts_throttle_clear(txn, att_dbi(), name);
+    rc = id_audit(txn, job->f.device, "punch", job->curp, job->f.client,
+        "folio", rec.folio, "kind", att_kind_name(rec.kind), "status",
+        att_status_name(rec.status), "at", at, NULL);
+    if (rc != 0) {
+        free(jws);
+        ops_error(w, "storage_error", NULL, "audit: %s", mdb_strerror(rc));
+        return HIPC_ST_INTERNAL;
+    }
+
+    hipc_put_str(w, HIPC_F_CURP, job->curp);
+    hipc_put_str(w, HIPC_F_NAME, dname);
+    hipc_put_str(w, HIPC_F_KIND, att_kind_name(rec.kind));
+    hipc_put_str(w, HIPC_F_AT, at);
+    hipc_put_str(w, HIPC_F_FOLIO, rec.folio);
+    hipc_put_str(w, HIPC_F_PUNCH_STATUS, att_status_name(rec.status));
+    hipc_put_f64(w, HIPC_F_SCORE, rec.score);
+    hipc_put_f64(w, HIPC_F_THRESHOLD, ops_threshold());
+    if (rec.site[0]) {
+        hipc_put_str(w, HIPC_F_SITE, rec.site);
+    }
+    if (jws) {
+        hipc_put_str(w, HIPC_F_RECEIPT, jws);
+        free(jws);
+    }
+    return HIPC_ST_OK;
+}
