@@ -47,6 +47,7 @@ fi
 
 sed -e "s|@MODULE@|$MODULE|g" -e "s|@VAR@|$VAR|g" -e "s|@ROOT@|$ROOT|g" \
     -e "s|@PORT@|$PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" \
+    -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
     -e "s|@USER_LINE@|$USER_LINE|g" \
     config/nginx.conf.in >"$VAR/nginx.conf"
 
@@ -111,6 +112,21 @@ if [ ! -f "$VAR/data/.demo-loaded" ]; then
       -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
       --data "{\"curp\":\"$curp\",\"nss\":\"$nss\",\"name\":\"$name\"}" || true
   done <config/demo/subjects.tsv
+  # Demo accounts, one per role (README "Demo accounts").
+  while IFS=$'\t' read -r curp nss email password roles rfc; do
+    case "$curp" in ''|'#'*) continue ;; esac
+    curl -fs -o /dev/null -X POST "$base/api/v1/accounts" \
+      -H 'Content-Type: application/json' \
+      --data "{\"curp\":\"$curp\",\"nss\":\"$nss\",\"email\":\"$email\",
+\"password\":\"$password\",\"security_question\":\"Nombre de tu primera mascota\",
+\"security_answer\":\"Firulais\"}" || say "demo account $curp not created"
+    roles_json=$(printf '"%s",' ${roles//,/ }); roles_json="[${roles_json%,}]"
+    extra=""
+    [ -z "$rfc" ] || extra=",\"employer_rfc\":\"$rfc\""
+    curl -fs -o /dev/null -X PUT "$base/api/v1/accounts/$curp/roles" \
+      -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      --data "{\"roles\":$roles_json$extra}" || say "roles of $curp not set"
+  done <config/demo/accounts.tsv
   HUELLA_SOCKET=$VAR/huellad.sock "$BIN/huellactl" import config/demo \
     && touch "$VAR/data/.demo-loaded"
 fi
