@@ -1,0 +1,135 @@
+"""`./build.sh run` as a new user meets it: tools/huella-run.sh (what
+`run` execs after building) on free ports with its runtime directory in a
+temp dir, against the release build.  Demo data and accounts load, the
+protected upstream sees the identity, huellad is restarted by the
+supervisor, and SIGTERM stops every process it started."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import ROOT, free_port, main
+
+RELEASE = os.path.join(ROOT, "build")
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+class RunModeTest(unittest.TestCase):
+
+    def setUp(self):
+        self.var = tempfile.mkdtemp(prefix="huella-run-")
+        os.chmod(self.var, 0o755)
+        self.port = free_port()
+        env = dict(os.environ, HUELLA_VAR=self.var,
+                   HUELLA_PORT=str(self.port),
+                   HUELLA_TLS_PORT=str(free_port()),
+                   HUELLA_BIN=os.path.join(RELEASE, "bin"),
+                   HUELLA_MODULE=os.path.join(
+                       RELEASE, "modules", "ngx_http_huella_module.so"))
+        env.pop("LD_PRELOAD", None)
+        # The upstream echo listens on HUELLA_PORT + 1: make sure it is free.
+        self.log = open(os.path.join(self.var, "run.out"), "wb")
+        self.proc = subprocess.Popen(
+            [os.path.join(ROOT, "tools", "huella-run.sh")], env=env,
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def tearDown(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.var, ignore_errors=True)
+
+    def req(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        c.request(method, path, json.dumps(body) if body else None, h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def wait_up(self, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                st, _, body = self.req("GET", "/healthz")
+                if st == 200 and os.path.exists(
+                        os.path.join(self.var, "data", ".demo-loaded")):
+                    return json.loads(body)
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        with open(os.path.join(self.var, "run.out"), errors="replace") as f:
+            self.fail("run mode did not come up:\n" + f.read()[-3000:])
+
+    def test_run_mode_end_to_end(self):
+        doc = self.wait_up()
+        self.assertEqual(doc["matcher"], "up")
+        self.assertGreaterEqual(doc["subjects"], 10)
+        token_path = os.path.join(self.var, "admin.token")
+        self.assertEqual(os.stat(token_path).st_mode & 0o777, 0o600)
+        with open(token_path) as f:
+            token = f.read().strip()
+        st, _, body = self.req("GET", "/api/v1/subjects/GARJ850312HDFRMN07",
+                               headers={"Authorization": "Bearer " + token})
+        self.assertEqual(st, 200)
+        self.assertEqual(len(json.loads(body)["fingers"]), 1)
+
+        # A demo account logs in; the protected upstream sees who it is.
+        st, h, body = self.req("POST", "/api/v1/session", {
+            "user": "GARJ850312HDFRMN07",
+            "password": "Trabajador-Huella-2026"})
+        self.assertEqual(st, 201, body)
+        cookie = h["set-cookie"].split(";")[0]
+        st, _, body = self.req("GET", "/protected/whoami",
+                               headers={"Cookie": cookie})
+        self.assertEqual(st, 200)
+        self.assertIn(b"Remote-User: GARJ850312HDFRMN07", body)
+
+        # The supervisor brings huellad back after a kill -9.
+        with open(os.path.join(self.var, "huellad.pid")) as f:
+            old = int(f.read())
+        os.kill(old, signal.SIGKILL)
+        end = time.time() + 15
+        back = False
+        while time.time() < end and not back:
+            time.sleep(0.1)
+            try:
+                st, _, body = self.req("GET", "/healthz")
+                back = st == 200 and json.loads(body)["matcher_pid"] != old
+            except OSError:
+                pass
+        self.assertTrue(back, "huellad was not restarted")
+
+        # SIGTERM stops everything it started.
+        pids = []
+        for name in ("huellad.pid", "nginx.pid"):
+            with open(os.path.join(self.var, name)) as f:
+                pids.append(int(f.read()))
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=30), 0)
+        time.sleep(0.5)
+        self.assertEqual([p for p in pids if alive(p)], [])
+
+
+if __name__ == "__main__":
+    main()
