@@ -41,6 +41,10 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] \
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
+# 2b. Front-end libraries into html/vendor/ (not committed; the pages load
+#     /vendor/forge.min.js for e.firma).
+bash tools/vendor.sh
+
 # 3. A Huella to test, unless HUELLA_URL names one.
 SERVE_PID=""
 NODE_PID=""
