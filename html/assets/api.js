@@ -199,7 +199,8 @@ function huellaHeader() {
     if (signin) signin.hidden = true;
   } else {
     who.hidden = true;
-    if (signin) signin.hidden = false;
+    // No "sign in" link on the page that is the sign-in.
+    if (signin) signin.hidden = location.pathname === "/login.html";
   }
 }
 

@@ -163,7 +163,7 @@
   function fmtDate(s) {
     const d = new Date(s);
     if (!s || Number.isNaN(d.getTime())) return s || "—";
-    return d.toLocaleString(huellaLang(), { dateStyle: "long", timeStyle: "short" });
+    return d.toLocaleDateString(huellaLang(), { dateStyle: "long" });
   }
 
   function showCert() {
