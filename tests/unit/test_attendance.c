@@ -1,0 +1,699 @@
+/*
+ * test_attendance.c -- the attendance ops end to end against a real
+ * huellad (forked, so it can be killed with -9) loaded with the demo
+ * institution (config/attendance-demo.yaml) and the test clock: punches
+ * with real FVC2002 templates (1:N over the roster and the gallery, 1:1 by
+ * matricula), entrada/salida and statuses, duplicate, night shift across
+ * midnight, throttling, consultation and who may see it, justification
+ * filed / refused / approved and the day recomputed, notifications,
+ * reports in JSON and CSV, and an acknowledged punch surviving kill -9.
+ */
+
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "attendance_rules.h"
+#include "config.h"
+#include "huella_ipc.h"
+#include "ipc_client.h"
+#include "ipc_server.h"
+#include "ops.h"
+
+#define JUAN    "GARJ850312HDFRMN07"    /* supervisor, central, matutino */
+#define MARIA   "LOHM900725MJCPRR00"    /* reports to Juan */
+#define CARLOS  "MASC781104HNLRNR00"    /* reports to Juan */
+#define JORGE   "GOTJ750121HGTNRR00"    /* vigilancia: nocturno */
+#define KIOSK   "kiosk-central-1"
+
+static char    dir[64], sock_path[96];
+static pid_t   server = -1;
+static uint8_t rep[HIPC_PAYLOAD_MAX], req[HIPC_PAYLOAD_MAX];
+static size_t  rep_len;
+static int     status;
+static struct hipc_client *cl;
+static struct hipc_writer  rw;
+
+/* Local (America/Mexico_City, UTC-6 all year since 2022) to unix time. */
+static uint64_t
+at(int y, unsigned m, unsigned d, int hh, int mm)
+{
+    return (uint64_t) ((int64_t) att_days_from_civil(y, m, d) * 86400
+                       + (hh * 60 + mm) * 60 + 6 * 3600);
+}
+
+static void
+start_server(void)
+{
+    struct hd_config  cfg;
+    char              err[512], path[128];
+    FILE             *f;
+    int               i;
+
+    snprintf(path, sizeof(path), "%s/huella.yaml", dir);
+    server = fork();
+    ck_assert_int_ge(server, 0);
+    if (server == 0) {
+        f = fopen(path, "w");
+        if (f == NULL) {
+            _exit(1);
+        }
+        fprintf(f, "attendance:\n  test_clock: true\n"
+            "  include: config/attendance-demo.yaml\n");
+        fclose(f);
+        config_defaults(&cfg);
+        if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "test server config: %s\n", err);
+            _exit(1);
+        }
+        snprintf(cfg.socket_path, sizeof(cfg.socket_path), "%s", sock_path);
+        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/data", dir);
+        snprintf(cfg.enroll.receipt_key_file, PATH_MAX, "%s/receipt.pem",
+            dir);
+        snprintf(cfg.identity.outbox_dir, PATH_MAX, "%s/outbox", dir);
+        snprintf(cfg.identity.registry_file, PATH_MAX,
+            "config/registry.tsv");
+        cfg.map_size_mb = 64;
+        cfg.threads = 2;
+        if (ops_init(&cfg, err, sizeof(err)) != 0
+            || ipc_server_start(&cfg, err, sizeof(err)) != 0)
+        {
+            fprintf(stderr, "test server: %s\n", err);
+            _exit(1);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    for (i = 0; i < 300; i++) {
+        cl = hipc_client_connect(sock_path, 1000, err, sizeof(err));
+        if (cl) {
+            return;
+        }
+        usleep(10000);
+    }
+    ck_abort_msg("the test server did not come up: %s", err);
+}
+
+static void
+kill_server(void)
+{
+    if (cl) {
+        hipc_client_close(cl);
+        cl = NULL;
+    }
+    if (server > 0) {
+        kill(server, SIGKILL);
+        waitpid(server, NULL, 0);
+        server = -1;
+    }
+}
+
+static void begin(void) { hipc_writer_init(&rw, req, sizeof(req)); }
+static void s(uint16_t tag, const char *v) { hipc_put_str(&rw, tag, v); }
+
+static int
+call(uint16_t op)
+{
+    ck_assert_msg(hipc_client_call(cl, op, req, rw.len, rep, sizeof(rep),
+        &rep_len, &status, 30000) == 0, "call failed: %s", strerror(errno));
+    return status;
+}
+
+static int
+rep_eq(uint16_t tag, const char *want)
+{
+    const uint8_t  *d;
+    uint32_t        n;
+
+    return hipc_find(rep, rep_len, tag, &d, &n) == 1 && n == strlen(want)
+           && memcmp(d, want, n) == 0;
+}
+
+static void
+rep_str(uint16_t tag, char *out, size_t cap)
+{
+    const uint8_t  *d;
+    uint32_t        n;
+
+    ck_assert_msg(hipc_find(rep, rep_len, tag, &d, &n) == 1,
+        "tag %u absent (status %d)", tag, status);
+    ck_assert_uint_lt(n, cap);
+    memcpy(out, d, n);
+    out[n] = '\0';
+}
+
+static uint32_t
+rep_u32(uint16_t tag)
+{
+    const uint8_t  *d;
+    uint32_t        n, v = 0;
+
+    ck_assert_msg(hipc_find(rep, rep_len, tag, &d, &n) == 1, "tag %u absent",
+        tag);
+    ck_assert_int_eq(hipc_get_u32(d, n, &v), 0);
+    return v;
+}
+
+static json_t *
+rep_json(void)
+{
+    static char  buf[HIPC_PAYLOAD_MAX];
+    json_t      *doc;
+
+    rep_str(HIPC_F_JSON, buf, sizeof(buf));
+    doc = json_loads(buf, 0, NULL);
+    ck_assert_msg(doc != NULL, "reply is not JSON: %s", buf);
+    return doc;
+}
+
+static size_t
+read_file(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE    *f = fopen(path, "rb");
+    size_t   n;
+
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static void
+enroll(const char *curp, int subject)
+{
+    uint8_t  t[8192];
+    char     path[64];
+    size_t   n;
+
+    snprintf(path, sizeof(path), "config/demo/fingers/%d_1.iso", subject);
+    n = read_file(path, t, sizeof(t));
+    begin();
+    s(HIPC_F_CURP, curp);
+    ck_assert_int_eq(call(HIPC_OP_SUBJECT_CREATE), HIPC_ST_OK);
+    begin();
+    s(HIPC_F_CURP, curp);
+    hipc_put_u32(&rw, HIPC_F_POSITION, 2);
+    hipc_put_u32(&rw, HIPC_F_FORMAT, HIPC_FMT_ISO19794_2_2005);
+    hipc_put(&rw, HIPC_F_TEMPLATE, t, n);
+    ck_assert_int_eq(call(HIPC_OP_FINGER_PUT), HIPC_ST_OK);
+}
+
+static void
+setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/huella-att-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock_path, sizeof(sock_path), "%s/huellad.sock", dir);
+    start_server();
+    enroll(JUAN, 101);
+    enroll(MARIA, 102);
+    enroll(CARLOS, 103);
+    enroll(JORGE, 107);
+}
+
+static void
+teardown(void)
+{
+    char  cmd[128];
+
+    kill_server();
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        /* leave it */
+    }
+}
+
+/* A punch with the second impression of `subject`'s finger (impression 1
+ * is enrolled) or, with impression 0, someone never enrolled. */
+static int
+punch(int subject, int impression, const char *matricula, const char *kiosk,
+    uint64_t when)
+{
+    uint8_t  t[8192];
+    char     path[64];
+    size_t   n;
+
+    snprintf(path, sizeof(path), "config/demo/fingers/%d_%d.iso", subject,
+        impression);
+    n = read_file(path, t, sizeof(t));
+    begin();
+    hipc_put_u32(&rw, HIPC_F_FORMAT, HIPC_FMT_ISO19794_2_2005);
+    hipc_put(&rw, HIPC_F_TEMPLATE, t, n);
+    s(HIPC_F_DEVICE_ID, kiosk);
+    if (matricula) {
+        s(HIPC_F_MATRICULA, matricula);
+    }
+    hipc_put_u64(&rw, HIPC_F_TEST_NOW, when);
+    return call(HIPC_OP_PUNCH);
+}
+
+static void
+expect_punch(const char *curp, const char *kind, const char *st)
+{
+    char  got[256];
+
+    ck_assert_msg(status == HIPC_ST_OK, "punch status %d", status);
+    rep_str(HIPC_F_CURP, got, sizeof(got));
+    ck_assert_str_eq(got, curp);
+    rep_str(HIPC_F_KIND, got, sizeof(got));
+    ck_assert_str_eq(got, kind);
+    rep_str(HIPC_F_PUNCH_STATUS, got, sizeof(got));
+    ck_assert_str_eq(got, st);
+}
+
+static int
+query(const char *curp, const char *from, const char *to, const char *actor,
+    const char *roles, uint64_t now)
+{
+    begin();
+    s(HIPC_F_CURP, curp);
+    s(HIPC_F_FROM, from);
+    s(HIPC_F_TO, to);
+    s(HIPC_F_ACTOR, actor);
+    s(HIPC_F_ROLES, roles);
+    hipc_put_u64(&rw, HIPC_F_TEST_NOW, now);
+    return call(HIPC_OP_ATTENDANCE_QUERY);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+START_TEST(punch_entry_duplicate_exit)
+{
+    char  got[256];
+
+    /* Monday 2025-03-10, 1:N over the central roster */
+    ck_assert_int_eq(punch(101, 2, NULL, KIOSK, at(2025, 3, 10, 7, 55)),
+        HIPC_ST_OK);
+    expect_punch(JUAN, "entrada", "a_tiempo");
+    rep_str(HIPC_F_AT, got, sizeof(got));
+    ck_assert_str_eq(got, "2025-03-10T07:55:00-06:00");
+    rep_str(HIPC_F_NAME, got, sizeof(got));
+    rep_str(HIPC_F_FOLIO, got, sizeof(got));
+    /* the folio is the receipt's (receipt.h), and the JWS comes along */
+    ck_assert_msg(strncmp(got, "HUE-", 4) == 0, "folio %s", got);
+    ck_assert_int_eq(hipc_find(rep, rep_len, HIPC_F_RECEIPT,
+        &(const uint8_t *){ 0 }, &(uint32_t){ 0 }), 1);
+    rep_str(HIPC_F_SITE, got, sizeof(got));
+    ck_assert_str_eq(got, "central");
+    /* two minutes later: acknowledged, not counted */
+    ck_assert_int_eq(punch(101, 2, NULL, KIOSK, at(2025, 3, 10, 7, 57)),
+        HIPC_ST_OK);
+    expect_punch(JUAN, "entrada", "duplicada");
+    /* leaving at 15:00 of a shift ending at 16:00 */
+    ck_assert_int_eq(punch(101, 2, NULL, KIOSK, at(2025, 3, 10, 15, 0)),
+        HIPC_ST_OK);
+    expect_punch(JUAN, "salida", "salida_anticipada");
+    /* María, late by 20 minutes, found by 1:1 with her matricula */
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, at(2025, 3, 10, 8, 20)),
+        HIPC_ST_OK);
+    expect_punch(MARIA, "entrada", "retardo");
+    /* Carlos at the Norte kiosk (not his roster): the gallery finds him;
+     * 08:45 is past late_max */
+    ck_assert_int_eq(punch(103, 2, NULL, "kiosk-norte-1",
+        at(2025, 3, 10, 8, 45)), HIPC_ST_OK);
+    expect_punch(CARLOS, "entrada", "falta");
+}
+END_TEST
+
+START_TEST(night_shift_across_midnight)
+{
+    json_t  *doc, *days, *d0, *d1;
+
+    ck_assert_int_eq(punch(107, 2, NULL, "kiosk-hospital-1",
+        at(2025, 3, 10, 21, 55)), HIPC_ST_OK);
+    expect_punch(JORGE, "entrada", "a_tiempo");
+    ck_assert_int_eq(punch(107, 2, NULL, "kiosk-hospital-1",
+        at(2025, 3, 11, 6, 3)), HIPC_ST_OK);
+    expect_punch(JORGE, "salida", "a_tiempo");
+
+    ck_assert_int_eq(query(JORGE, "2025-03-10", "2025-03-11", JORGE,
+        "worker", at(2025, 3, 11, 12, 0)), HIPC_ST_OK);
+    doc = rep_json();
+    days = json_object_get(doc, "days");
+    ck_assert_int_eq(json_array_size(days), 2);
+    d0 = json_array_get(days, 0);
+    d1 = json_array_get(days, 1);
+    /* both punches belong to Monday, the day the shift started */
+    ck_assert_int_eq(json_array_size(json_object_get(d0, "punches")), 2);
+    ck_assert_int_eq(json_array_size(json_object_get(d0, "entries")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(d0, "exits")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(d0, "incidents")), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(d0, "shift")),
+        "nocturno");
+    /* Tuesday's shift has not started at noon: nothing yet */
+    ck_assert_int_eq(json_array_size(json_object_get(d1, "punches")), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(d1, "incidents")), 0);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(no_match_throttled)
+{
+    int  i;
+
+    /* Carlos's finger typed with María's matricula: 1:1 fails */
+    for (i = 0; i < 5; i++) {
+        ck_assert_int_eq(punch(103, 2, "M0002", KIOSK,
+            at(2025, 3, 10, 9, 0) + (uint64_t) i), HIPC_ST_UNAUTHORIZED);
+        ck_assert(rep_eq(HIPC_F_ERR_CODE, "no_match"));
+        ck_assert_uint_eq(rep_u32(HIPC_F_ATTEMPTS_LEFT), 4u - (unsigned) i);
+    }
+    /* sixth try within 30 s: wait */
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, at(2025, 3, 10, 9, 0) + 10),
+        HIPC_ST_RATE_LIMITED);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "too_many_attempts"));
+    ck_assert_uint_ge(rep_u32(HIPC_F_RETRY_AFTER), 20u);
+    /* after the wait a good finger goes through and clears the counters */
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, at(2025, 3, 10, 9, 1)),
+        HIPC_ST_OK);
+    expect_punch(MARIA, "entrada", "falta");
+    /* an unknown finger at another kiosk: 1:N finds nobody */
+    ck_assert_int_eq(punch(105, 2, NULL, "kiosk-norte-1",
+        at(2025, 3, 10, 9, 2)), HIPC_ST_UNAUTHORIZED);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "no_match"));
+}
+END_TEST
+
+START_TEST(consultation_rights)
+{
+    json_t  *doc, *day, *inc;
+
+    ck_assert_int_eq(punch(102, 2, NULL, KIOSK, at(2025, 3, 10, 8, 20)),
+        HIPC_ST_OK);
+    /* herself */
+    ck_assert_int_eq(query(MARIA, "2025-03-10", "2025-03-10", MARIA,
+        "worker", at(2025, 3, 11, 9, 0)), HIPC_ST_OK);
+    doc = rep_json();
+    day = json_array_get(json_object_get(doc, "days"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(day, "date")),
+        "2025-03-10");
+    inc = json_object_get(day, "incidents");
+    /* retardo (20 min) and, the day being over, omision_salida */
+    ck_assert_int_eq(json_array_size(inc), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(inc,
+        0), "kind")), "retardo");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(inc,
+        0), "minutes")), 20);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(inc,
+        0), "state")), "pendiente");
+    json_decref(doc);
+    /* her supervisor */
+    ck_assert_int_eq(query(MARIA, "2025-03-10", "2025-03-10", JUAN,
+        "worker,supervisor", at(2025, 3, 11, 9, 0)), HIPC_ST_OK);
+    /* a colleague: forbidden; an admin: allowed */
+    ck_assert_int_eq(query(MARIA, "2025-03-10", "2025-03-10", CARLOS,
+        "worker", at(2025, 3, 11, 9, 0)), HIPC_ST_FORBIDDEN);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "not_your_report"));
+    ck_assert_int_eq(query(MARIA, "2025-03-10", "2025-03-10", "admin",
+        "admin", at(2025, 3, 11, 9, 0)), HIPC_ST_OK);
+    /* the module's authorization check */
+    begin();
+    s(HIPC_F_CURP, JUAN);
+    s(HIPC_F_ACTOR, MARIA);
+    s(HIPC_F_ROLES, "worker");
+    ck_assert_int_eq(call(HIPC_OP_SUPERVISOR_CHECK), HIPC_ST_FORBIDDEN);
+    /* a too long period */
+    ck_assert_int_eq(query(MARIA, "2025-01-01", "2025-12-31", MARIA,
+        "worker", at(2025, 3, 11, 9, 0)), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "range_too_long"));
+}
+END_TEST
+
+START_TEST(justification_flow)
+{
+    char     id[32], buf[256];
+    json_t  *doc, *inc, *arr;
+    uint8_t  pdf[3000];
+
+    memset(pdf, 'x', sizeof(pdf));
+    ck_assert_int_eq(punch(102, 2, NULL, KIOSK, at(2025, 3, 10, 8, 20)),
+        HIPC_ST_OK);
+    /* filed by María for her retardo, with an attachment */
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_DATE, "2025-03-10");
+    s(HIPC_F_REASON, "cita_medica");
+    s(HIPC_F_KIND, "retardo");
+    s(HIPC_F_TEXT, "Cita en la UMF 20, comprobante adjunto");
+    hipc_put(&rw, HIPC_F_ATTACHMENT, pdf, sizeof(pdf));
+    s(HIPC_F_ATTACHMENT_TYPE, "application/pdf");
+    s(HIPC_F_ACTOR, MARIA);
+    s(HIPC_F_ROLES, "worker");
+    hipc_put_u64(&rw, HIPC_F_TEST_NOW, at(2025, 3, 10, 18, 0));
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_CREATE), HIPC_ST_OK);
+    rep_str(HIPC_F_JUST_ID, id, sizeof(id));
+    /* an unknown reason, someone else's day */
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_DATE, "2025-03-10");
+    s(HIPC_F_REASON, "vacaciones_en_la_playa");
+    s(HIPC_F_ACTOR, MARIA);
+    s(HIPC_F_ROLES, "worker");
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_CREATE), HIPC_ST_INVALID);
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_DATE, "2025-03-10");
+    s(HIPC_F_REASON, "otro");
+    s(HIPC_F_ACTOR, CARLOS);
+    s(HIPC_F_ROLES, "worker");
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_CREATE), HIPC_ST_FORBIDDEN);
+
+    /* Juan's inbox holds it, and a notification */
+    begin();
+    s(HIPC_F_SCOPE, "team");
+    s(HIPC_F_ACTOR, JUAN);
+    s(HIPC_F_ROLES, "supervisor");
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_LIST), HIPC_ST_OK);
+    arr = rep_json();
+    ck_assert_int_eq(json_array_size(arr), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr,
+        0), "id")), id);
+    json_decref(arr);
+    begin();
+    s(HIPC_F_ACTOR, JUAN);
+    ck_assert_int_eq(call(HIPC_OP_NOTIFY_LIST), HIPC_ST_OK);
+    arr = rep_json();
+    ck_assert_int_eq(json_array_size(arr), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr,
+        0), "kind")), "justification_filed");
+    json_decref(arr);
+    /* the attachment reads back */
+    begin();
+    s(HIPC_F_JUST_ID, id);
+    s(HIPC_F_ACTOR, JUAN);
+    s(HIPC_F_ROLES, "supervisor");
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_ATTACHMENT_GET), HIPC_ST_OK);
+    ck_assert_uint_eq(rep_u32(HIPC_F_TOTAL), sizeof(pdf));
+
+    /* Carlos is not her supervisor */
+    begin();
+    s(HIPC_F_JUST_ID, id);
+    s(HIPC_F_DECISION, "approve");
+    s(HIPC_F_ACTOR, CARLOS);
+    s(HIPC_F_ROLES, "worker");
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_DECIDE), HIPC_ST_FORBIDDEN);
+    /* Juan approves */
+    begin();
+    s(HIPC_F_JUST_ID, id);
+    s(HIPC_F_DECISION, "approve");
+    s(HIPC_F_COMMENT, "Comprobante correcto");
+    s(HIPC_F_ACTOR, JUAN);
+    s(HIPC_F_ROLES, "supervisor");
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_DECIDE), HIPC_ST_OK);
+    doc = rep_json();
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "state")),
+        "justificada");
+    json_decref(doc);
+    rep_str(HIPC_F_FOLIO, buf, sizeof(buf));
+    /* once */
+    ck_assert_int_eq(call(HIPC_OP_JUSTIFY_DECIDE), HIPC_ST_CONFLICT);
+
+    /* the day is recomputed: the retardo is justified */
+    ck_assert_int_eq(query(MARIA, "2025-03-10", "2025-03-10", MARIA,
+        "worker", at(2025, 3, 10, 19, 0)), HIPC_ST_OK);
+    doc = rep_json();
+    inc = json_object_get(json_array_get(json_object_get(doc, "days"), 0),
+        "incidents");
+    ck_assert_int_eq(json_array_size(inc), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(inc,
+        0), "state")), "justificada");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(inc,
+        0), "justification")), id);
+    json_decref(doc);
+    /* María is notified */
+    begin();
+    s(HIPC_F_ACTOR, MARIA);
+    ck_assert_int_eq(call(HIPC_OP_NOTIFY_LIST), HIPC_ST_OK);
+    arr = rep_json();
+    ck_assert_int_eq(json_array_size(arr), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr,
+        0), "state")), "justificada");
+    json_decref(arr);
+}
+END_TEST
+
+START_TEST(reports)
+{
+    json_t  *doc, *people, *wd;
+    char     csv[8192];
+    size_t   i;
+    int      found = 0;
+
+    /* María: late Monday 10 and Tuesday 11; absent Wednesday 12 */
+    ck_assert_int_eq(punch(102, 2, NULL, KIOSK, at(2025, 3, 10, 8, 15)),
+        HIPC_ST_OK);
+    ck_assert_int_eq(punch(102, 2, NULL, KIOSK, at(2025, 3, 10, 16, 5)),
+        HIPC_ST_OK);
+    ck_assert_int_eq(punch(102, 2, NULL, KIOSK, at(2025, 3, 11, 8, 25)),
+        HIPC_ST_OK);
+    ck_assert_int_eq(punch(102, 2, NULL, KIOSK, at(2025, 3, 11, 16, 1)),
+        HIPC_ST_OK);
+    begin();
+    s(HIPC_F_SCOPE, "team");
+    s(HIPC_F_FROM, "2025-03-10");
+    s(HIPC_F_TO, "2025-03-12");
+    s(HIPC_F_ACTOR, JUAN);
+    s(HIPC_F_ROLES, "supervisor");
+    hipc_put_u64(&rw, HIPC_F_TEST_NOW, at(2025, 3, 12, 23, 0));
+    ck_assert_int_eq(call(HIPC_OP_REPORT), HIPC_ST_OK);
+    doc = rep_json();
+    people = json_object_get(doc, "people");
+    /* Juan's reports, transitively: María, Carlos, Ana, Pedro, Elena, and
+     * Ana's people (Luis, Sofía, Jorge, Lucía) */
+    ck_assert_int_eq(json_array_size(people), 9);
+    for (i = 0; i < json_array_size(people); i++) {
+        json_t  *p = json_array_get(people, i);
+
+        if (strcmp(json_string_value(json_object_get(p, "curp")), MARIA)) {
+            continue;
+        }
+        found = 1;
+        ck_assert_int_eq(json_integer_value(json_object_get(p,
+            "scheduled_days")), 3);
+        ck_assert_int_eq(json_integer_value(json_object_get(p,
+            "days_worked")), 2);
+        ck_assert_int_eq(json_integer_value(json_object_get(p,
+            "late_count")), 2);
+        ck_assert_int_eq(json_integer_value(json_object_get(p,
+            "late_minutes")), 40);
+        ck_assert_int_eq(json_integer_value(json_object_get(p,
+            "absences")), 1);
+        wd = json_object_get(p, "late_by_weekday");
+        ck_assert_int_eq(json_integer_value(json_array_get(wd, 1)), 1);
+        ck_assert_int_eq(json_integer_value(json_array_get(wd, 2)), 1);
+    }
+    ck_assert(found);
+    json_decref(doc);
+
+    /* CSV, one person */
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_FROM, "2025-03-10");
+    s(HIPC_F_TO, "2025-03-12");
+    s(HIPC_F_ACTOR, JUAN);
+    s(HIPC_F_ROLES, "supervisor");
+    s(HIPC_F_OUTPUT, "csv");
+    hipc_put_u64(&rw, HIPC_F_TEST_NOW, at(2025, 3, 12, 23, 0));
+    ck_assert_int_eq(call(HIPC_OP_REPORT), HIPC_ST_OK);
+    rep_str(HIPC_F_TEXT, csv, sizeof(csv));
+    ck_assert_msg(strncmp(csv, "curp,nombre,", 12) == 0, "%s", csv);
+    ck_assert_msg(strstr(csv, MARIA ",María López Hernández,3,2,2,40,1,")
+        != NULL, "%s", csv);
+    /* a worker cannot report on a colleague */
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_FROM, "2025-03-10");
+    s(HIPC_F_TO, "2025-03-12");
+    s(HIPC_F_ACTOR, CARLOS);
+    s(HIPC_F_ROLES, "worker");
+    ck_assert_int_eq(call(HIPC_OP_REPORT), HIPC_ST_FORBIDDEN);
+}
+END_TEST
+
+START_TEST(acknowledged_punch_survives_kill_9)
+{
+    char     folio[64];
+    json_t  *doc, *punches;
+
+    ck_assert_int_eq(punch(101, 2, NULL, KIOSK, at(2025, 3, 10, 7, 58)),
+        HIPC_ST_OK);
+    rep_str(HIPC_F_FOLIO, folio, sizeof(folio));
+    kill_server();
+    start_server();
+    ck_assert_int_eq(query(JUAN, "2025-03-10", "2025-03-10", JUAN, "worker",
+        at(2025, 3, 10, 9, 0)), HIPC_ST_OK);
+    doc = rep_json();
+    punches = json_object_get(json_array_get(json_object_get(doc, "days"),
+        0), "punches");
+    ck_assert_int_eq(json_array_size(punches), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+        punches, 0), "folio")), folio);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(bad_requests)
+{
+    /* TEST_NOW is only for test_clock; here it is on, so check fields */
+    begin();
+    s(HIPC_F_DEVICE_ID, KIOSK);
+    ck_assert_int_eq(call(HIPC_OP_PUNCH), HIPC_ST_BAD_REQUEST);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "missing_field"));
+    begin();
+    hipc_put_u32(&rw, HIPC_F_FORMAT, HIPC_FMT_ISO19794_2_2005);
+    hipc_put(&rw, HIPC_F_TEMPLATE, "garbage", 7);
+    s(HIPC_F_DEVICE_ID, KIOSK);
+    ck_assert_int_eq(call(HIPC_OP_PUNCH), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_FIELD, "finger.data"));
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_FROM, "2025-02-30");
+    s(HIPC_F_TO, "2025-03-01");
+    s(HIPC_F_ACTOR, MARIA);
+    s(HIPC_F_ROLES, "worker");
+    ck_assert_int_eq(call(HIPC_OP_ATTENDANCE_QUERY), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_FIELD, "from"));
+    begin();
+    ck_assert_int_eq(call(HIPC_OP_ATTENDANCE_RULES), HIPC_ST_OK);
+    json_decref(rep_json());
+}
+END_TEST
+
+static Suite *
+attendance_suite(void)
+{
+    Suite  *su = suite_create("attendance");
+    TCase  *tc = tcase_create("ops");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, punch_entry_duplicate_exit);
+    tcase_add_test(tc, night_shift_across_midnight);
+    tcase_add_test(tc, no_match_throttled);
+    tcase_add_test(tc, consultation_rights);
+    tcase_add_test(tc, justification_flow);
+    tcase_add_test(tc, reports);
+    tcase_add_test(tc, acknowledged_punch_survives_kill_9);
+    tcase_add_test(tc, bad_requests);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+int
+main(void)
+{
+    SRunner  *sr = srunner_create(attendance_suite());
+    int       failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
