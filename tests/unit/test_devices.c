@@ -50,8 +50,13 @@ START_TEST(test_register_keys)
     expect(HIPC_ST_INVALID, "unsupported_key_type");
     register_device(ec, RFC_E, "kiosk", NULL, 0);
     expect(HIPC_ST_CONFLICT, "device_key_registered");
-    register_device(key_new("P-256"), RFC_E, "office", NULL, 0);
-    expect(HIPC_ST_INVALID, "invalid_purpose");
+    {
+        EVP_PKEY  *other = key_new("P-256");
+
+        register_device(other, RFC_E, "office", NULL, 0);
+        expect(HIPC_ST_INVALID, "invalid_purpose");
+        EVP_PKEY_free(other);
+    }
 
     /* A private key, garbage, and two blocks. */
     key_pem(ec, 1, pem, sizeof(pem));
@@ -77,7 +82,7 @@ START_TEST(test_register_keys)
     call(HIPC_OP_DEVICE_REGISTER);
     expect(HIPC_ST_INVALID, "invalid_public_key");
     key_pem(ed, 0, pem, sizeof(pem));
-    memcpy(pem + strlen(pem), pem, strlen(pem) + 1);   /* two blocks */
+    memmove(pem + strlen(pem), pem, strlen(pem) + 1);  /* two blocks */
     begin();
     s(HIPC_F_RFC, RFC_E);
     s(HIPC_F_PUBLIC_KEY, pem);
