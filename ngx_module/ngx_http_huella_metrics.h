@@ -1,9 +1,12 @@
 
 /*
- * Huella metrics: the shared-memory zone both halves of the metrics module
- * use.  ngx_http_huella_metrics_module.c owns the directives, the counting
- * (LOG phase) and the per-worker link report; the Prometheus text is
- * written by ngx_http_huella_metrics_text.c.
+ * Huella metrics: what the three files of the metrics module share.
+ *
+ *   ngx_http_huella_metrics_module.c  directives, the shared zone, the
+ *                                     per-worker link report, GET /metrics
+ *   ngx_http_huella_metrics_count.c   the LOG phase: requests by route and
+ *                                     code, latency, 503 reasons, logins
+ *   ngx_http_huella_metrics_text.c    the Prometheus text exposition
  */
 
 
@@ -71,6 +74,27 @@ typedef struct {
 } ngx_http_huella_metrics_shm_t;
 
 
+/* reasons of a 503, see ngx_http_huella_metrics_reasons */
+#define NGX_HTTP_HUELLA_METRICS_TIMEOUT      0
+#define NGX_HTTP_HUELLA_METRICS_UNAVAILABLE  1
+#define NGX_HTTP_HUELLA_METRICS_BUSY         2
+#define NGX_HTTP_HUELLA_METRICS_FULL         3
+#define NGX_HTTP_HUELLA_METRICS_OTHER        4
+
+typedef struct {
+    ngx_shm_zone_t            *shm_zone;
+} ngx_http_huella_metrics_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                 enable;
+    ngx_array_t               *allow;       /* ngx_cidr_t */
+    ngx_uint_t                 allow_all;
+    ngx_uint_t                 allow_set;
+    ngx_str_t                  token;
+} ngx_http_huella_metrics_loc_conf_t;
+
+
 /* what the text writer needs besides the zone */
 typedef struct {
     ngx_http_huella_metrics_shm_t  *shm;
@@ -81,6 +105,9 @@ typedef struct {
 } ngx_http_huella_metrics_scrape_t;
 
 
+extern ngx_module_t  ngx_http_huella_metrics_module;
+
+
 extern ngx_str_t   ngx_http_huella_metrics_methods[];
 extern ngx_str_t   ngx_http_huella_metrics_reasons[];
 extern ngx_str_t   ngx_http_huella_metrics_login_kinds[];
@@ -89,6 +116,12 @@ extern ngx_str_t   ngx_http_huella_metrics_code_names[];
 extern ngx_msec_t  ngx_http_huella_metrics_bounds[];
 extern char       *ngx_http_huella_metrics_les[];
 
+
+/* ngx_http_huella_metrics_module.c */
+void ngx_http_huella_metrics_publish(ngx_http_huella_metrics_shm_t *shm);
+
+/* ngx_http_huella_metrics_count.c: the LOG phase handler */
+ngx_int_t ngx_http_huella_metrics_log(ngx_http_request_t *r);
 
 /* ngx_http_huella_metrics_text.c: the exposition, NULL on no memory */
 ngx_chain_t *ngx_http_huella_metrics_text(ngx_http_request_t *r,
