@@ -568,9 +568,9 @@ att_days_handle(struct hd_request *rq, struct hd_thread *th)
         return;
     }
     if (job->f.curp[0] && !att_may_view(&job->f, job->f.curp)) {
-        free(job);
         ops_reply_error(rq, HIPC_ST_FORBIDDEN, "not_your_report", "curp",
             "%s does not report to the caller", job->f.curp);
+        free(job);
         return;
     }
     att_dispatch(rq, job, query ? query_run : report_run);

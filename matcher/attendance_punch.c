@@ -272,16 +272,16 @@ att_punch_handle(struct hd_request *rq, struct hd_thread *th)
         int  named = att_site_find(r, job->f.site);
 
         if (named < 0) {
-            free(job);
             ops_reply_error(rq, HIPC_ST_INVALID, "unknown_site", "site",
                 "no site '%s' in attendance.sites", job->f.site);
+            free(job);
             return;
         }
         if (site >= 0 && site != named) {
-            free(job);
             ops_reply_error(rq, HIPC_ST_INVALID, "site_mismatch", "site",
                 "kiosk %s belongs to site %s", job->f.device,
                 r->sites[site].id);
+            free(job);
             return;
         }
         site = named;
