@@ -166,6 +166,17 @@
     return d.toLocaleDateString(huellaLang(), { dateStyle: "long" });
   }
 
+  /* The SAT writes its certificate numbers as ASCII digits: a serial of
+   * hex "3330..." is shown as the 20 digits people know ("30001..."). */
+  function serialText(hex) {
+    if (!hex) return "—";
+    const h = String(hex).replace(/[^0-9a-f]/gi, "");
+    if (h.length && h.length % 2 === 0 && /^(3[0-9])+$/.test(h)) {
+      return h.match(/../g).map((b) => String.fromCharCode(parseInt(b, 16))).join("");
+    }
+    return hex;
+  }
+
   function showCert() {
     const box = $("cert-box");
     if (!cert) { box.hidden = true; return; }
@@ -178,7 +189,7 @@
     document.querySelectorAll(".opt-curp").forEach((el) => { el.hidden = !i.curp; });
     $("cert-valid").textContent = huellaT("cert_from_to",
       { from: fmtDate(i.not_before), to: fmtDate(i.not_after) });
-    $("cert-serial").textContent = i.serial || "—";
+    $("cert-serial").textContent = serialText(i.serial);
     $("cert-issuer").textContent = i.issuer || "—";
     const expired = i.expired === true;
     $("cert-expired").hidden = !expired;

@@ -556,13 +556,19 @@ function openssl(args, opts = {}) {
   return execFileSync("openssl", args, { stdio: ["pipe", "pipe", "pipe"], ...opts });
 }
 
-/* A CA and a representative's certificate in the SAT's layout; the key as
- * SAT ships it: PKCS#8 DER, PBES2 with des-ede3-cbc. */
-function makeEfirma(dir) {
+/* A representative's certificate in the SAT's layout, issued by the CA in
+ * caDir (the one the real system trusts, from serve.py) or by a CA made
+ * here; the key as SAT ships it: PKCS#8 DER, PBES2 with des-ede3-cbc.
+ * Also a certificate from a CA nobody trusts ("stranger"). */
+function makeEfirma(dir, caDir) {
   const f = (n) => path.join(dir, n);
-  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("ca.pem.key"),
-    "-out", f("ca.pem"), "-days", "3650", "-sha256",
-    "-subj", "/CN=AC DE PRUEBAS HUELLA/O=Huella pruebas/C=MX"]);
+  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("own-ca.key"),
+    "-out", f("own-ca.pem"), "-days", "3650", "-sha256",
+    "-subj", "/CN=AC DE PRUEBAS HUELLA/O=Huella pruebas/C=MX",
+    "-addext", "basicConstraints=critical,CA:TRUE",
+    "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+  const ca = caDir ? { pem: path.join(caDir, "ca.pem"), key: path.join(caDir, "ca.key") }
+                   : { pem: f("own-ca.pem"), key: f("own-ca.key") };
   for (const who of ["user", "other"]) {
     openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
       "-out", f(`${who}.pem`)]);
@@ -576,20 +582,29 @@ function makeEfirma(dir) {
     "-subj", "/CN=EMPRESA DEMO SA DE CV/name=EMPRESA DEMO SA DE CV" +
     "/O=EMPRESA DEMO SA DE CV/C=MX/x500UniqueIdentifier=EDE010101AB1 \\/ GODE561231AB1" +
     "/serialNumber= \\/ GODE561231HDFRRN00"]);
-  openssl(["x509", "-req", "-in", f("user.csr"), "-CA", f("ca.pem"), "-CAkey",
-    f("ca.pem.key"), "-set_serial", "0x3330303031303030303030353030303030343137",
-    "-days", "365", "-sha256", "-outform", "DER", "-out", f("user.cer")]);
+  writeFileSync(f("ext.cnf"), "basicConstraints=CA:FALSE\n" +
+    "keyUsage=critical,digitalSignature,nonRepudiation,dataEncipherment,keyAgreement\n" +
+    "extendedKeyUsage=emailProtection,clientAuth\n" +
+    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
+  // The SAT's serials are ASCII digits, hex-encoded: 30001000000500000417.
+  const issue = (caPem, caKey, out) => openssl(["x509", "-req", "-in", f("user.csr"),
+    "-CA", caPem, "-CAkey", caKey,
+    "-set_serial", "0x3330303031303030303030353030303030343137",
+    "-days", "365", "-sha256", "-extfile", f("ext.cnf"), "-outform", "DER",
+    "-out", out]);
+  issue(ca.pem, ca.key, f("user.cer"));
+  issue(f("own-ca.pem"), f("own-ca.key"), f("stranger.cer"));
   writeFileSync(f("pub.pem"), openssl(["x509", "-inform", "DER", "-in", f("user.cer"),
     "-pubkey", "-noout"]));
-  return { cer: f("user.cer"), key: f("user.key"), otherKey: f("other.key"),
-           pub: f("pub.pem"), plain: f("user.plain.der") };
+  return { cer: f("user.cer"), stranger: f("stranger.cer"), key: f("user.key"),
+           otherKey: f("other.key"), pub: f("pub.pem"), plain: f("user.plain.der") };
 }
 
 describe("e.firma login", () => {
   let dir, ef;
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), "huella-efirma-"));
-    ef = makeEfirma(dir);
+    ef = makeEfirma(dir, process.env.HUELLA_EFIRMA_CA || "");
   });
   after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
@@ -601,9 +616,13 @@ describe("e.firma login", () => {
     issuer: "AC DE PRUEBAS HUELLA",
   };
 
-  for (const viewport of ["desktop", "phone"]) {
-    test(`signs the nonce in the page; key and password never leave it (${viewport})`,
-      async () => {
+  // Desktop: the real system end to end when it trusts serve.py's CA.
+  // Phone: the final answer stubbed.
+  for (const [viewport, wantReal] of [["desktop", true], ["phone", false]]) {
+    test(`signs the nonce in the page; key and password never leave it (${viewport}${wantReal ? "" : ", final POST stubbed"})`,
+      async (t) => {
+        const real = wantReal && identityUp && !!process.env.HUELLA_EFIRMA_CA;
+        if (wantReal && !real) t.diagnostic("no trusted test CA: final POST stubbed");
         const { page } = await open(viewport, "/login.html#efirma");
         const bodies = [];
         page.on("request", (r) => {
@@ -618,16 +637,21 @@ describe("e.firma login", () => {
             nonceGiven = "stub-nonce-" + Date.now();
             return json(r, 201, { nonce: nonceGiven, expires_at: "2030-01-01T00:00:00Z" });
           });
-          // The harness trusts no test CA: the final answer is stubbed,
-          // after checking the signature the page made (below).
-          await page.route(`${baseUrl()}/api/v1/session/efirma`, (r) => {
-            finalBody = r.request().postDataJSON();
-            return json(r, 201, { ...ME, curp: INSPECT.curp, name: "Eduardo Gómez Díaz",
-              roles: ["employer_rep"], employer_rfc: INSPECT.rfc, auth_method: "efirma" });
+          page.on("request", (r) => {
+            if (r.method() === "POST" &&
+                new URL(r.url()).pathname === "/api/v1/session/efirma") {
+              finalBody = r.postDataJSON();
+            }
           });
-          await page.route(`${baseUrl()}/api/v1/me`, (r) => json(r, 200, {
-            ...ME, curp: INSPECT.curp, name: "Eduardo Gómez Díaz", email: "",
-            roles: ["employer_rep"], employer_rfc: INSPECT.rfc, auth_method: "efirma" }));
+          if (!real) {
+            // The signature the page made is checked with openssl below.
+            await page.route(`${baseUrl()}/api/v1/session/efirma`, (r) => json(r, 201, {
+              ...ME, curp: INSPECT.curp, name: "Eduardo Gómez Díaz",
+              roles: ["employer_rep"], employer_rfc: INSPECT.rfc, auth_method: "efirma" }));
+            await page.route(`${baseUrl()}/api/v1/me`, (r) => json(r, 200, {
+              ...ME, curp: INSPECT.curp, name: "Eduardo Gómez Díaz", email: "",
+              roles: ["employer_rep"], employer_rfc: INSPECT.rfc, auth_method: "efirma" }));
+          }
 
           // Nothing chosen: each field says so.
           await page.getByRole("button", { name: "Firmar y entrar" }).click();
@@ -639,6 +663,9 @@ describe("e.firma login", () => {
           await page.locator("#cert-rfc").filter({ hasText: "EDE010101AB1" }).waitFor();
           assert.match(await page.locator("#cert-valid").textContent(), /^del .+ al .+$/);
           assert.ok(await page.locator("#cert-expired").isHidden());
+          assert.equal(await page.locator("#cert-serial").textContent(),
+                       "30001000000500000417");
+          await page.locator("#cert-curp").filter({ hasText: "GODE561231HDFRRN00" }).waitFor();
 
           // A key that is not the certificate's.
           await page.getByLabel("Clave privada (.key)").setInputFiles(ef.otherKey);
@@ -660,7 +687,8 @@ describe("e.firma login", () => {
           await page.waitForURL(/\/perfil\.html$/);
           await page.locator("#me-method").filter({ hasText: "e.firma" }).waitFor();
           await page.locator("#me-employer").filter({ hasText: INSPECT.rfc }).waitFor();
-          await screenshot(page, `perfil-${viewport}-es-efirma`);
+          await assertAccessible(page);
+          await screenshot(page, `perfil-${viewport}-es-efirma${real ? "-real" : ""}`);
 
           // What the page sent verifies with the certificate's public key.
           assert.ok(finalBody, "POST /api/v1/session/efirma was sent");
@@ -691,6 +719,10 @@ describe("e.firma login", () => {
             for (const chunk of raw) assert.ok(!body.includes(chunk), `key bytes in ${url}`);
             assert.ok(!utf8.includes("no es esta"), `wrong password sent to ${url}`);
           }
+          if (real) {
+            await page.getByRole("button", { name: "Cerrar sesión" }).click();
+            await page.waitForURL(/\/login\.html\?logout=1$/);
+          }
           await assertClean(page);
         } finally { await closePage(page); }
       });
@@ -720,11 +752,11 @@ describe("e.firma login", () => {
     } finally { await closePage(page); }
   });
 
-  test("the real server refuses a certificate from an untrusted CA", async (t) => {
+  test("the real server refuses a certificate from a CA it does not trust", async (t) => {
     if (!identityUp) { t.skip(NOT_YET); return; }
     const { page } = await open("desktop", "/login.html#efirma");
     try {
-      await page.getByLabel("Certificado (.cer)").setInputFiles(ef.cer);
+      await page.getByLabel("Certificado (.cer)").setInputFiles(ef.stranger);
       await page.locator("#cert-rfc").filter({ hasText: "EDE010101AB1" }).waitFor();
       await page.getByLabel("Clave privada (.key)").setInputFiles(ef.key);
       await page.getByLabel("Contraseña de la clave privada").fill(KEY_PASSWORD);
@@ -732,7 +764,9 @@ describe("e.firma login", () => {
       await page.getByRole("alert")
         .filter({ hasText: /autoridad certificadora de confianza|no está habilitado/ }).waitFor();
       assert.match(page.url(), /\/login\.html/);
-      await assertClean(page, [401, 403, 422, 503]);
+      await screenshot(page, "login-efirma-desktop-es-untrusted");
+      // trust_store_invalid (no CA configured) is a 500.
+      await assertClean(page, [401, 500]);
     } finally { await closePage(page); }
   });
 });

@@ -84,18 +84,19 @@ if [ -z "${HUELLA_URL:-}" ]; then
   SERVE_PID=$!
   exec 3>"$tmp/in"
   for _ in $(seq 1 600); do
-    grep -q '^TOKEN=' "$tmp/out" 2>/dev/null && break
+    grep -q '^EFIRMA_CA=' "$tmp/out" 2>/dev/null && break
     kill -0 "$SERVE_PID" 2>/dev/null || break
     sleep 0.1
   done
-  if ! grep -q '^TOKEN=' "$tmp/out"; then
+  if ! grep -q '^EFIRMA_CA=' "$tmp/out"; then
     log "could not start a Huella (serve.py):"
     cat "$tmp/out" >&2
     exit 1
   fi
   HUELLA_URL=$(sed -n 's/^URL=//p' "$tmp/out")
   HUELLA_TOKEN=$(sed -n 's/^TOKEN=//p' "$tmp/out")
-  export HUELLA_URL HUELLA_TOKEN
+  HUELLA_EFIRMA_CA=$(sed -n 's/^EFIRMA_CA=//p' "$tmp/out")
+  export HUELLA_URL HUELLA_TOKEN HUELLA_EFIRMA_CA
 fi
 export HUELLA_URL
 log "testing $HUELLA_URL with $("$CHROMIUM" --version 2>/dev/null | head -1)"

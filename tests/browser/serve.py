@@ -10,16 +10,21 @@
                                               nginx.conf.in's headers and a
                                               stub /healthz (matcher "up")
 
-Prints `URL=http://127.0.0.1:PORT` and `TOKEN=...` (the admin bearer token;
-empty in --static mode) on stdout, one per line, then waits until stdin is
-closed or SIGTERM/SIGINT arrives, and stops what it started.
+Prints `URL=http://127.0.0.1:PORT`, `TOKEN=...` (the admin bearer token;
+empty in --static mode) and `EFIRMA_CA=DIR` (a test certification authority
+the real system trusts for e.firma login: DIR/ca.pem and DIR/ca.key; empty
+in --static mode) on stdout, one per line, then waits until stdin is closed
+or SIGTERM/SIGINT arrives, and stops what it started.
 """
 import http.server
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -91,14 +96,33 @@ class StaticSystem:
         return ""
 
 
+def make_test_ca():
+    """A CA for the e.firma tests, in the SAT's shape (v3, CA:TRUE)."""
+    d = tempfile.mkdtemp(prefix="huella-browser-ca-")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-days", "30", "-sha256",
+         "-subj", "/CN=AC DE PRUEBAS DEL PORTAL/O=Huella pruebas/C=MX",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-keyout", os.path.join(d, "ca.key"),
+         "-out", os.path.join(d, "ca.pem")],
+        check=True, capture_output=True)
+    return d
+
+
 def main():
     static = "--static" in sys.argv[1:]
+    ca_dir = ""
     if static:
         system = StaticSystem()
     else:
         try:
             from harness import Huella  # noqa: E402 (needs sys.path above)
-            system = Huella()
+            ca_dir = make_test_ca()
+            system = Huella(yaml_overrides={
+                "identity.trusted_ca_files": [os.path.join(ca_dir, "ca.pem")],
+            })
             # As root, nginx's workers run as nobody and must reach
             # huellad's socket inside the harness's mkdtemp (0700) folder:
             # let them traverse it (no listing; admin.token stays 0600).
@@ -109,6 +133,8 @@ def main():
                   f"(build it with ./build.sh; HUELLA_BROWSER_STATIC=1 "
                   f"tests/browser/run.sh serves html/ alone for development)",
                   file=sys.stderr)
+            if ca_dir:
+                shutil.rmtree(ca_dir, ignore_errors=True)
             return 1
     stop = threading.Event()
 
@@ -123,10 +149,13 @@ def main():
         print(f"serve.py: could not start: {e}", file=sys.stderr)
         print(system.logs(), file=sys.stderr)
         system.cleanup()
+        if ca_dir:
+            shutil.rmtree(ca_dir, ignore_errors=True)
         return 1
 
     print(f"URL=http://127.0.0.1:{system.port}", flush=True)
     print(f"TOKEN={system.token}", flush=True)
+    print(f"EFIRMA_CA={ca_dir}", flush=True)
 
     def watch_stdin():
         try:
@@ -141,6 +170,8 @@ def main():
         pass
     logs = system.logs()
     rc = system.cleanup() or 0
+    if ca_dir:
+        shutil.rmtree(ca_dir, ignore_errors=True)
     if "ERROR: AddressSanitizer" in logs or "runtime error:" in logs:
         print(logs, file=sys.stderr)
         return 1
