@@ -512,10 +512,15 @@ class MetricsTest(FaultTestBase):
             path = os.path.join(self.h.dir, "bad.conf")
             with open(path, "w") as f:
                 f.write(conf)
+            env = dict(os.environ)
+            if self.h.preload:      # an ASan-built module
+                env["LD_PRELOAD"] = self.h.preload
+                env["ASAN_OPTIONS"] = "detect_leaks=0"
             r = subprocess.run(["/usr/sbin/nginx", "-t", "-p",
                                 os.path.join(self.h.dir, "nginx"), "-c",
                                 path, "-e", "/dev/null"],
-                               capture_output=True, text=True, timeout=20)
+                               capture_output=True, text=True, timeout=20,
+                               env=env)
             self.assertNotEqual(r.returncode, 0, new)
             self.assertIn(why, r.stderr, new)
 
