@@ -42,7 +42,9 @@
     HuellaSession.save(me);
     render();
     $("prof-data").hidden = false;
-    $("prof-password").hidden = false;
+    // A password is changed from a password session; an e.firma session
+    // (a company's representative) or a service token has none to change.
+    $("prof-password").hidden = me.auth_method !== "password";
   }
 
   async function onPassword(e) {

@@ -10,7 +10,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -25,6 +27,30 @@ const NSS = withLuhn("1234567890");
 const EMAIL = "elena.vargas@example.mx";
 const PASSWORD = "volcanes azules sobre la sierra norte";
 const PASSWORD2 = "otra frase larga para la prueba del perfil";
+const PASSWORD3 = "tercera frase elegida desde el enlace del correo";
+
+/* The recovery link the real system mailed to `to` (serve.py's outbox),
+ * as a local path: /recuperar.html#token=... */
+async function mailedLink(to, since) {
+  const dir = process.env.HUELLA_OUTBOX;
+  for (let i = 0; i < 100; i++) {
+    if (dir && existsSync(dir)) {
+      for (const name of readdirSync(dir)) {
+        if (since.has(name)) continue;
+        const text = readFileSync(path.join(dir, name), "utf8").replace(/=\r?\n/g, "");
+        const m = /\/recuperar\.html#token=([A-Za-z0-9_.~%-]+)/.exec(text);
+        if (m && text.includes(to)) return `/recuperar.html#token=${m[1]}`;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
+}
+
+function outboxNow() {
+  const dir = process.env.HUELLA_OUTBOX;
+  return new Set(dir && existsSync(dir) ? readdirSync(dir) : []);
+}
 
 let browser;
 let identityUp = false;      // do the identity endpoints exist in this build?
@@ -393,9 +419,10 @@ describe("account life cycle on the real system", () => {
       } finally { await closePage(page); }
     });
 
-  test("recovery asks the account's security question (real)", async (t) => {
+  test("recovery: question, mailed link, new password, login (real)", async (t) => {
     if (!identityUp) { t.skip(NOT_YET); return; }
     const { page } = await open("phone", "/recuperar.html");
+    const before = outboxNow();
     try {
       await page.getByLabel("CURP, NSS o matrícula").fill(CURP);
       await page.getByRole("button", { name: "Continuar" }).click();
@@ -406,7 +433,36 @@ describe("account life cycle on the real system", () => {
       await page.getByRole("heading", { name: "Revisa tu correo" }).waitFor();
       await assertAccessible(page);
       await screenshot(page, "recuperar-phone-es-sent");
-      await assertClean(page);
+      if (!process.env.HUELLA_OUTBOX) {
+        t.diagnostic("no outbox from serve.py: the mailed link is not followed");
+        await assertClean(page);
+        return;
+      }
+      const link = await mailedLink(EMAIL, before);
+      assert.ok(link, "a recovery mail with a link reached the outbox");
+      await page.goto(baseUrl() + link);
+      await page.getByRole("heading", { name: "Elige una nueva contraseña" }).waitFor();
+      await page.getByLabel("Nueva contraseña", { exact: true }).fill(PASSWORD3);
+      await page.getByLabel("Confirma la nueva contraseña").fill(PASSWORD3);
+      await page.getByRole("button", { name: "Guardar contraseña" }).click();
+      await page.getByRole("heading", { name: "Contraseña actualizada" }).waitFor();
+      // The link works once.
+      await page.goto(baseUrl() + "/");
+      await page.goto(baseUrl() + link);
+      await page.getByLabel("Nueva contraseña", { exact: true }).fill(PASSWORD3 + " bis");
+      await page.getByLabel("Confirma la nueva contraseña").fill(PASSWORD3 + " bis");
+      await page.getByRole("button", { name: "Guardar contraseña" }).click();
+      await page.getByRole("alert").filter({ hasText: "no es válido, ya se usó o venció" }).waitFor();
+      // And the new password signs in.
+      await page.goto(baseUrl() + "/login.html");
+      await page.getByLabel("CURP, NSS o matrícula").fill(CURP);
+      await page.locator("#password").fill(PASSWORD3);
+      await page.getByRole("button", { name: "Entrar" }).click();
+      await page.waitForURL(/\/perfil\.html$/);
+      await page.locator("#me-name").filter({ hasText: NAME }).waitFor();
+      await page.getByRole("button", { name: "Cerrar sesión" }).click();
+      await page.waitForURL(/\/login\.html\?logout=1$/);
+      await assertClean(page, [401, 422]);
     } finally { await closePage(page); }
   });
 });

@@ -96,7 +96,8 @@ if [ -z "${HUELLA_URL:-}" ]; then
   HUELLA_URL=$(sed -n 's/^URL=//p' "$tmp/out")
   HUELLA_TOKEN=$(sed -n 's/^TOKEN=//p' "$tmp/out")
   HUELLA_EFIRMA_CA=$(sed -n 's/^EFIRMA_CA=//p' "$tmp/out")
-  export HUELLA_URL HUELLA_TOKEN HUELLA_EFIRMA_CA
+  HUELLA_OUTBOX=$(sed -n 's/^OUTBOX=//p' "$tmp/out")
+  export HUELLA_URL HUELLA_TOKEN HUELLA_EFIRMA_CA HUELLA_OUTBOX
 fi
 export HUELLA_URL
 log "testing $HUELLA_URL with $("$CHROMIUM" --version 2>/dev/null | head -1)"

@@ -13,7 +13,9 @@
 Prints `URL=http://127.0.0.1:PORT`, `TOKEN=...` (the admin bearer token;
 empty in --static mode) and `EFIRMA_CA=DIR` (a test certification authority
 the real system trusts for e.firma login: DIR/ca.pem and DIR/ca.key; empty
-in --static mode) on stdout, one per line, then waits until stdin is closed
+in --static mode), after `OUTBOX=DIR` (where the real system writes its
+mail, recovery links included; empty in --static mode), on stdout, one per
+line, then waits until stdin is closed
 or SIGTERM/SIGINT arrives, and stops what it started.
 """
 import http.server
@@ -155,6 +157,7 @@ def main():
 
     print(f"URL=http://127.0.0.1:{system.port}", flush=True)
     print(f"TOKEN={system.token}", flush=True)
+    print(f"OUTBOX={getattr(system, 'outbox', '')}", flush=True)
     print(f"EFIRMA_CA={ca_dir}", flush=True)
 
     def watch_stdin():
