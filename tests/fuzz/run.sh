@@ -15,6 +15,16 @@ mkdir -p "$OUT/crashes"
 seed() {   # seed TARGET DIR: corpus files for one target
   local target=$1 dir=$2 f i=0
   mkdir -p "$dir"
+  case $target in
+    fuzz_config)
+      for f in config/*.yaml; do cp "$f" "$dir/"; done
+      return ;;
+    fuzz_certificate)
+      openssl req -x509 -newkey rsa:2048 -nodes -days 30 -outform DER \
+        -subj "/CN=EDUARDO GOMEZ/x500UniqueIdentifier=GODE561231GR8/serialNumber=GODE561231HDFRRN00" \
+        -keyout /dev/null -out "$dir/seed-cert.der" 2>/dev/null || true
+      return ;;
+  esac
   for f in "$SHARED"/data/*/*/*.iso "$SHARED"/data/invalid/*.iso; do
     [ -f "$f" ] || continue
     i=$((i + 1))
