@@ -33,8 +33,13 @@ static ngx_int_t ngx_http_huella_continue(ngx_http_request_t *r,
 static ngx_int_t ngx_http_huella_check_body(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx);
 static void ngx_http_huella_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_huella_read_body(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx);
+static void ngx_http_huella_signed(ngx_http_huella_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_huella_body_ready(ngx_http_request_t *r,
+    ngx_http_huella_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_huella_parse_body(ngx_http_request_t *r,
-    ngx_http_huella_ctx_t *ctx, size_t *body_len);
+    ngx_http_huella_ctx_t *ctx);
 static void ngx_http_huella_json_cleanup(void *data);
 static ngx_int_t ngx_http_huella_process(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx, size_t body_len);
@@ -291,39 +296,84 @@ ngx_http_huella_check_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
 static void
 ngx_http_huella_body_handler(ngx_http_request_t *r)
 {
-    size_t                  len;
+    char                   *purpose;
     ngx_int_t               rc;
     ngx_http_huella_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_huella_module);
 
-    rc = ngx_http_huella_parse_body(r, ctx, &len);
+    rc = ngx_http_huella_read_body(r, ctx);
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_huella_process(r, ctx, len);
+    purpose = NULL;
 
-    } else if (rc == NGX_DECLINED) {
-        rc = ngx_http_huella_send_rejected(r, ctx);
+    if (ctx->route->access & NGX_HTTP_HUELLA_SIGNED_ENROLLMENT) {
+        purpose = NGX_HTTP_HUELLA_PURPOSE_ENROLLMENT;
 
-    } else {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    } else if (ctx->route->access & NGX_HTTP_HUELLA_SIGNED_KIOSK) {
+        purpose = NGX_HTTP_HUELLA_PURPOSE_KIOSK;
     }
 
-    ngx_http_finalize_request(r, rc);
+    if (rc == NGX_OK && purpose) {
+
+        /* the signature is checked before the body is parsed */
+
+        rc = ngx_http_huella_signature_check(ctx, purpose, &ctx->raw_body,
+                                             ngx_http_huella_signed);
+        if (rc == NGX_AGAIN) {
+
+            /* ngx_http_huella_signed() finalizes the request */
+
+            return;
+        }
+    }
+
+    ngx_http_finalize_request(r, ngx_http_huella_body_ready(r, ctx, rc));
+}
+
+
+static void
+ngx_http_huella_signed(ngx_http_huella_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_finalize_request(r, ngx_http_huella_body_ready(r, ctx, rc));
+    ngx_http_run_posted_requests(c);
 }
 
 
 static ngx_int_t
-ngx_http_huella_parse_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
-    size_t *body_len)
+ngx_http_huella_body_ready(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    if (rc == NGX_OK) {
+        rc = ngx_http_huella_parse_body(r, ctx);
+    }
+
+    if (rc == NGX_OK) {
+        return ngx_http_huella_process(r, ctx, ctx->raw_body.len);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_huella_send_rejected(r, ctx);
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the body's bytes in memory, in ctx->raw_body */
+
+static ngx_int_t
+ngx_http_huella_read_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
 {
     u_char                      *data, *p;
     size_t                       len;
-    json_t                      *body;
     ngx_buf_t                   *b;
     ngx_chain_t                 *cl;
-    json_error_t                 err;
-    ngx_pool_cleanup_t          *cln;
     ngx_http_request_body_t     *rb;
     ngx_http_huella_loc_conf_t  *hlcf;
 
@@ -386,12 +436,27 @@ ngx_http_huella_parse_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
                                       "a JSON object body is required");
     }
 
+    ctx->raw_body.data = data;
+    ctx->raw_body.len = len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_parse_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
+{
+    json_t              *body;
+    json_error_t         err;
+    ngx_pool_cleanup_t  *cln;
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    body = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES, &err);
+    body = json_loadb((char *) ctx->raw_body.data, ctx->raw_body.len,
+                      JSON_REJECT_DUPLICATES, &err);
 
     if (body == NULL) {
         return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
@@ -410,7 +475,6 @@ ngx_http_huella_parse_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
     }
 
     ctx->body = body;
-    *body_len = len;
 
     return NGX_OK;
 }

@@ -18,6 +18,7 @@
 
 #include "ngx_http_huella_link.h"
 #include "ngx_http_huella_auth.h"
+#include "ngx_http_huella_signature.h"
 
 
 typedef struct ngx_http_huella_ctx_s  ngx_http_huella_ctx_t;
@@ -85,7 +86,11 @@ struct ngx_http_huella_ctx_s {
     ngx_uint_t                 position;    /* from the path, 0 if none */
 
     json_t                    *body;
+    ngx_str_t                  raw_body;    /* the body's bytes */
     struct hipc_writer         writer;
+
+    /* the device that signed the request (NGX_HTTP_HUELLA_SIGNED_*) */
+    ngx_http_huella_device_t  *device;
 
     /* a rejected request, see ngx_http_huella_reject() */
     ngx_uint_t                 status;

@@ -30,6 +30,13 @@
 #define NGX_HTTP_HUELLA_PUBLIC        0x0200  /* anyone, identity optional */
 #define NGX_HTTP_HUELLA_SESSION_ONLY  0x0400  /* a cookie session, no token */
 
+/*
+ * the request must carry the RFC 9421 signature of a registered device of
+ * that purpose (ngx_http_huella_signature.h); with a body only
+ */
+#define NGX_HTTP_HUELLA_SIGNED_ENROLLMENT  0x0800
+#define NGX_HTTP_HUELLA_SIGNED_KIOSK       0x1000
+
 #define NGX_HTTP_HUELLA_SECRET_LEN    32      /* session id, csrf token */
 #define NGX_HTTP_HUELLA_SECRET_B64    43      /* base64url, no padding */
 #define NGX_HTTP_HUELLA_HASH_LEN      32      /* SHA-256 */

@@ -15,6 +15,7 @@
 #include "ngx_http_huella_module.h"
 #include "ngx_http_huella_link.h"
 #include "ngx_http_huella_auth.h"
+#include "ngx_http_huella_signature.h"
 
 
 #define NGX_HTTP_HUELLA_TOKEN_MIN  16
@@ -113,6 +114,20 @@ static ngx_command_t  ngx_http_huella_commands[] = {
       offsetof(ngx_http_huella_main_conf_t, token_cache_ttl),
       NULL },
 
+    { ngx_string("huella_signature_nonce_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_huella_nonce_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("huella_signature_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_huella_main_conf_t, signature_window),
+      NULL },
+
     { ngx_string("huella_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -177,6 +192,7 @@ ngx_http_huella_create_main_conf(ngx_conf_t *cf)
     hmcf->session_idle = NGX_CONF_UNSET;
     hmcf->session_absolute = NGX_CONF_UNSET;
     hmcf->token_cache_ttl = NGX_CONF_UNSET;
+    hmcf->signature_window = NGX_CONF_UNSET;
 
     return hmcf;
 }
@@ -190,6 +206,14 @@ ngx_http_huella_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(hmcf->session_idle, 15 * 60);
     ngx_conf_init_value(hmcf->session_absolute, 8 * 60 * 60);
     ngx_conf_init_value(hmcf->token_cache_ttl, 30);
+    ngx_conf_init_value(hmcf->signature_window, 300);
+
+    if (hmcf->signature_window <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"huella_signature_window\" must be greater "
+                           "than zero");
+        return NGX_CONF_ERROR;
+    }
 
     if (hmcf->session_idle <= 0 || hmcf->session_absolute <= 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

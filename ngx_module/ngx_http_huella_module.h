@@ -25,6 +25,8 @@
  *   ngx_http_huella_account.c    accounts, /me, password, recovery
  *   ngx_http_huella_login.c      password and e.firma login, logout
  *   ngx_http_huella_admin.c      service tokens, roles, audit trail
+ *   ngx_http_huella_signature.c  RFC 9421 signed captures of devices
+ *   ngx_http_huella_nonce.c      their nonce cache, a shared zone
  */
 
 
@@ -51,6 +53,9 @@ typedef struct {
     time_t                     session_idle;
     time_t                     session_absolute;
     time_t                     token_cache_ttl;
+
+    ngx_shm_zone_t            *nonce_zone;    /* signed captures */
+    time_t                     signature_window;
 } ngx_http_huella_main_conf_t;
 
 
