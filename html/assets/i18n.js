@@ -83,6 +83,7 @@ const HUELLA_STRINGS = {
     need_key: "Elige el archivo de la clave privada (.key).",
     key_password_wrong: "No se pudo abrir la clave privada: la contraseña es incorrecta o el archivo .key no es válido.",
     key_mismatch: "La clave privada (.key) no corresponde al certificado (.cer).",
+    efirma_unavailable: "El inicio de sesión con e.firma no está disponible en este portal (falta la biblioteca de firma).",
 
     /* registration */
     reg_title: "Crear cuenta · Huella",
@@ -256,6 +257,7 @@ const HUELLA_STRINGS = {
     need_key: "Choose the private key file (.key).",
     key_password_wrong: "Could not open the private key: the password is wrong or the .key file is not valid.",
     key_mismatch: "The private key (.key) does not belong to the certificate (.cer).",
+    efirma_unavailable: "Signing in with e.firma is not available on this portal (the signing library is missing).",
 
     reg_title: "Create an account · Huella",
     reg_h1: "Create an account",

@@ -199,8 +199,16 @@
     box.hidden = false;
   }
 
+  /* forge comes from html/vendor/ (tools/vendor.sh): say so if missing. */
+  function forgeReady() {
+    if (typeof forge !== "undefined") return true;
+    huellaMessage($("ef-msg"), "efirma_unavailable");
+    return false;
+  }
+
   async function onCer() {
     const input = $("cer"), box = $("ef-msg");
+    if (!forgeReady()) return;
     cert = null;
     showCert();
     clearBox(box);
@@ -233,6 +241,7 @@
 
   async function onEfirma(e) {
     e.preventDefault();
+    if (!forgeReady()) return;
     const cerIn = $("cer"), keyIn = $("key"), pass = $("key-password");
     const box = $("ef-msg"), btn = $("ef-submit");
     clearBox(box);

@@ -164,6 +164,19 @@ describe("identity pages load clean", () => {
             assert.equal(await page.getAttribute("html", "lang"), "es-MX");
             await noInlineCode(page);
             await noSideScroll(page);
+            // Every string the page names exists in both languages.
+            const missing = await page.evaluate(() => {
+              const keys = new Set();
+              document.querySelectorAll("[data-i18n]").forEach((el) => keys.add(el.dataset.i18n));
+              document.querySelectorAll("[data-i18n-attr]").forEach((el) =>
+                el.dataset.i18nAttr.split(",").forEach((p) => keys.add(p.split("=")[1].trim())));
+              const es = HUELLA_STRINGS["es-MX"], en = HUELLA_STRINGS.en;
+              const out = [...keys].filter((k) => !(k in es) || !(k in en));
+              for (const k of Object.keys(es)) if (!(k in en)) out.push(`en lacks ${k}`);
+              for (const k of Object.keys(en)) if (!(k in es)) out.push(`es-MX lacks ${k}`);
+              return out;
+            });
+            assert.deepEqual(missing, []);
             await assertAccessible(page);
             await assertClean(page);
             await screenshot(page, `${p.name}-${viewport}-es`);
@@ -463,6 +476,48 @@ describe("account life cycle on the real system", () => {
       await page.getByRole("button", { name: "Cerrar sesión" }).click();
       await page.waitForURL(/\/login\.html\?logout=1$/);
       await assertClean(page, [401, 422]);
+    } finally { await closePage(page); }
+  });
+});
+
+describe("lockout on the real system", () => {
+  test("attempts left count down, then 423 with a live countdown", async (t) => {
+    if (!identityUp) { t.skip(NOT_YET); return; }
+    // A second demo subject of config/registry.tsv, used by no other test.
+    const curp = "DIMP800817HSLZRD09";
+    const password = "la contraseña correcta de pedro para la prueba";
+    const r = await fetch(`${baseUrl()}/api/v1/accounts`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ curp, nss: withLuhn("2234567890"),
+        email: "pedro.diaz@example.mx", password,
+        security_question: "¿Color favorito?", security_answer: "verde" }) });
+    assert.ok([201, 409].includes(r.status), `POST /accounts: ${r.status}`);
+    const { page } = await open("phone", "/login.html");
+    try {
+      const alert = page.getByRole("alert");
+      await page.getByLabel("CURP, NSS o matrícula").fill(curp);
+      for (const left of [4, 3, 2, 1]) {
+        await page.locator("#password").fill(`equivocada número ${left}`);
+        await page.getByRole("button", { name: "Entrar" }).click();
+        const want = left === 1 ? "Te queda 1 intento" : `Te quedan ${left} intentos`;
+        await alert.filter({ hasText: want }).waitFor();
+      }
+      await page.locator("#password").fill("equivocada número 5");
+      await page.getByRole("button", { name: "Entrar" }).click();
+      await alert.filter({ hasText: "bloqueada temporalmente" }).waitFor();
+      const timer = page.getByRole("timer");
+      const first = await timer.textContent();
+      assert.match(first, /^\d+:\d\d$/);
+      await page.waitForFunction((v) =>
+        document.querySelector("#lock-timer")?.textContent !== v, first, { timeout: 3000 });
+      await assertAccessible(page);
+      await screenshot(page, "login-phone-es-locked-real");
+      // Even the right password waits for the lock to end.
+      await page.locator("#password").fill(password);
+      await page.getByRole("button", { name: "Entrar" }).click();
+      await alert.filter({ hasText: "bloqueada temporalmente" }).waitFor();
+      assert.match(page.url(), /\/login\.html$/);
+      await assertClean(page, [401, 423]);
     } finally { await closePage(page); }
   });
 });
