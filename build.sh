@@ -25,6 +25,9 @@ PACKAGES=(
   wrk                              # benches and load kit
   clang libclang-rt-14-dev         # libFuzzer targets (tests/fuzz)
 )
+# nodejs + npm (front-end libraries, package-lock.json): installed only when
+# the commands are missing, since many hosts carry a newer Node.js that
+# bundles its own npm.
 
 log() { printf '\033[1m[build.sh]\033[0m %s\n' "$*" >&2; }
 
@@ -34,6 +37,7 @@ install_deps() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
       || missing+=("$p")
   done
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing: ${missing[*]}"
   local sudo=""
@@ -77,6 +81,8 @@ install_module() {
 
 build_all() {
   install_deps
+  log "front-end libraries into html/vendor/ (npm ci from package-lock.json)"
+  bash "$ROOT/tools/vendor.sh"
   log "building huellad, huellactl, tests, benches"
   make -s -j"$JOBS" BUILD=build
   log "building ngx_http_huella_module.so"

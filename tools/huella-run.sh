@@ -99,6 +99,7 @@ for _ in $(seq 1 100); do
 done
 if ! curl -fs "$base/healthz" >/dev/null 2>&1; then
   say "Huella did not become healthy; see $VAR/log/"
+  tail -n 20 "$VAR"/log/*.log >&2 || true
   stop_all
   exit 1
 fi

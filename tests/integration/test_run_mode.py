@@ -78,8 +78,14 @@ class RunModeTest(unittest.TestCase):
             if self.proc.poll() is not None:
                 break
             time.sleep(0.2)
-        with open(os.path.join(self.var, "run.out"), errors="replace") as f:
-            self.fail("run mode did not come up:\n" + f.read()[-3000:])
+        logs = []
+        for name in ("run.out", "log/huellad.log", "log/nginx-error.log"):
+            try:
+                with open(os.path.join(self.var, name), errors="replace") as f:
+                    logs.append(f"--- {name}\n" + f.read()[-3000:])
+            except OSError:
+                pass
+        self.fail("run mode did not come up:\n" + "\n".join(logs))
 
     def test_run_mode_end_to_end(self):
         doc = self.wait_up()

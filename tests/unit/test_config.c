@@ -61,6 +61,7 @@ START_TEST(test_repo_config_loads)
     ck_assert_uint_eq(cfg.socket_mode, 0666);
     ck_assert_uint_eq(cfg.max_clients, 64);
     ck_assert(cfg.fmr > 0.9e-4 && cfg.fmr < 1.1e-4);
+    att_rules_free(&cfg.attendance);
 }
 END_TEST
 
@@ -148,7 +149,7 @@ START_TEST(test_out_of_range)
     expect_error("matcher:\n  max_clients: 0\n", 2,
         "key 'matcher.max_clients': 0 is out of range");
     expect_error("matcher:\n  map_size_mb: 1\n", 2,
-        "key 'matcher.map_size_mb': 1 is out of range");
+        "key 'matcher.map_size_mb': must be at least 16");
     expect_error("matcher:\n  fmr: 0\n", 2,
         "key 'matcher.fmr': 0 is out of range");
     expect_error("matcher:\n  fmr: 0.5\n", 2,
