@@ -16,5 +16,6 @@ int ctl_efirma_sign(int argc, char **argv);    /* ctl_efirma.c */
 int ctl_efirma_inspect(int argc, char **argv); /* ctl_efirma.c */
 int ctl_audit(int argc, char **argv);     /* ctl_audit.c   */
 int ctl_receipt(int argc, char **argv);   /* ctl_receipt.c */
+int ctl_device(int argc, char **argv);    /* ctl_device.c  */
 
 #endif /* HUELLA_CTL_H */

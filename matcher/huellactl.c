@@ -38,6 +38,10 @@ static const struct ctl_command ctl_commands[] = {
     { "receipt", ctl_receipt,
       "receipt verify FILE [--jwks F | --key PEM]\n"
       "                               check a receipt's signature offline" },
+    { "device", ctl_device,
+      "device keygen OUTDIR [--ed25519] | device sign --key K --keyid ID\n"
+      "                               --method M --path P BODYFILE: a capture\n"
+      "                               device's key pair, RFC 9421 headers" },
 };
 
 static void

@@ -131,6 +131,20 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_token_revoke;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_list;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_verify;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_auth_check;
+/* issue 5: devices and enrollment (ngx_http_huella_devices.h) */
+extern ngx_http_huella_endpoint_t  ngx_http_huella_device_register;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_devices_list;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_device_suspend;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_device_reactivate;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_device_revoke;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_receipt_get;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_jwks;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_subject_lookup;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_enroll;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_list;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_resolve;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_exceptions;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_my_exceptions;
 
 
 /* a finger template of a request */

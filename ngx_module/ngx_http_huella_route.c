@@ -104,6 +104,35 @@ static ngx_http_huella_route_t  ngx_http_huella_routes[] = {
     { NGX_HTTP_GET, "/api/v1/auth",
       &ngx_http_huella_auth_check, ANY },
 
+    /* issue 5: devices, signed enrollment, dedup (docs/devices.md) */
+
+    { NGX_HTTP_GET, "/.well-known/jwks.json",
+      &ngx_http_huella_jwks, NGX_HTTP_HUELLA_NO_AUTH },
+    { NGX_HTTP_POST, "/api/v1/devices",
+      &ngx_http_huella_device_register, E|AD },
+    { NGX_HTTP_GET, "/api/v1/devices",
+      &ngx_http_huella_devices_list, E|AD },
+    { NGX_HTTP_POST, "/api/v1/devices/{id}/suspend",
+      &ngx_http_huella_device_suspend, E|AD },
+    { NGX_HTTP_POST, "/api/v1/devices/{id}/reactivate",
+      &ngx_http_huella_device_reactivate, E|AD },
+    { NGX_HTTP_POST, "/api/v1/devices/{id}/revoke",
+      &ngx_http_huella_device_revoke, E|AD },
+    { NGX_HTTP_GET, "/api/v1/subjects",
+      &ngx_http_huella_subject_lookup, E|AD },
+    { NGX_HTTP_POST, "/api/v1/subjects/{curp}/enrollment",
+      &ngx_http_huella_enroll, E|AD|NGX_HTTP_HUELLA_SIGNED_ENROLLMENT },
+    { NGX_HTTP_GET, "/api/v1/receipts/{id}",
+      &ngx_http_huella_receipt_get, ANY },
+    { NGX_HTTP_GET, "/api/v1/dedup",
+      &ngx_http_huella_dedup_list, AU },
+    { NGX_HTTP_POST, "/api/v1/dedup/{id}/resolve",
+      &ngx_http_huella_dedup_resolve, AU },
+    { NGX_HTTP_GET, "/api/v1/exceptions",
+      &ngx_http_huella_exceptions, AU|AD },
+    { NGX_HTTP_GET, "/api/v1/me/exceptions",
+      &ngx_http_huella_my_exceptions, ANY },
+
     { 0, NULL, NULL, 0 }
 };
 
