@@ -89,6 +89,8 @@ struct ngx_http_huella_ctx_s {
     ngx_str_t                  raw_body;    /* the body's bytes */
     struct hipc_writer         writer;
 
+    void                      *data;        /* the endpoint's own state */
+
     /* the device that signed the request (NGX_HTTP_HUELLA_SIGNED_*) */
     ngx_http_huella_device_t  *device;
 
@@ -131,6 +133,17 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_token_revoke;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_list;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_verify;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_auth_check;
+/* issue 6: attendance (ngx_http_huella_attendance.h) */
+extern ngx_http_huella_endpoint_t  ngx_http_huella_punch;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_my_attendance;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_subject_attendance;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_attendance_rules;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_attendance_report;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_create;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justifications_list;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_decide;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_attachment;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_notifications;
 /* issue 5: devices and enrollment (ngx_http_huella_devices.h) */
 extern ngx_http_huella_endpoint_t  ngx_http_huella_device_register;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_devices_list;
