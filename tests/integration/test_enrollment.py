@@ -390,6 +390,37 @@ class EnrollmentTest(HuellaTestCase):
         st, doc, _ = self.enroll(curp, body)
         self.assertEqual((st, self.code(doc)), (409, "already_enrolled"))
 
+    def test_ed25519_device_and_concurrent_replay(self):
+        d = self.device("ed", "enrollment", self.rep, ed25519=True)
+        self.assertEqual(d.doc["key_alg"], "Ed25519")
+        curp = self.curp()
+        path = f"/api/v1/subjects/{curp}/enrollment"
+        raw = json.dumps({"fingers": [finger(8, "110_1.iso",
+                                             db="DB2_B")]}).encode()
+        h = d.sign("POST", path, raw)
+        # the same signed request twice at once: one gets through
+        out = []
+
+        def go():
+            out.append(self.call("POST", path, token=self.rep, raw=raw,
+                                 headers=h)[::2])
+
+        ts = [threading.Thread(target=go) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        codes = sorted((st, self.code(doc)) for st, doc in out)
+        self.assertEqual(codes, [(201, None)] + [(401, "nonce_replayed")] * 3,
+                         out)
+        # alg must name the key's algorithm
+        h = d.sign("POST", path, raw)
+        h["Signature-Input"] = h["Signature-Input"].replace(
+            'alg="ed25519"', 'alg="ecdsa-p256-sha256"')
+        st, _, doc = self.call("POST", path, token=self.rep, raw=raw,
+                               headers=h)
+        self.assertEqual((st, self.code(doc)), (401, "signature_invalid"))
+
     def test_admin_service_account_for_employer(self):
         body = {"fingers": [finger(3, "109_1.iso")],
                 "employer_rfc": RFC_E}
