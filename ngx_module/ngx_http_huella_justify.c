@@ -11,7 +11,9 @@
  *
  * An attachment larger than one matcher message goes as its first chunk
  * in JUSTIFY_CREATE and the rest in JUSTIFY_ATTACHMENT_APPEND calls made
- * one after the other by the same request; reading it back takes
+ * one after the other by the same request (after ATTENDANCE_RULES says
+ * the whole fits huellad's limit, so nothing is filed half); reading it
+ * back takes
  * JUSTIFY_ATTACHMENT_GET calls by offset.  The request stays suspended
  * between the calls: the worker never blocks.
  */
@@ -47,6 +49,8 @@ typedef struct {
     size_t                     total;
 
     json_t                    *doc;         /* create: the answer */
+    struct hipc_writer         create;      /* the filing, during the
+                                               preflight */
 } ngx_http_huella_chunks_t;
 
 
@@ -55,6 +59,8 @@ static ngx_int_t ngx_http_huella_attachment_field(ngx_http_huella_ctx_t *ctx,
     ngx_str_t *type, ngx_str_t *data);
 static ngx_int_t ngx_http_huella_create_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
+static ngx_int_t ngx_http_huella_preflight_decode(
+    ngx_http_huella_ctx_t *ctx, struct hipc_reader *rd);
 static ngx_int_t ngx_http_huella_append_next(ngx_http_huella_chunks_t *st);
 static void ngx_http_huella_append_done(ngx_http_huella_call_t *call);
 static ngx_int_t ngx_http_huella_list_encode(ngx_http_huella_ctx_t *ctx);
@@ -83,6 +89,16 @@ ngx_http_huella_endpoint_t  ngx_http_huella_justification_create = {
     .op = HIPC_OP_JUSTIFY_CREATE,
     .encode = ngx_http_huella_create_encode,
     .decode = ngx_http_huella_create_decode,
+    .body = 1,
+};
+
+/* a large attachment: the rules first, then JUSTIFY_CREATE */
+static ngx_http_huella_endpoint_t
+    ngx_http_huella_justification_preflight =
+{
+    .op = HIPC_OP_ATTENDANCE_RULES,
+    .encode = ngx_http_huella_create_encode,
+    .decode = ngx_http_huella_preflight_decode,
     .body = 1,
 };
 
@@ -316,9 +332,83 @@ ngx_http_huella_create_encode(ngx_http_huella_ctx_t *ctx)
         st->len = data.len - first;
         st->total = data.len;
         ctx->data = st;
+
+        /*
+         * huellad's size limit is known before anything is filed: the
+         * rules are asked first (an empty message), the filing is kept
+         */
+
+        st->create = ctx->writer;
+        ctx->writer.len = 0;
+        ctx->endpoint = &ngx_http_huella_justification_preflight;
     }
 
     return NGX_OK;
+}
+
+
+/* the rules' max_attachment_bytes, then the filing itself */
+
+static ngx_int_t
+ngx_http_huella_preflight_decode(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd)
+{
+    json_t                      *doc, *max;
+    ngx_int_t                    rc;
+    json_int_t                   limit;
+    ngx_http_huella_chunks_t    *st;
+    ngx_http_huella_loc_conf_t  *hlcf;
+
+    st = ctx->data;
+
+    doc = ngx_http_huella_att_json(rd);
+    max = doc ? json_object_get(doc, "max_attachment_bytes") : NULL;
+    limit = json_is_integer(max) ? json_integer_value(max) : -1;
+    json_decref(doc);
+
+    if (limit < 0) {
+        return ngx_http_huella_malformed(ctx);
+    }
+
+    if ((json_int_t) st->total > limit) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "attachment_too_large",
+                                      "attachment.data",
+                                      "attachments are at most %L bytes, "
+                                      "this one has %uz", (int64_t) limit,
+                                      st->total);
+    }
+
+    ctx->endpoint = &ngx_http_huella_justification_create;
+    ctx->writer = st->create;
+
+    hlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_huella_module);
+
+    rc = ngx_http_huella_link_call(&ctx->call, HIPC_OP_JUSTIFY_CREATE,
+                                   ctx->writer.buf, ctx->writer.len,
+                                   hlcf->deadline);
+
+    switch (rc) {
+
+    case NGX_OK:
+        ctx->request->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        return ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "matcher_unavailable", NULL,
+                                      "the matcher is not reachable, retry "
+                                      "shortly");
+
+    case NGX_BUSY:
+        return ngx_http_huella_reject(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "matcher_busy", NULL,
+                                      "too many requests in flight to the "
+                                      "matcher, retry shortly");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 

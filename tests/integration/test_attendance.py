@@ -425,11 +425,15 @@ class AttendanceTest(unittest.TestCase):
         self.err(self.file(MARIA, with_(date=None,
                                         folio="HUE-2025-999999999")),
                  404, "punch_not_found")
-        # too large for huellad's limit (512 KiB): refused, nothing half
+        # too large for huellad's limit (512 KiB): refused, nothing filed
+        st, _, doc = self.as_(MARIA, "GET", "/api/v1/justifications")
+        before = len(doc["justifications"])
         big = base64.b64encode(os.urandom(600 * 1024)).decode()
-        st, _, doc = self.file(MARIA, with_(attachment={
-            "type": "image/png", "data": big}))
-        self.assertEqual(st, 413, doc)
+        self.err(self.file(MARIA, with_(attachment={
+            "type": "image/png", "data": big})), 413,
+            "attachment_too_large", "attachment.data")
+        st, _, doc = self.as_(MARIA, "GET", "/api/v1/justifications")
+        self.assertEqual(len(doc["justifications"]), before)
         # the body itself
         self.err(self.as_(MARIA, "POST", "/api/v1/justifications",
                           raw=b"{not json"), 400, "malformed_json")
