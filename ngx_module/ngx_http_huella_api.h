@@ -89,10 +89,10 @@ struct ngx_http_huella_ctx_s {
     ngx_str_t                  raw_body;    /* the body's bytes */
     struct hipc_writer         writer;
 
-    void                      *data;        /* the endpoint's own state */
-
     /* the device that signed the request (NGX_HTTP_HUELLA_SIGNED_*) */
     ngx_http_huella_device_t  *device;
+
+    void                      *data;        /* the endpoint's own state */
 
     /* a rejected request, see ngx_http_huella_reject() */
     ngx_uint_t                 status;
@@ -133,17 +133,6 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_token_revoke;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_list;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_audit_verify;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_auth_check;
-/* issue 6: attendance (ngx_http_huella_attendance.h) */
-extern ngx_http_huella_endpoint_t  ngx_http_huella_punch;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_my_attendance;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_subject_attendance;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_attendance_rules;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_attendance_report;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_create;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_justifications_list;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_decide;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_attachment;
-extern ngx_http_huella_endpoint_t  ngx_http_huella_notifications;
 /* issue 5: devices and enrollment (ngx_http_huella_devices.h) */
 extern ngx_http_huella_endpoint_t  ngx_http_huella_device_register;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_devices_list;
@@ -158,6 +147,17 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_list;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_resolve;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_exceptions;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_my_exceptions;
+/* issue 6: attendance (ngx_http_huella_attendance.h) */
+extern ngx_http_huella_endpoint_t  ngx_http_huella_punch;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_my_attendance;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_subject_attendance;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_attendance_rules;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_attendance_report;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_create;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justifications_list;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_decide;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_justification_attachment;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_notifications;
 
 
 /* a finger template of a request */

@@ -103,31 +103,6 @@ static ngx_http_huella_route_t  ngx_http_huella_routes[] = {
       &ngx_http_huella_audit_verify, AU|AD },
     { NGX_HTTP_GET, "/api/v1/auth",
       &ngx_http_huella_auth_check, ANY },
-    /* issue 6: attendance (docs/attendance-api.md); huellad decides whose
-     * records a caller may see or decide (ACTOR, ROLES) */
-
-    { NGX_HTTP_POST, "/api/v1/punches",
-      &ngx_http_huella_punch,
-      NGX_HTTP_HUELLA_NO_AUTH|NGX_HTTP_HUELLA_SIGNED_KIOSK },
-    { NGX_HTTP_GET, "/api/v1/me/attendance",
-      &ngx_http_huella_my_attendance, W|S|AU|AD },
-    { NGX_HTTP_GET, "/api/v1/subjects/{curp}/attendance",
-      &ngx_http_huella_subject_attendance, S|AU|AD },
-    { NGX_HTTP_GET, "/api/v1/attendance/rules",
-      &ngx_http_huella_attendance_rules, ANY },
-    { NGX_HTTP_GET, "/api/v1/reports/attendance",
-      &ngx_http_huella_attendance_report, W|S|AU|AD },
-    { NGX_HTTP_POST, "/api/v1/justifications",
-      &ngx_http_huella_justification_create, W|S|AD },
-    { NGX_HTTP_GET, "/api/v1/justifications",
-      &ngx_http_huella_justifications_list, W|S|AU|AD },
-    { NGX_HTTP_POST, "/api/v1/justifications/{id}/decision",
-      &ngx_http_huella_justification_decide, S|AD },
-    { NGX_HTTP_GET, "/api/v1/justifications/{id}/attachment",
-      &ngx_http_huella_justification_attachment, W|S|AU|AD },
-    { NGX_HTTP_GET, "/api/v1/notifications",
-      &ngx_http_huella_notifications, W|S|AU|AD },
-
 
     /* issue 5: devices, signed enrollment, dedup (docs/devices.md) */
 
@@ -157,6 +132,31 @@ static ngx_http_huella_route_t  ngx_http_huella_routes[] = {
       &ngx_http_huella_exceptions, AU|AD },
     { NGX_HTTP_GET, "/api/v1/me/exceptions",
       &ngx_http_huella_my_exceptions, ANY },
+
+    /* issue 6: attendance (docs/attendance-api.md); huellad decides whose
+     * records a caller may see or decide (ACTOR, ROLES) */
+
+    { NGX_HTTP_POST, "/api/v1/punches",
+      &ngx_http_huella_punch,
+      NGX_HTTP_HUELLA_NO_AUTH|NGX_HTTP_HUELLA_SIGNED_KIOSK },
+    { NGX_HTTP_GET, "/api/v1/me/attendance",
+      &ngx_http_huella_my_attendance, W|S|AU|AD },
+    { NGX_HTTP_GET, "/api/v1/subjects/{curp}/attendance",
+      &ngx_http_huella_subject_attendance, S|AU|AD },
+    { NGX_HTTP_GET, "/api/v1/attendance/rules",
+      &ngx_http_huella_attendance_rules, ANY },
+    { NGX_HTTP_GET, "/api/v1/reports/attendance",
+      &ngx_http_huella_attendance_report, W|S|AU|AD },
+    { NGX_HTTP_POST, "/api/v1/justifications",
+      &ngx_http_huella_justification_create, W|S|AD },
+    { NGX_HTTP_GET, "/api/v1/justifications",
+      &ngx_http_huella_justifications_list, W|S|AU|AD },
+    { NGX_HTTP_POST, "/api/v1/justifications/{id}/decision",
+      &ngx_http_huella_justification_decide, S|AD },
+    { NGX_HTTP_GET, "/api/v1/justifications/{id}/attachment",
+      &ngx_http_huella_justification_attachment, W|S|AU|AD },
+    { NGX_HTTP_GET, "/api/v1/notifications",
+      &ngx_http_huella_notifications, W|S|AU|AD },
 
     { 0, NULL, NULL, 0 }
 };
