@@ -5,7 +5,9 @@
  *   {ok, status, data, error: {code, message, field, attempts_left,
  *    retry_after} | null, headers}
  * A network failure is status 0 with code "network_error".  Unsafe methods
- * carry X-CSRF-Token when the page holds the session's token. */
+ * carry X-CSRF-Token when the page holds the session's token.
+ * opts: {csrf: false, raw: true (body is a string sent as is),
+ *        headers: {extra request headers}}. */
 "use strict";
 
 /* Mirrors identity.password_min_chars of config/huella.yaml (NIST SP
@@ -47,8 +49,11 @@ async function huellaApi(method, path, body, opts) {
                  cache: "no-store" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    // opts.raw: the body is already the exact JSON text to send (a signed
+    // capture: its Content-Digest covers these bytes).
+    init.body = opts.raw ? String(body) : JSON.stringify(body);
   }
+  if (opts.headers) Object.assign(headers, opts.headers);
   const unsafe = !["GET", "HEAD", "OPTIONS"].includes(method);
   if (unsafe && opts.csrf !== false) {
     const t = HuellaSession.csrf();

@@ -1,0 +1,103 @@
+/* Auditor: the open dedup cases (GET /api/v1/dedup?status=open) with both
+ * CURPs and scores, resolved as confirmed duplicate or false alarm (POST
+ * /api/v1/dedup/{case}/resolve), and the exceptions (GET
+ * /api/v1/exceptions). */
+"use strict";
+(function () {
+  const $ = Enr.$;
+  let cases = [];
+  let exceptions = [];
+
+  function renderCases() {
+    const ul = $("cases");
+    ul.textContent = "";
+    $("dedup-none").hidden = cases.length > 0;
+    cases.forEach((c) => {
+      const hid = `case-h-${c.case_id}`;
+      const matches = Enr.el("ul", { class: "result-list" });
+      (c.matches || []).forEach((m) => matches.appendChild(Enr.el("li", { class: "mono",
+        i18n: "match_line", vars: { curp: m.curp, position: m.position,
+          probe: m.probe_position, score: m.score } })));
+      const li = Enr.el("li", { "data-case": c.case_id },
+        Enr.el("h3", { id: hid, class: "mono", text: c.case_id }),
+        Enr.el("dl", { class: "details" },
+          Enr.el("dt", { i18n: "case_curp" }), Enr.el("dd", { class: "mono", text: c.curp }),
+          Enr.el("dt", { i18n: "case_matches" }), Enr.el("dd", {}, matches),
+          Enr.el("dt", { i18n: "case_employer" }), Enr.el("dd", { class: "mono", text: c.employer_rfc || "—" }),
+          Enr.el("dt", { i18n: "case_device" }), Enr.el("dd", { class: "mono", text: c.device || "—" }),
+          Enr.el("dt", { i18n: "case_threshold" }), Enr.el("dd", { text: String(c.threshold ?? "—") }),
+          Enr.el("dt", { i18n: "case_searched" }), Enr.el("dd", { text: String(c.searched ?? "—") }),
+          Enr.el("dt", { i18n: "case_created" }), Enr.el("dd", { text: Enr.date(c.created) })));
+      const acts = Enr.el("div", { class: "actions" });
+      [["confirmed", "resolve_confirmed", "btn-danger"], ["false_alarm", "resolve_false", "btn-secondary"]]
+        .forEach(([decision, key, cls]) => {
+          const b = Enr.el("button", { type: "button", class: `btn btn-small ${cls}`, i18n: key,
+                                       "data-decision": decision, "aria-describedby": hid });
+          b.addEventListener("click", () => resolve(c, decision));
+          acts.appendChild(b);
+        });
+      li.appendChild(acts);
+      ul.appendChild(li);
+    });
+  }
+
+  function renderExceptions() {
+    const ul = $("exc-list");
+    ul.textContent = "";
+    $("exc-none").hidden = exceptions.length > 0;
+    exceptions.forEach((x) => {
+      ul.appendChild(Enr.el("li", {},
+        Enr.el("h3", { class: "mono", text: x.curp }),
+        Enr.el("dl", { class: "details" },
+          Enr.el("dt", { i18n: "exc_reason" }), Enr.el("dd", { text: x.reason || "—" }),
+          x.message ? Enr.el("dt", { i18n: "exc_detail" }) : null,
+          x.message ? Enr.el("dd", { text: x.message }) : null,
+          Enr.el("dt", { i18n: "exc_status" }), Enr.el("dd", { text: x.status || "—" }),
+          Enr.el("dt", { i18n: "exc_created" }), Enr.el("dd", { text: Enr.date(x.created) }))));
+    });
+  }
+
+  async function resolve(c, decision) {
+    const ok = await Enr.confirm(decision === "confirmed" ? "confirm_confirmed" : "confirm_false",
+                                 { id: c.case_id }, decision === "confirmed");
+    if (!ok) return;
+    const r = await huellaApi("POST", `/api/v1/dedup/${encodeURIComponent(c.case_id)}/resolve`, { decision });
+    const box = $("dedup-msg");
+    if (!r.ok) { Enr.error(box, r.error); return; }
+    huellaMessage(box, "case_resolved", { id: c.case_id,
+      decision: huellaT(`decision_${decision}`) }, "ok");
+    if (r.data && r.data.folio) {
+      box.appendChild(Enr.el("p", {}, Enr.el("a", { i18n: "see_receipt", vars: { folio: r.data.folio },
+        href: `/acuse.html?folio=${encodeURIComponent(r.data.folio)}` })));
+    }
+    await load();
+    $("dedup-h").focus();
+  }
+
+  async function load() {
+    const [d, x] = await Promise.all([
+      huellaApi("GET", "/api/v1/dedup?status=open"),
+      huellaApi("GET", "/api/v1/exceptions"),
+    ]);
+    if (d.ok) { cases = (d.data && d.data.cases) || []; renderCases(); }
+    else Enr.error($("dedup-msg"), d.error);
+    if (x.ok) { exceptions = (x.data && x.data.exceptions) || []; renderExceptions(); }
+    else Enr.error($("exc-msg"), x.error);
+  }
+
+  async function start() {
+    const me = await Enr.me("/auditoria.html");
+    $("loading").hidden = true;
+    if (!me) return;
+    if (me.error) { Enr.error($("page-msg"), me.error); return; }
+    if (!Enr.hasRole(me, "auditor", "admin")) { huellaMessage($("page-msg"), "forbidden_page"); return; }
+    $("dedup").hidden = false;
+    $("exceptions").hidden = false;
+    await load();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.addEventListener("huella:lang", () => { renderCases(); renderExceptions(); });
+    start();
+  });
+})();
