@@ -185,6 +185,18 @@ ngx_http_huella_continue(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
         rc = ngx_http_huella_check_body(r, ctx);
     }
 
+    if (rc == NGX_OK && !ctx->endpoint->body
+        && (ctx->route->access & (NGX_HTTP_HUELLA_SIGNED_ENROLLMENT
+                                  |NGX_HTTP_HUELLA_SIGNED_KIOSK)))
+    {
+        /* a signature covers a body: never let such a route through */
+
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "huella: signed route \"%V\" without a body",
+                      &r->uri);
+        rc = NGX_ERROR;
+    }
+
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
