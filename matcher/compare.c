@@ -13,8 +13,10 @@
  *     and the isolated ones fade; the score is the mean relaxed similarity
  *     of the n_P pairs whose similarity held up best ("efficiency");
  *  3. global consolidation (align.c): the best relaxed pairs place the
- *     prints, all minutiae are paired under that placement, and the
- *     pairing score is fused with the LSS-R one by geometric mean.
+ *     prints, all minutiae are paired under that placement;
+ *  4. a second local descriptor (neighbours.c, stored with each cylinder)
+ *     scores the pairs LSS-R kept by their nearest neighbours; the three
+ *     scores are fused by a weighted geometric mean.
  *
  * The probe is decoded once into aligned arrays (cylinders in direction
  * order) with its pairwise distances and radial angles precomputed, and
@@ -26,6 +28,7 @@
 #include "align.h"
 #include "match.h"
 #include "mcc.h"
+#include "neighbours.h"
 
 
 /* Local similarity: directions at most 60 degrees apart (43 units of
@@ -82,6 +85,7 @@ struct hm_probe {
     uint64_t         *bits;       /* [n][MCC_ND][MCC_WORDS] */
     float            *dist;       /* [n][n] */
     float            *radial;     /* [n][n]: direction to j seen from i */
+    uint8_t          *nb;         /* [n][MCC_NB_BYTES]: neighbour records */
 };
 
 struct pair {
@@ -199,7 +203,7 @@ hm_probe_new(const uint8_t *stored, size_t len)
     n = h.cylinders;
     size = sizeof(*probe) + n * sizeof(struct mcc_point)
         + n * MCC_WORDS * (1 + MCC_ND) * sizeof(uint64_t)
-        + 2 * n * n * sizeof(float) + 64;
+        + 2 * n * n * sizeof(float) + n * MCC_NB_BYTES + 64;
     mem = calloc(1, size);
     if (mem == NULL) {
         return NULL;
@@ -212,6 +216,7 @@ hm_probe_new(const uint8_t *stored, size_t len)
     probe->pt = (struct mcc_point *) (probe->bits + n * MCC_WORDS * MCC_ND);
     probe->dist = (float *) (probe->pt + n);
     probe->radial = probe->dist + n * n;
+    probe->nb = (uint8_t *) (probe->radial + n * n);
     {
         struct mcc_point  all[HM_MAX_MINUTIAE];
 
@@ -243,6 +248,9 @@ hm_probe_new(const uint8_t *stored, size_t len)
         }
     }
     for (i = 0; i < n; i++) {
+        memcpy(probe->nb + i * MCC_NB_BYTES, stored + MCC_HEADER_BYTES
+            + n * MCC_CYL_BYTES + h.minutiae * MCC_MINUTIA_BYTES
+            + probe->order[i] * MCC_NB_BYTES, MCC_NB_BYTES);
         rec = stored + MCC_HEADER_BYTES + probe->order[i] * MCC_CYL_BYTES;
         mcc_point_decode(rec, &probe->pt[i]);
         for (w = 0; w < MCC_WORDS; w++) {
@@ -504,7 +512,7 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
 {
     struct mcc_header  h;
     int                count, nr, np, smaller, k, t, na, nb;
-    double             mcc, g;
+    double             mcc, g, nbs = 0.0;
     struct mcc_point   pa[HM_MAX_MINUTIAE], pb[HM_MAX_MINUTIAE];
     float              w[HM_MAX_MINUTIAE];
     struct align_result  res;
@@ -525,6 +533,17 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
     np = NP_MIN + (int) lround(1.0 / (1.0 + exp(-NP_TAU * (smaller - NP_MU)))
         * (NP_MAX - NP_MIN));
     mcc = relax(probe, candidate, scratch, nr, np, smaller);
+    /* The second local descriptor (neighbours.h) on the n_P pairs LSS-R
+     * kept: do their nearest neighbours agree too? */
+    rec = candidate + MCC_HEADER_BYTES + (size_t) h.cylinders * MCC_CYL_BYTES
+        + (size_t) h.minutiae * MCC_MINUTIA_BYTES;
+    for (t = 0; t < np && t < nr; t++) {
+        const struct pair  *p = &scratch->chosen[scratch->order[t]];
+
+        nbs += nb_similarity(probe->nb + (size_t) p->a * MCC_NB_BYTES,
+            rec + (size_t) p->b * MCC_NB_BYTES);
+    }
+    nbs /= np;
 
     k = GLOBAL_ANCHORS < np ? GLOBAL_ANCHORS : np;
     k = k < nr ? k : nr;
@@ -550,6 +569,7 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
         : GLOBAL_MIN_OVERLAP;
     g = (double) res.weighted * res.weighted / ((double) na * nb);
     g = g > 1.0 ? 1.0 : g;
-    /* Geometric mean: either kind of evidence missing sinks the score. */
-    return sqrt(mcc * g);
+    /* Weighted geometric mean, S_MCC^0.4 S_G^0.4 S_NB^0.2: any kind of
+     * evidence missing sinks the score. */
+    return pow(mcc * mcc * g * g * nbs, 0.2);
 }

@@ -18,6 +18,7 @@
 
 #include "match.h"
 #include "mcc.h"
+#include "neighbours.h"
 
 /* Paper's parameters for 500 dpi: radius, Gaussian spreads, hull offset,
  * validity thresholds and the bit threshold (mu_psi). */
@@ -333,7 +334,8 @@ mcc_encode(const struct hm_fingerprint *fp, uint8_t *out, size_t cap,
             return -1;
         }
     }
-    need = MCC_HEADER_BYTES + (size_t) n * (MCC_CYL_BYTES + MCC_MINUTIA_BYTES);
+    need = MCC_HEADER_BYTES
+        + (size_t) n * (MCC_CYL_BYTES + MCC_MINUTIA_BYTES + MCC_NB_BYTES);
     if (cap < need) {
         snprintf(err, errlen, "output of %zu bytes is smaller than the %zu "
             "a template of %d minutiae may need", cap, need, n);
@@ -365,8 +367,22 @@ mcc_encode(const struct hm_fingerprint *fp, uint8_t *out, size_t cap,
         minutia_record(cyl + MCC_MINUTIA_BYTES * i, &fp->m[i], &pts[i],
             (unsigned) i);
     }
+    /* Neighbour records, from the positions as stored (1/4 px), so that
+     * they are what a decoder of this template would compute. */
+    {
+        struct mcc_point  q[HM_MAX_MINUTIAE];
+        uint8_t          *nb = cyl + (size_t) n * MCC_MINUTIA_BYTES;
+
+        for (i = 0; i < n; i++) {
+            mcc_point_decode(cyl + MCC_MINUTIA_BYTES * i, &q[i]);
+        }
+        for (i = 0; i < cylinders; i++) {
+            nb_encode(q, n, out[MCC_HEADER_BYTES + (size_t) i * MCC_CYL_BYTES
+                + 5], nb + (size_t) i * MCC_NB_BYTES);
+        }
+    }
     need = MCC_HEADER_BYTES + (size_t) cylinders * MCC_CYL_BYTES
-        + (size_t) n * MCC_MINUTIA_BYTES;
+        + (size_t) n * MCC_MINUTIA_BYTES + (size_t) cylinders * MCC_NB_BYTES;
 
     quality = fp->finger_quality;
     if (quality == 0) {
@@ -412,7 +428,8 @@ mcc_header_read(const uint8_t *stored, size_t len, struct mcc_header *h)
         || h->length != len || h->cylinders > h->minutiae
         || h->minutiae > HM_MAX_MINUTIAE
         || len != MCC_HEADER_BYTES + (size_t) h->cylinders * MCC_CYL_BYTES
-                  + (size_t) h->minutiae * MCC_MINUTIA_BYTES)
+                  + (size_t) h->minutiae * MCC_MINUTIA_BYTES
+                  + (size_t) h->cylinders * MCC_NB_BYTES)
     {
         return -1;
     }
@@ -456,6 +473,11 @@ hm_stored_check(const uint8_t *stored, size_t len)
     rec = stored + MCC_HEADER_BYTES + (size_t) h.cylinders * MCC_CYL_BYTES;
     for (i = 0; i < h.minutiae; i++, rec += MCC_MINUTIA_BYTES) {
         if (rec[5] != i || rec[6] > HM_MINUTIA_BIFURCATION || rec[7] != 0) {
+            return -1;
+        }
+    }
+    for (i = 0; i < h.cylinders; i++, rec += MCC_NB_BYTES) {
+        if (nb_check(rec) != 0) {
             return -1;
         }
     }

@@ -18,6 +18,9 @@
  *              fields as a cylinder, for every minutia (valid cylinder or
  *              not): the relaxation step needs only the cylinder ones, the
  *              others are kept for re-encoding and audits.
+ *   then       neighbours[header.cylinders], MCC_NB_BYTES each, in the
+ *              cylinders' order: the K-nearest-neighbour descriptor of
+ *              the cylinder's minutia (neighbours.h; version 2 on).
  *
  * The cylinder record is the unit the comparison streams through, so it
  * comes first and is fixed-size: compare() indexes it directly from the
@@ -41,9 +44,10 @@
 
 #define MCC_MAGIC0        'H'
 #define MCC_MAGIC1        'M'
-#define MCC_VERSION       1
+#define MCC_VERSION       2   /* 2: neighbour records added */
 #define MCC_HEADER_BYTES  16
 #define MCC_MINUTIA_BYTES 8
+#define MCC_NB_BYTES      18  /* NB_BYTES of neighbours.h */
 
 /* Coordinates are stored in 1/4 pixel at 500 dpi (197 px/cm). */
 #define MCC_COORD_SCALE   4.0

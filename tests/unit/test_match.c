@@ -113,6 +113,27 @@ START_TEST(stored_check_rejects_garbage)
     memcpy(buf, a.bytes, (size_t) a.len);
     buf[6]++;                                  /* cylinder count */
     ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+    /* Neighbour records (the last section): a distance of 0, beyond
+     * 120 px, nearest not first, a neighbour after an absent one. */
+    {
+        unsigned  cyl = hm_stored_cylinders(a.bytes, (size_t) a.len);
+        size_t    nb = (size_t) a.len - cyl * 18, last = (size_t) a.len - 18;
+
+        ck_assert_int_eq(a.bytes[nb] != 0xff && a.bytes[nb + 3] != 0xff, 1);
+        memcpy(buf, a.bytes, (size_t) a.len);
+        buf[nb] = 0;
+        ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+        memcpy(buf, a.bytes, (size_t) a.len);
+        buf[nb] = 241;
+        ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+        memcpy(buf, a.bytes, (size_t) a.len);
+        buf[nb] = (uint8_t) (a.bytes[nb + 3] + 1);
+        ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+        memcpy(buf, a.bytes, (size_t) a.len);
+        buf[last] = 0xff;
+        buf[last + 1] = buf[last + 2] = 0;
+        ck_assert_int_eq(hm_stored_check(buf, (size_t) a.len), -1);
+    }
     for (i = 0; i < 1000; i++) {
         size_t  j;
 
