@@ -11,11 +11,13 @@ import base64
 import calendar
 import csv
 import io
+import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import unittest
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -29,6 +31,8 @@ CARLOS = "MASC781104HNLRNR00"   # matutino, central, reports to Juan
 ANA = "PEGA920218MPLRNN07"      # vespertino, supervises norte + guards
 JORGE = "GOTJ750121HGTNRR00"    # nocturno (vigilancia), reports to Ana
 FREEZE = "2025-02-01"           # days before it are frozen
+RFC = "AAA010101AAA"            # the employer the kiosks belong to
+HUELLACTL = os.path.join(harness.BUILD, "bin", "huellactl")
 
 
 def at(y, mo, d, h, mi=0):
@@ -46,6 +50,30 @@ def subjects():
             c, nss, name = line.rstrip("\n").split("\t")
             out.append((c, nss, name))
     return out
+
+
+class Device:
+    """A kiosk (or another device): key pair and RFC 9421 signatures made
+    by `huellactl device keygen/sign`."""
+
+    def __init__(self, tmp, name):
+        self.dir = os.path.join(tmp, name)
+        subprocess.run([HUELLACTL, "device", "keygen", self.dir],
+                       check=True, capture_output=True)
+        self.key = os.path.join(self.dir, "device.key")
+        with open(os.path.join(self.dir, "device.pub")) as f:
+            self.pub = f.read()
+        self.id = None
+
+    def sign(self, method, path, body):
+        bodyfile = os.path.join(self.dir, "body")
+        with open(bodyfile, "wb") as f:
+            f.write(body)
+        out = subprocess.run([HUELLACTL, "device", "sign", "--key", self.key,
+                              "--keyid", self.id, "--method", method,
+                              "--path", path, bodyfile], check=True,
+                             capture_output=True, text=True).stdout
+        return dict(line.split(": ", 1) for line in out.splitlines())
 
 
 def finger(n, impression):
@@ -73,6 +101,10 @@ class AttendanceTest(unittest.TestCase):
         try:
             cls.h.start()
             cls.load_demo()
+            cls.tmp = tempfile.mkdtemp(prefix="huella-kiosk-", dir=cls.h.dir)
+            cls.kiosk = cls.device("kiosk-1", "kiosk")
+            cls.kiosk2 = cls.device("kiosk-2", "kiosk")
+            cls.enroller = cls.device("enr-1", "enrollment")
         except Exception:
             print(cls.h.logs(), file=sys.stderr)
             cls.h.cleanup()
@@ -124,7 +156,40 @@ class AttendanceTest(unittest.TestCase):
                                hdrs["set-cookie"]).group(1)
             cls.sessions[c] = (cookie, doc["csrf_token"])
 
+    @classmethod
+    def device(cls, name, purpose):
+        d = Device(cls.tmp, name)
+        st, _, doc = cls.h.request("POST", "/api/v1/devices", {
+            "public_key_pem": d.pub, "make": "Acme", "model": "K-1",
+            "serial": name + "-" + os.urandom(4).hex(), "purpose": purpose,
+            "employer_rfc": RFC})
+        assert st == 201, doc
+        d.id = doc["device_id"]
+        return d
+
     # -- helpers -------------------------------------------------------------
+    def punch(self, n, when, kiosk=None, matricula=None, site=None,
+              impression=2, body=None, sign=True, headers=None):
+        """A punch of demo person n (101 + n - 1 in config/demo/fingers) at
+        local time when (unix seconds, as TEST_NOW)."""
+        if body is None:
+            body = {"finger": {"format": "iso19794-2:2005",
+                               "data": finger(n, impression)}}
+            if matricula:
+                body["matricula"] = matricula
+            if site:
+                body["site"] = site
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        h = {"Content-Type": "application/json"}
+        if when is not None:
+            h["X-Huella-Test-Now"] = str(when)
+        if sign:
+            h.update((kiosk or self.kiosk).sign("POST", "/api/v1/punches",
+                                                raw))
+        h.update(headers or {})
+        return self.h.request("POST", "/api/v1/punches", raw=raw,
+                              auth=False, headers=h)
+
     def as_(self, who, method, path, body=None, now=None, headers=None,
             raw=None):
         """A request as a person's session (who = CURP) or as the admin
@@ -530,6 +595,175 @@ class AttendanceTest(unittest.TestCase):
                  "missing_field", "from")
         self.err(self.as_(None, "GET", r + q + "&scope=mine"), 403,
                  "not_a_person", "scope")
+
+    # -- punches -------------------------------------------------------------
+    def test_punch_on_time_duplicate_and_exit(self):
+        # María (matutino 08:00-16:00, central) on Monday 2025-04-07
+        st, _, p = self.punch(2, at(2025, 4, 7, 7, 55), site="central")
+        self.assertEqual(st, 201, p)
+        self.assertEqual((p["curp"], p["kind"], p["status"], p["counted"]),
+                         (MARIA, "entrada", "a_tiempo", True))
+        self.assertEqual(p["name"], "María López Hernández")
+        self.assertEqual(p["at"], "2025-04-07T07:55:00-06:00")
+        self.assertEqual(p["kiosk"], self.kiosk.id)
+        self.assertEqual(p["site"], "central")
+        self.assertRegex(p["folio"], r"^(HUE-\d{4}-\d{9}|P-\d+)$")
+        self.assertEqual(p["receipt"].count("."), 2)
+        # a second touch two minutes later: acknowledged, not counted
+        st, _, p = self.punch(2, at(2025, 4, 7, 7, 57), site="central")
+        self.assertEqual(st, 201, p)
+        self.assertEqual((p["status"], p["counted"]), ("duplicada", False))
+        st, _, p = self.punch(2, at(2025, 4, 7, 16, 5), site="central")
+        self.assertEqual(st, 201, p)
+        self.assertEqual(p["kind"], "salida")
+        d = self.days(MARIA, None, "2025-04-07", "2025-04-07")["2025-04-07"]
+        self.assertEqual(d["entries"], ["2025-04-07T07:55:00-06:00"])
+        self.assertEqual(d["exits"], ["2025-04-07T16:05:00-06:00"])
+        self.assertEqual(d["incidents"], [])
+        self.assertEqual(len(d["punches"]), 3)
+        self.assertEqual([x["counted"] for x in d["punches"]],
+                         [True, False, True])
+
+    def test_punch_late_with_matricula(self):
+        # Carlos types his matrícula: 1:1; 20 minutes late is retardo
+        st, _, p = self.punch(3, at(2025, 4, 8, 8, 20), matricula="M0003",
+                              site="central")
+        self.assertEqual(st, 201, p)
+        self.assertEqual((p["curp"], p["kind"], p["status"]),
+                         (CARLOS, "entrada", "retardo"))
+        d = self.days(JUAN, CARLOS, "2025-04-08", "2025-04-08")
+        inc = d["2025-04-08"]["incidents"]
+        # no exit once the window closed: omision_salida too
+        self.assertEqual([(i["kind"], i["minutes"]) for i in inc],
+                         [("retardo", 20), ("omision_salida", 0)])
+        st, _, doc = self.as_(JUAN, "GET", "/api/v1/reports/attendance?"
+                              f"from=2025-04-08&to=2025-04-08&curp={CARLOS}")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["people"][0]["late_count"], 1)
+        self.assertEqual(doc["people"][0]["late_minutes"], 20)
+        # someone else's finger with his matrícula: no match
+        self.err(self.punch(2, at(2025, 4, 8, 8, 21), matricula="M0003",
+                            site="central"), 401, "no_match")
+
+    def test_punch_night_shift_across_midnight(self):
+        # Jorge (nocturno 22:00-06:00, hospital): Monday 21:55 in, Tuesday
+        # 06:02 out; both belong to Monday
+        st, _, p = self.punch(7, at(2025, 4, 14, 21, 55), site="hospital")
+        self.assertEqual(st, 201, p)
+        self.assertEqual((p["curp"], p["kind"], p["status"]),
+                         (JORGE, "entrada", "a_tiempo"))
+        st, _, p = self.punch(7, at(2025, 4, 15, 6, 2), site="hospital")
+        self.assertEqual(st, 201, p)
+        self.assertEqual(p["kind"], "salida")
+        d = self.days(ANA, JORGE, "2025-04-14", "2025-04-15")
+        self.assertEqual(d["2025-04-14"]["entries"],
+                         ["2025-04-14T21:55:00-06:00"])
+        self.assertEqual(d["2025-04-14"]["exits"],
+                         ["2025-04-15T06:02:00-06:00"])
+        self.assertEqual(d["2025-04-14"]["incidents"], [])
+        self.assertEqual(d["2025-04-15"]["entries"], [])
+
+    def test_punch_frozen_period(self):
+        st, _, p = self.punch(3, at(2025, 1, 30, 8, 0), site="central")
+        self.assertEqual(st, 201, p)
+        self.assertEqual((p["status"], p["counted"]),
+                         ("periodo_cerrado", False))
+        d = self.days(CARLOS, None, "2025-01-30", "2025-01-30")
+        self.assertTrue(d["2025-01-30"]["frozen"])
+        self.assertEqual(d["2025-01-30"]["entries"], [])
+
+    def test_punch_gallery_without_site(self):
+        # a kiosk of no configured site: the whole gallery
+        st, _, p = self.punch(9, at(2025, 4, 9, 8, 0), kiosk=self.kiosk2)
+        self.assertEqual(st, 201, p)
+        self.assertEqual(p["curp"], "DIMP800817HSLZRD09")
+
+    def test_punch_no_match_and_throttle(self):
+        k = self.device("kiosk-throttle", "kiosk")
+        stranger = harness.iso(harness.db1(101, 1))
+        body = {"finger": {"format": "iso19794-2:2005", "data": stranger}}
+        left = []
+        for _ in range(5):
+            st, hdrs, doc = self.punch(0, at(2025, 4, 10, 9, 0), kiosk=k,
+                                       body=body)
+            self.assertEqual(st, 401, doc)
+            self.assertEqual(doc["error"]["code"], "no_match")
+            left.append(doc["error"]["attempts_left"])
+        self.assertEqual(left, [4, 3, 2, 1, 0])
+        self.assertIn("retry-after", hdrs)
+        st, hdrs, doc = self.punch(0, at(2025, 4, 10, 9, 0), kiosk=k,
+                                   body=body)
+        self.assertIn(st, (423, 429), doc)
+        self.assertGreater(int(hdrs["retry-after"]), 0)
+        self.assertGreater(doc["error"]["retry_after"], 0)
+        # a genuine finger on that kiosk must wait too (delay_s 30)...
+        st, _, doc = self.punch(2, at(2025, 4, 10, 9, 0) + 10, kiosk=k)
+        self.assertIn(st, (423, 429), doc)
+        # ...and is accepted once it has passed, which clears the count
+        st, _, doc = self.punch(2, at(2025, 4, 10, 9, 0) + 31, kiosk=k)
+        self.assertEqual(st, 201, doc)
+        st, _, doc = self.punch(0, at(2025, 4, 10, 9, 0) + 32, kiosk=k,
+                                body=body)
+        self.assertEqual(doc["error"]["attempts_left"], 4, doc)
+
+    def test_punch_signature_required(self):
+        self.err(self.punch(2, at(2025, 4, 11, 8, 0), sign=False), 401,
+                 "signature_missing")
+        self.err(self.punch(2, at(2025, 4, 11, 8, 0), kiosk=self.enroller),
+                 401, "device_purpose_mismatch")
+        # the body the kiosk signed, and no other
+        raw = json.dumps({"finger": {"format": "iso19794-2:2005",
+                                     "data": finger(2, 2)}}).encode()
+        h = self.kiosk.sign("POST", "/api/v1/punches", raw)
+        h["Content-Type"] = "application/json"
+        h["X-Huella-Test-Now"] = str(at(2025, 4, 11, 8, 0))
+        self.err(self.h.request("POST", "/api/v1/punches",
+                                raw=raw.replace(b"iso", b"ISO"), auth=False,
+                                headers=h), 401, "content_digest_mismatch")
+        h = self.kiosk.sign("POST", "/api/v1/punches", raw)
+        h["Content-Type"] = "application/json"
+        h["X-Huella-Test-Now"] = str(at(2025, 4, 11, 8, 0))
+        st, _, doc = self.h.request("POST", "/api/v1/punches", raw=raw,
+                                    auth=False, headers=h)
+        self.assertEqual(st, 201, doc)
+        # the same signed punch again: a replay
+        self.err(self.h.request("POST", "/api/v1/punches", raw=raw,
+                                auth=False, headers=h), 401,
+                 "nonce_replayed")
+        self.assertEqual(self.as_(MARIA, "GET", "/api/v1/punches")[0], 405)
+
+    def test_punch_bad_input(self):
+        when = at(2025, 4, 16, 8, 0)
+        fmt = "iso19794-2:2005"
+        cases = [
+            ({}, 400, "missing_field", "finger"),
+            ({"finger": "x"}, 422, "invalid_type", "finger"),
+            ({"finger": {"data": finger(2, 2)}}, 400, "missing_field",
+             "finger.format"),
+            ({"finger": {"format": "wsq", "data": finger(2, 2)}}, 422,
+             "unsupported_format", "finger.format"),
+            ({"finger": {"format": fmt}}, 400, "missing_field",
+             "finger.data"),
+            ({"finger": {"format": fmt, "data": "!!"}}, 422,
+             "invalid_base64", "finger.data"),
+            ({"finger": {"format": fmt, "data": "AAAAAAAA"}}, 422,
+             "invalid_template", "finger.data"),
+            ({"finger": {"format": fmt, "data": finger(2, 2)},
+              "matricula": "M 0002"}, 422, "invalid_matricula",
+             "matricula"),
+            ({"finger": {"format": fmt, "data": finger(2, 2)},
+              "matricula": 2}, 422, "invalid_type", "matricula"),
+            ({"finger": {"format": fmt, "data": finger(2, 2)},
+              "site": "luna"}, 422, "unknown_site", "site"),
+            ({"face": {"model": "m", "dim": 1, "data": "AAAAAA=="}}, 422,
+             "face_not_supported", "face"),
+        ]
+        for body, st, code, field in cases:
+            with self.subTest(body=str(body)[:60]):
+                self.err(self.punch(0, when, body=body), st, code, field)
+        self.err(self.punch(2, None, headers={"X-Huella-Test-Now": "-1"}),
+                 422, "invalid_test_now", "test_now")
+        self.err(self.punch(0, when, body=b"{]"), 400, "malformed_json")
 
 
 if __name__ == "__main__":
