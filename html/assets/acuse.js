@@ -131,6 +131,8 @@
       return;
     }
     if (!r.ok || !r.data) { Enr.error($("page-msg"), r.error); return; }
+    // The header's name, when the receipt came with a session.
+    huellaApi("GET", "/api/v1/me").then((m) => { if (m.ok && m.data) HuellaSession.save(m.data); });
     jws = r.data.receipt;
     try { payload = b64urlJson(String(jws).split(".")[1]); }
     catch (e) { payload = r.data.payload || { folio }; }

@@ -15,7 +15,7 @@
     cases.forEach((c) => {
       const hid = `case-h-${c.case_id}`;
       const matches = Enr.el("ul", { class: "result-list" });
-      (c.matches || []).forEach((m) => matches.appendChild(Enr.el("li", { class: "mono",
+      (c.matches || []).forEach((m) => matches.appendChild(Enr.el("li", {
         i18n: "match_line", vars: { curp: m.curp, position: m.position,
           probe: m.probe_position, score: m.score } })));
       const li = Enr.el("li", { "data-case": c.case_id },

@@ -34,6 +34,10 @@ const Enr = {
     }
     if (!r.ok || !r.data) return { error: r.error };
     HuellaSession.save(r.data);
+    // The sub-navigation offers only the pages this role can use.
+    document.querySelectorAll(".subnav li[data-roles]").forEach((li) => {
+      li.hidden = !Enr.hasRole(r.data, ...li.dataset.roles.split(" "));
+    });
     return r.data;
   },
 

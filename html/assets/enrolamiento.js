@@ -98,6 +98,7 @@
     hands.addEventListener("change", async (e) => {
       const p = Number(e.target.dataset.position);
       if (!p) return;
+      huellaMessage($("s2-msg"), null);
       if (e.target.type === "file") await onFinger(p, e.target);
       mark(p);
     });
