@@ -25,6 +25,9 @@
  *   ngx_http_huella_account.c    accounts, /me, password, recovery
  *   ngx_http_huella_login.c      password and e.firma login, logout
  *   ngx_http_huella_admin.c      service tokens, roles, audit trail
+ *   ngx_http_huella_attendance.c attendance consultation, rules, reports
+ *   ngx_http_huella_justify.c    justifications, attachments, notifications
+ *   ngx_http_huella_punch.c      kiosk punches (RFC 9421 signed)
  *   ngx_http_huella_signature.c  RFC 9421 signed captures of devices
  *   ngx_http_huella_nonce.c      their nonce cache, a shared zone
  */
