@@ -60,6 +60,7 @@
 
   function drawQr(text) {
     const c = $("qr");
+    c.setAttribute("role", "img");
     c.setAttribute("aria-label", huellaT("acu_qr", { folio: text }));
     if (!window.QRCode) return;
     const q = window.QRCode.create(text, { errorCorrectionLevel: "M" });
@@ -134,6 +135,7 @@
     // The header's name, when the receipt came with a session.
     huellaApi("GET", "/api/v1/me").then((m) => { if (m.ok && m.data) HuellaSession.save(m.data); });
     jws = r.data.receipt;
+    $("jws-text").textContent = jws;
     try { payload = b64urlJson(String(jws).split(".")[1]); }
     catch (e) { payload = r.data.payload || { folio }; }
     render();

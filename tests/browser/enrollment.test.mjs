@@ -377,6 +377,27 @@ describe("enrollment wizard and receipt", () => {
       await screenshot(page, "enr-acuse-desktop-es-tampered");
       await assertClean(page);
     } finally { await closePage(page); }
+    // Anyone, without a session, checks a pasted receipt against the JWKS.
+    const got = await api("GET", `/api/v1/receipts/${folio}`, undefined, repToken);
+    const real = got.data.receipt;
+    const [h, p, s] = real.split(".");
+    const forged = [h, Buffer.from(Buffer.from(p, "base64url").toString()
+      .replace(EMPLOYER, "AAA010101AAA")).toString("base64url"), s].join(".");
+    const anon = await pageAs("phone", "");
+    try {
+      await anon.goto(`${baseUrl()}/acuse.html`);
+      await anon.locator("#page-msg").filter({ hasText: "Falta el folio" }).waitFor();
+      await anon.getByText("Verificar otro acuse").click();
+      await anon.getByLabel("Acuse firmado (texto JWS)").fill(real);
+      await anon.getByRole("button", { name: "Verificar", exact: true }).click();
+      await anon.locator("#verdict-flag[data-verdict=valid]").waitFor();
+      await anon.getByLabel("Acuse firmado (texto JWS)").fill(forged);
+      await anon.getByRole("button", { name: "Verificar", exact: true }).click();
+      await anon.locator("#verdict-flag[data-verdict=invalid]").waitFor();
+      await assertAccessible(anon);
+      await screenshot(anon, "enr-acuse-phone-es-pasted-forged");
+      await assertClean(anon);
+    } finally { await closePage(anon); }
   });
 });
 
