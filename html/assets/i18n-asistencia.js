@@ -79,7 +79,7 @@ Object.assign(HUELLA_STRINGS["es-MX"], {
   sup_attachment: "Ver comprobante", sup_document: "Comprobante",
   sup_team: "Asistencia del equipo", sup_team_empty: "No hay personas a tu cargo en este periodo.",
   sup_days: "Días trabajados", sup_late: "Retardos", sup_absences: "Faltas",
-  sup_pending: "Pendientes", sup_detail: "Ver días de {name}",
+  sup_pending: "Pendientes", sup_detail: "Ver días de {name}", sup_detail_short: "Ver días",
   sup_detail_h: "Días de {name}", sup_only_supervisors: "Esta página es para supervisores. Tu cuenta no tiene ese rol.",
 
   /* reportes */
@@ -193,7 +193,7 @@ Object.assign(HUELLA_STRINGS.en, {
   sup_attachment: "See document", sup_document: "Document",
   sup_team: "Team attendance", sup_team_empty: "Nobody reports to you in this period.",
   sup_days: "Days worked", sup_late: "Late arrivals", sup_absences: "Absences",
-  sup_pending: "Pending", sup_detail: "See {name}'s days",
+  sup_pending: "Pending", sup_detail: "See {name}'s days", sup_detail_short: "See days",
   sup_detail_h: "{name}'s days", sup_only_supervisors: "This page is for supervisors. Your account does not have that role.",
 
   rep_title: "Attendance reports · Huella", rep_h1: "Attendance reports",

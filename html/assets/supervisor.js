@@ -121,8 +121,9 @@
     const people = report.people || [];
     if (!people.length) { box.appendChild(A.el("p", null, huellaT("sup_team_empty"))); return; }
     const rows = people.map((p) => {
-      const b = A.el("button", "btn btn-small btn-secondary", huellaT("sup_detail", { name: p.name || p.curp }));
+      const b = A.el("button", "btn btn-small btn-secondary", huellaT("sup_detail_short"));
       b.type = "button";
+      b.setAttribute("aria-label", huellaT("sup_detail", { name: p.name || p.curp }));
       b.addEventListener("click", () => loadDetail(p));
       return [p.name || p.curp, p.days_worked, p.late_count, p.absences, p.justified, p.pending, b];
     });
