@@ -64,6 +64,7 @@
   function show(tone, title, line, extra) {
     const box = $("result");
     box.className = `result result-${tone}`;
+    box.setAttribute("aria-live", box.dataset.quiet ? "off" : "assertive");
     const set = (el, v) => {
       if (!v) { el.textContent = ""; delete el.dataset.i18n; el.hidden = true; return; }
       el.hidden = false;
@@ -113,13 +114,18 @@
     countdownUntil = Date.now() + seconds * 1000;
     $("punch").disabled = true;
     clearInterval(countdown);
+    let first = true;
     const step = () => {
       const left = Math.max(0, Math.ceil((countdownUntil - Date.now()) / 1000));
-      show("bad", ["kiosk_throttled", { time: huellaClock(left) }], null, null);
-      $("r-title").classList.add("timer");
+      // Announced once, not every second.
+      if (!first) $("result").dataset.quiet = "1";
+      first = false;
+      show("bad", ["kiosk_throttled_title"], ["kiosk_throttled", { time: huellaClock(left) }], null);
+      $("r-line").classList.add("timer");
       if (left <= 0) {
         clearInterval(countdown);
-        $("r-title").classList.remove("timer");
+        delete $("result").dataset.quiet;
+        $("r-line").classList.remove("timer");
         $("punch").disabled = false;
         idle();
       }

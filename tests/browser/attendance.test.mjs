@@ -439,7 +439,7 @@ describe("kiosk (STUB: capture device agent via page.route)", () => {
       assert.match(await page.locator("#result").textContent(), /Le quedan 2 intentos\./);
       await screenshot(page, "att-kiosk-no-match");
       await btn.click();
-      await page.locator("#result").filter({ hasText: "Demasiados intentos. Espere 0:30" }).waitFor();
+      await page.locator("#result").filter({ hasText: "Demasiados intentos" }).filter({ hasText: "Espere 0:30" }).waitFor();
       assert.ok(await btn.isDisabled());
       await page.locator("#result").filter({ hasText: "Espere 0:29" }).waitFor({ timeout: 2500 });
       await screenshot(page, "att-kiosk-throttled");
