@@ -26,7 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION  1u
+/* 2: stored templates of version 2 (neighbour descriptors, match.h);
+ * version-1 environments must be re-imported from their ISO records. */
+#define STORE_SCHEMA_VERSION  2u
 #define STORE_CURP_MAX        40      /* 18 chars, Ñ takes 2 bytes */
 #define STORE_NSS_MAX         16
 #define STORE_NAME_MAX        256
