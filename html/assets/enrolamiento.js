@@ -305,6 +305,9 @@
           f.message ? Enr.el("span", { class: "hint", text: f.message }) : null));
       });
       box.appendChild(ul);
+      const again = Enr.el("button", { type: "button", class: "btn", id: "recapture", i18n: "recapture" });
+      again.addEventListener("click", () => show(2));
+      box.appendChild(Enr.el("p", {}, again));
       const warnings = data.warnings || (r.data && r.data.warnings) || [];
       if (warnings.includes("exception_opened")) box.appendChild(Enr.flag("warn", "result_exception"));
       return;

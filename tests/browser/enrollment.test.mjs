@@ -29,6 +29,7 @@ const RED_FLAG_CURP = "SARL950403MYNNMC05";   // in config/registry.tsv, never e
 const ENROLL_CURP = "HECS880606MOCRRF03";     // enrolled through the wizard
 const DUP_FIRST = "GOTJ750121HGTNRR00";       // 101_1.iso through the API
 const DUP_SECOND = "DIMP800817HSLZRD09";      // 101_2.iso through the wizard
+const BAD_CURP = "PEGA920218MPLRNN07";        // a template that does not parse
 const FVC = "/work/shared/data/fvc2002/DB1_B";
 const HUELLACTL = path.join(process.env.HUELLA_BUILD || path.join(ROOT, "build"), "bin", "huellactl");
 
@@ -398,6 +399,32 @@ describe("enrollment wizard and receipt", () => {
       await screenshot(anon, "enr-acuse-phone-es-pasted-forged");
       await assertClean(anon);
     } finally { await closePage(anon); }
+  });
+});
+
+describe("per-finger refusal", () => {
+  test("a template that does not parse: the result names the finger and the reason", async (t) => {
+    if (!up) { t.skip("no enrollment endpoints in this build"); return; }
+    // "FMR\0" and a version, then bytes that are no ISO 19794-2 record.
+    const bad = path.join(dir, "bad.iso");
+    writeFileSync(bad, Buffer.concat([Buffer.from("FMR\0 20\0", "binary"), Buffer.alloc(40, 0x5a)]));
+    const page = await pageAs("desktop", repToken);
+    try {
+      await wizard(page, BAD_CURP, bad);
+      const list = page.locator("#finger-errors");
+      await list.waitFor();
+      assert.match(await list.textContent(), /Índice derecho \(2\): la plantilla no es válida/);
+      await assertAccessible(page);
+      await screenshot(page, "enr-wizard-desktop-es-refused");
+      await page.getByRole("button", { name: "English" }).click();
+      await list.filter({ hasText: "Right index (2): the template is not valid" }).waitFor();
+      await screenshot(page, "enr-wizard-desktop-en-refused");
+      await page.getByRole("button", { name: "Español" }).click();
+      await page.getByRole("button", { name: "Volver a cargar las huellas" }).click();
+      await page.locator("#step-2").waitFor();
+      assert.equal(await page.locator("#steps li[aria-current=step]").getAttribute("data-step"), "2");
+      await assertClean(page, [422]);
+    } finally { await closePage(page); }
   });
 });
 
