@@ -154,7 +154,7 @@
     });
     box.appendChild(A.table(huellaT("reg_history"),
       [huellaT("att_date"), huellaT("reg_incident_for"), huellaT("reg_reason"),
-       huellaT("reg_folio"), huellaT("att_state")], rows, { rowHeaders: true, captionHidden: true }));
+       huellaT("reg_folio"), huellaT("att_state")], rows, { rowHeaders: true, captionHidden: true, cls: "stack" }));
   }
 
   function renderNotices() {

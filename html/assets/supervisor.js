@@ -81,7 +81,7 @@
       [huellaT("att_person"), huellaT("att_date"), huellaT("reg_incident_for"), huellaT("att_state"), huellaT("reg_comment")],
       done.map((j) => [who(j.curp), A.fmtDate(j.date), A.incidentCell(j.incident),
                        A.badge(A.state(j.state), A.stateTone(j.state)), j.comment || "—"]),
-      { rowHeaders: true, captionHidden: true }));
+      { rowHeaders: true, captionHidden: true, cls: "stack" }));
   }
 
   async function decide(j, decision, ta, buttons) {
@@ -130,7 +130,7 @@
     box.appendChild(A.table(huellaT("sup_team"),
       [huellaT("att_person"), huellaT("sup_days"), huellaT("sup_late"), huellaT("sup_absences"),
        huellaT("rep_justified"), huellaT("sup_pending"), huellaT("att_actions")], rows,
-      { rowHeaders: true, captionHidden: true }));
+      { rowHeaders: true, captionHidden: true, cls: "stack" }));
   }
 
   function renderDetail() {
@@ -151,7 +151,7 @@
         if (!(d.incidents || []).length) incs.textContent = "—";
         return [A.fmtDate(d.date), (d.entries || []).map(A.fmtTime).join(", ") || "—",
                 (d.exits || []).map(A.fmtTime).join(", ") || "—", incs];
-      }), { rowHeaders: true, captionHidden: true }));
+      }), { rowHeaders: true, captionHidden: true, cls: "stack" }));
   }
 
   async function loadDetail(p) {
