@@ -344,6 +344,7 @@
     $("s3-next").addEventListener("click", () => { if (!$("face-file").getAttribute("aria-invalid")) toReview(); });
     $("device").addEventListener("change", renderCommand);
     $("form-send").addEventListener("submit", onSend);
+    $("sig-headers").addEventListener("input", () => huellaFieldError($("sig-headers")));
     document.querySelectorAll("[data-back]").forEach((b) =>
       b.addEventListener("click", () => show(Number(b.dataset.back))));
     start();

@@ -272,7 +272,7 @@ describe("employer dashboard", () => {
 
 /* Steps 1-4 of the wizard for CURP with TEMPLATE at position 2 and finger
  * 10 declared amputated; step 4 signed by the agent (huellactl). */
-async function wizard(page, curp, template, shots) {
+async function wizard(page, curp, template, shots, faceFile) {
   await page.goto(`${baseUrl()}/enrolamiento.html?curp=${curp}`);
   await page.locator("[data-flag=flag_none]").waitFor();
   assert.equal(await page.locator("#steps li[aria-current=step]").getAttribute("data-step"), "1");
@@ -289,6 +289,10 @@ async function wizard(page, curp, template, shots) {
   if (shots) await screenshot(page, `${shots}-2`);
   await page.locator("#s2-next").click();
   await page.locator("#step-3").waitFor();
+  if (faceFile) {
+    await page.getByLabel("Vector del rostro (archivo .f32)").setInputFiles(faceFile);
+    await page.locator("#face-info").filter({ hasText: "Vector de 128 dimensiones" }).waitFor();
+  }
   await page.locator("#s3-next").click();
   await page.locator("#step-4").waitFor();
   await page.locator("#device option").first().waitFor({ state: "attached" });
@@ -310,13 +314,34 @@ async function wizard(page, curp, template, shots) {
   assert.equal(await page.locator("#steps li[aria-current=step]").getAttribute("data-step"), "5");
 }
 
+describe("admin acting for a company", () => {
+  test("the dashboard asks for the RFC and lists that company's devices", async (t) => {
+    if (!up) { t.skip("no enrollment endpoints in this build"); return; }
+    const page = await pageAs("phone", process.env.HUELLA_TOKEN);
+    try {
+      await page.goto(`${baseUrl()}/patron.html`);
+      const rfc = page.getByLabel("Empresa (RFC)");
+      await rfc.waitFor();
+      await rfc.fill(EMPLOYER);
+      await rfc.press("Tab");
+      await page.locator(`[data-device="${device.id}"]`).waitFor();
+      await assertAccessible(page);
+      await screenshot(page, "enr-patron-phone-es-admin");
+      await assertClean(page);
+    } finally { await closePage(page); }
+  });
+});
+
 describe("enrollment wizard and receipt", () => {
   let folio = null;
   test("wizard enrolls through the capture device agent and links the receipt", async (t) => {
     if (!up) { t.skip("no enrollment endpoints in this build"); return; }
     const page = await pageAs("desktop", repToken);
     try {
-      await wizard(page, ENROLL_CURP, `${FVC}/102_1.iso`, "enr-wizard-desktop-es");
+      const face = path.join(dir, "face.f32");
+      const v = new Float32Array(128).map((_, i) => Math.sin(i + 1) / 8);
+      writeFileSync(face, Buffer.from(v.buffer));
+      await wizard(page, ENROLL_CURP, `${FVC}/102_1.iso`, "enr-wizard-desktop-es", face);
       const text = await page.locator("#result-text").textContent();
       folio = /HUE-\d{4}-\d+/.exec(text)[0];
       await assertAccessible(page);
@@ -337,7 +362,8 @@ describe("enrollment wizard and receipt", () => {
         await page.locator("#verdict-flag[data-verdict=valid]").waitFor();
         assert.match(await page.locator("#verdict-flag").textContent(), /Firma válida/);
         const fields = await page.locator("#fields").textContent();
-        for (const s of [folio, ENROLL_CURP, EMPLOYER, device.id, "Enrolamiento biométrico", "Amputación"]) {
+        for (const s of [folio, ENROLL_CURP, EMPLOYER, device.id, "Enrolamiento biométrico", "Amputación",
+                         "face-api-128 · "]) {
           assert.ok(fields.includes(s), `${s} in ${fields}`);
         }
         const digest = execFileSync("sha256sum", [`${FVC}/102_1.iso`], { encoding: "utf8" }).split(" ")[0];
