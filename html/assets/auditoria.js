@@ -41,6 +41,12 @@
     });
   }
 
+  /* A <dd> with our sentence for a known code, else the code itself. */
+  function known(key, raw) {
+    return HUELLA_STRINGS["es-MX"][key] ? Enr.el("dd", { i18n: key })
+                                         : Enr.el("dd", { class: "mono", text: raw || "—" });
+  }
+
   function renderExceptions() {
     const ul = $("exc-list");
     ul.textContent = "";
@@ -49,10 +55,10 @@
       ul.appendChild(Enr.el("li", {},
         Enr.el("h3", { class: "mono", text: x.curp }),
         Enr.el("dl", { class: "details" },
-          Enr.el("dt", { i18n: "exc_reason" }), Enr.el("dd", { text: x.reason || "—" }),
+          Enr.el("dt", { i18n: "exc_reason" }), known(`exc_${x.reason}`, x.reason),
           x.message ? Enr.el("dt", { i18n: "exc_detail" }) : null,
           x.message ? Enr.el("dd", { text: x.message }) : null,
-          Enr.el("dt", { i18n: "exc_status" }), Enr.el("dd", { text: x.status || "—" }),
+          Enr.el("dt", { i18n: "exc_status" }), known(`exc_st_${x.status}`, x.status),
           Enr.el("dt", { i18n: "exc_created" }), Enr.el("dd", { text: Enr.date(x.created) }))));
     });
   }
@@ -80,6 +86,7 @@
       huellaApi("GET", "/api/v1/exceptions"),
     ]);
     if (d.ok) { cases = (d.data && d.data.cases) || []; renderCases(); }
+    else if (d.status === 403) $("dedup").hidden = true;   // an admin: exceptions only
     else Enr.error($("dedup-msg"), d.error);
     if (x.ok) { exceptions = (x.data && x.data.exceptions) || []; renderExceptions(); }
     else Enr.error($("exc-msg"), x.error);

@@ -28,7 +28,7 @@
     return btoa(s);
   }
 
-  function show(n) {
+  function show(n, focus = true) {
     step = n;
     for (let i = 1; i <= 5; i++) $(`step-${i}`).hidden = i !== n;
     document.querySelectorAll("#steps li").forEach((li) => {
@@ -37,7 +37,7 @@
       else li.removeAttribute("aria-current");
       li.classList.toggle("done", s < n);
     });
-    $(`s${n}-h`).focus();
+    if (focus) $(`s${n}-h`).focus();
   }
 
   /* ---- 1 worker ---- */
@@ -325,7 +325,7 @@
     if (me.error) { Enr.error($("page-msg"), me.error); return; }
     if (!Enr.hasRole(me, "employer_rep", "admin")) { huellaMessage($("page-msg"), "forbidden_page"); return; }
     $("wizard").hidden = false;
-    show(1);
+    show(1, false);
     const curp = new URLSearchParams(location.search).get("curp");
     if (curp) { $("q").value = curp; $("form-search").requestSubmit(); }
   }

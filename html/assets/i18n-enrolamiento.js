@@ -179,6 +179,9 @@ Object.assign(HUELLA_STRINGS["es-MX"], {
   exc_h: "Excepciones",
   exc_none: "No hay excepciones.",
   exc_reason: "Motivo", exc_status: "Estado", exc_created: "Abierta", exc_detail: "Detalle",
+  exc_unreadable_prints: "Huellas declaradas ilegibles",
+  exc_repeated_quality_failure: "Fallas de calidad repetidas",
+  exc_st_open: "Abierta", exc_st_closed: "Cerrada", exc_st_resolved: "Resuelta",
   err_case_closed: "El caso ya estaba cerrado.",
   err_case_not_found: "El caso no existe."
 });
@@ -356,6 +359,9 @@ Object.assign(HUELLA_STRINGS.en, {
   exc_h: "Exceptions",
   exc_none: "No exceptions.",
   exc_reason: "Reason", exc_status: "Status", exc_created: "Opened", exc_detail: "Detail",
+  exc_unreadable_prints: "Prints declared unreadable",
+  exc_repeated_quality_failure: "Repeated quality failures",
+  exc_st_open: "Open", exc_st_closed: "Closed", exc_st_resolved: "Resolved",
   err_case_closed: "The case was already closed.",
   err_case_not_found: "The case does not exist."
 });

@@ -459,7 +459,9 @@ describe("dedup", () => {
     if (!up) { t.skip("no enrollment endpoints in this build"); return; }
     // First enrollment straight to the API, signed by the device.
     const body = JSON.stringify({ fingers: [{ position: 2, format: "iso19794-2:2005",
-      data: readFileSync(`${FVC}/101_1.iso`).toString("base64") }] });
+      data: readFileSync(`${FVC}/101_1.iso`).toString("base64") }],
+      // A declared unreadable print opens an exception (the auditor's list).
+      missing: [{ position: 9, reason: "unreadable" }] });
     const p = `/api/v1/subjects/${DUP_FIRST}/enrollment`;
     const r1 = await api("POST", p, body, repToken, headerMap(sign(body, p)));
     assert.equal(r1.status, 201, JSON.stringify(r1.data));
@@ -482,6 +484,7 @@ describe("dedup", () => {
         const card = aud.locator("[data-case]").filter({ hasText: DUP_SECOND });
         await card.waitFor();
         assert.match(await card.textContent(), new RegExp(DUP_FIRST));
+        await aud.locator("#exc-list li").filter({ hasText: DUP_FIRST }).waitFor();
         await assertAccessible(aud);
         await screenshot(aud, `enr-auditoria-${viewport}-es-case`);
         if (viewport === "desktop") {
