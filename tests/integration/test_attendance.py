@@ -446,6 +446,10 @@ class AttendanceTest(unittest.TestCase):
         d = self.days(MARIA, None, "2025-03-12", "2025-03-12")
         self.assertEqual(d["2025-03-12"]["incidents"][0]["state"],
                          "rechazada")
+        # it was filed without a file
+        st, _, doc = self.as_(MARIA, "GET",
+                              f"/api/v1/justifications/{j['id']}/attachment")
+        self.assertEqual(st, 404, doc)
 
     def test_justification_bad_input(self):
         ok = {"date": "2025-03-13", "reason": "cita_medica"}
