@@ -26,7 +26,9 @@ const HuellaCharts = (function () {
    */
   function bars(container, opt) {
     while (container.firstChild) container.removeChild(container.firstChild);
-    const W = opt.width || 720, H = opt.height || 260;
+    // The drawing is as wide as its box, so that 12px text stays 12px.
+    const W = opt.width || Math.max(300, Math.min(900, container.clientWidth || 720));
+    const H = opt.height || (W < 500 ? 220 : 260);
     const L = 40, R = 10, T = 14, B = 46;
     const n = opt.labels.length;
     const ns = opt.series.length;
@@ -48,7 +50,7 @@ const HuellaCharts = (function () {
     }
     const gw = pw / Math.max(1, n);
     const bw = Math.max(2, (gw * 0.8) / ns);
-    const every = opt.every || Math.max(1, Math.ceil(n / 16));
+    const every = opt.every || Math.max(1, Math.ceil(n / Math.max(4, Math.floor(pw / 40))));
     opt.labels.forEach((lab, i) => {
       const x0 = L + gw * i + gw * 0.1;
       opt.series.forEach((s, k) => {

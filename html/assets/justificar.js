@@ -98,13 +98,13 @@
   document.addEventListener("DOMContentLoaded", async () => {
     huellaSetText($("file-hint"), "jus_file_hint", { kib: maxKib });
     $("page-msg").tabIndex = -1;
-    const me = await A.requireMe(location.pathname + location.search);
-    if (!me) return;
-    A.subnav(me);
     const date = A.query("date");
     $("date").value = A.parseDate(date) ? date : A.today();
     const inc = A.query("incident");
     if (inc && [...$("incident").options].some((o) => o.value === inc)) $("incident").value = inc;
+    const me = await A.requireMe(location.pathname + location.search);
+    if (!me) return;
+    A.subnav(me);
     $("file").addEventListener("change", checkFile);
     $("form-justify").addEventListener("submit", onSubmit);
     loadRules();

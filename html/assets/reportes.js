@@ -41,7 +41,7 @@
         : people.reduce((s, p) => s + Number(p[c] || 0), 0)))]);
     }
     box.appendChild(A.table(huellaT("rep_summary"), heads, rows,
-      { rowHeaders: true, captionHidden: true, scrollLabel: true, cls: "numbers" }));
+      { rowHeaders: true, captionHidden: true, scrollLabel: true, cls: "numbers stack" }));
   }
 
   function renderCharts() {
@@ -154,6 +154,11 @@
     ["from", "to", "curp"].forEach((id) => $(id).addEventListener("change", updateCsv));
     $("filters").addEventListener("submit", load);
     document.addEventListener("huella:lang", render);
+    let resizeTimer = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => { if (report) renderCharts(); }, 200);
+    });
     updateCsv();
     load();
   });

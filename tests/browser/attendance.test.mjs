@@ -560,9 +560,9 @@ describe("justification flow end to end (real system)", () => {
       await screenshot(worker, "att-real-registros-phone-before");
       await link.click();
       await worker.getByRole("heading", { level: 1, name: "Justificar una incidencia" }).waitFor();
+      await worker.locator("#reason option[value='cita_medica']").waitFor({ state: "attached" });
       assert.equal(await worker.locator("#date").inputValue(), date);
       assert.equal(await worker.locator("#incident").inputValue(), "falta");
-      await worker.locator("#reason option[value='cita_medica']").waitFor({ state: "attached" });
       await worker.getByLabel("Motivo").selectOption("cita_medica");
       await worker.getByLabel("Explicación").fill("Consulta en la UMF 12, folio IMSS 4471.");
       const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
