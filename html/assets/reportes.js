@@ -56,7 +56,7 @@
     if (people.length) {
       HuellaCharts.bars($("chart2"), { title: huellaT("rep_chart_week"), desc: huellaT("rep_chart_week_desc"),
         labels: order.map((w) => names[w]), series: [{ name: huellaT("rep_late"), values: order.map((w) => late[w]), cls: "bar-late" }],
-        height: 220 });
+        height: 220, every: 1 });
       A.clear($("chart2-table"));
       $("chart2-table").appendChild(A.table(huellaT("rep_chart_week"), [huellaT("rep_weekday"), huellaT("rep_late")],
         order.map((w) => [longNames[w], late[w]]), { rowHeaders: true }));
