@@ -98,6 +98,9 @@
       [kind === "salida" ? "kiosk_ok_salida" : "kiosk_ok_entrada", { name: d.name || d.curp || "" }],
       ["kiosk_registered", { kind: huellaT(`att_kind_${kind}`), time: timeOf(d.at) }],
       `${HUELLA_STRINGS["es-MX"][stKey] ? huellaT(stKey) : ""}${st && d.folio ? " · " : ""}${d.folio ? huellaT("kiosk_folio", { folio: d.folio }) : ""}`);
+    if (st === "duplicada" || d.counted === false) {
+      huellaSetText($("r-extra"), "kiosk_duplicate");
+    }
     $("result").dataset.kind = kind;
     $("result").dataset.status = st;
     $("matricula").value = "";
@@ -142,7 +145,13 @@
       startCountdown(err.retry_after || 30);
       return;
     }
-    if (err.code === "no_match" || r.status === 401) {
+    if (r.status === 401 && err.code !== "no_match") {
+      // The request's device signature was refused: not the person's fault.
+      show("bad", ["kiosk_device"], null, err.code ? `(${err.code})` : null);
+      later(RESET_MS);
+      return;
+    }
+    if (err.code === "no_match") {
       const n = err.attempts_left;
       show("warn", ["kiosk_no_match"],
         n === undefined ? null : n === 1 ? ["kiosk_attempts_one"] : ["kiosk_attempts", { n }], null);

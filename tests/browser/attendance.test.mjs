@@ -485,6 +485,41 @@ describe("kiosk (STUB: capture device agent via page.route)", () => {
   });
 });
 
+describe("kiosk against the real system", () => {
+  test("an unsigned punch (no device agent) is refused and the screen says so", async (t) => {
+    if (!attendanceUp) { t.skip("this build has no attendance endpoints"); return; }
+    // Real POST /api/v1/punches without the agent's RFC 9421 signature: the
+    // browser cannot sign (it never holds the device key), so the server
+    // refuses and nothing is recorded.
+    const page = await newPage(browser, "kiosk");
+    try {
+      await page.goto(`${baseUrl()}/kiosk/?agente=/api/v1/punches`, { waitUntil: "load" });
+      const answer = page.waitForResponse((r) => r.url().endsWith("/api/v1/punches"));
+      await page.getByRole("button", { name: "Registrar con mi huella" }).click();
+      const res = await answer;
+      assert.equal(res.status(), 401);
+      await page.locator("#result").filter({ hasText: "No se registró: este reloj no pudo identificarse" }).waitFor();
+      assert.doesNotMatch(await page.locator("#result").textContent(), /Bienvenido|registrada a las/);
+      await screenshot(page, "att-kiosk-real-unsigned");
+      await assertClean(page, { statuses: [401] });
+    } finally { await closePage(page); }
+  });
+
+  test("a duplicate punch says it is not counted twice (STUB agent)", async () => {
+    const page = await newPage(browser, "phone");
+    try {
+      await page.route(AGENT, (route) => json(route, 201, { curp: WORKER.curp, name: WORKER.name,
+        kind: "entrada", at: `${todayMx()}T07:58:00-06:00`, folio: "HUE-2026-000000126",
+        status: "duplicada", counted: false }));
+      await page.goto(baseUrl() + "/kiosk/", { waitUntil: "load" });
+      await page.getByRole("button", { name: "Registrar con mi huella" }).click();
+      await page.locator("#result").filter({ hasText: "no se cuenta dos veces" }).waitFor();
+      await screenshot(page, "att-kiosk-phone-duplicate");
+      await assertClean(page);
+    } finally { await closePage(page); }
+  });
+});
+
 function toMin(hm) { const [h, m] = hm.split(":").map(Number); return h * 60 + m; }
 
 /* ---- the justification flow on the real system ------------------------ */
