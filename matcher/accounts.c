@@ -95,7 +95,7 @@ policy_ok(struct id_job *job, const char *pw, const char *field,
     who.rfc = a->account_rfc[0] ? a->account_rfc : NULL;
     r = password_policy_check(&pol, pw, strlen(pw), &who, msg, sizeof(msg));
     if (r != PASSWORD_POLICY_OK) {
-        id_fail(&job->err, HIPC_ST_INVALID, password_policy_code(r), field,
+        ops_fail(&job->err, HIPC_ST_INVALID, password_policy_code(r), field,
             "%s", msg);
         return 0;
     }
@@ -111,7 +111,7 @@ hash_password(struct id_job *job, const char *pw, char out[PASSWORD_HASH_MAX])
     r = password_hash(pw, strlen(pw), &id_rt()->params, out);
     id_hash_end();
     if (r != PASSWORD_OK) {
-        id_fail(&job->err, HIPC_ST_INTERNAL, "hash_failed", NULL,
+        ops_fail(&job->err, HIPC_ST_INTERNAL, "hash_failed", NULL,
             "the password could not be hashed");
         return 0;
     }
@@ -124,7 +124,7 @@ pool_fail(struct hd_request *rq)
 {
     struct id_job  *job = rq->prep;
 
-    id_reply_err(rq, &job->err);
+    ops_reply_err(rq, &job->err);
     hd_request_free(rq);
 }
 
@@ -185,7 +185,7 @@ create_run(void *arg, struct hd_thread *th)
         &id_rt()->params, a->answer_hash);
     id_hash_end();
     if (r != PASSWORD_OK) {
-        id_fail(&job->err, r == PASSWORD_INPUT_INVALID ? HIPC_ST_INVALID
+        ops_fail(&job->err, r == PASSWORD_INPUT_INVALID ? HIPC_ST_INVALID
             : HIPC_ST_INTERNAL, "invalid_answer", "security_answer",
             "the security answer needs at least 2 letters or digits");
         pool_fail(rq);
@@ -498,7 +498,7 @@ change_run(void *arg, struct hd_thread *th)
         return;
     }
     if (load_account(job, job->f.curp, 1) != 0) {
-        id_fail(&job->err, HIPC_ST_NOT_FOUND, "account_not_found", "curp",
+        ops_fail(&job->err, HIPC_ST_NOT_FOUND, "account_not_found", "curp",
             "no account with this CURP");
         pool_fail(rq);
         return;
@@ -753,7 +753,7 @@ recovery_finish_run(void *arg, struct hd_thread *th)
         mdb_txn_abort(txn);
     }
     if (rc != 0 || expires < id_now()) {
-        id_fail(&job->err, HIPC_ST_UNAUTHORIZED, rc != 0
+        ops_fail(&job->err, HIPC_ST_UNAUTHORIZED, rc != 0
             ? "recovery_token_invalid" : "recovery_token_expired", "token",
             rc != 0 ? "this recovery link is not valid (or was used)"
             : "this recovery link has expired; ask for a new one");
@@ -761,7 +761,7 @@ recovery_finish_run(void *arg, struct hd_thread *th)
         return;
     }
     if (load_account(job, curp, 1) != 0) {
-        id_fail(&job->err, HIPC_ST_UNAUTHORIZED, "recovery_token_invalid",
+        ops_fail(&job->err, HIPC_ST_UNAUTHORIZED, "recovery_token_invalid",
             "token", "this recovery link is not valid");
         pool_fail(rq);
         return;
@@ -827,14 +827,14 @@ account_get(struct hd_request *rq, struct hd_thread *th)
 {
     static const uint16_t  tags[] = { T(CURP), 0 };
     struct id_fields       f;
-    struct id_err          e;
+    struct ops_err          e;
     struct ids_account     a;
     struct hipc_writer     w;
     MDB_txn               *txn;
     int                    rc;
 
     if (id_decode(rq, tags, tags, &f, &e) != 0) {
-        id_reply_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     rc = store_read_begin(ops_store(), &txn);

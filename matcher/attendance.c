@@ -109,27 +109,6 @@ att_may_view(const struct att_fields *f, const char *curp)
 /* ---- errors and decoding ------------------------------------------------ */
 
 int
-att_fail(struct att_err *e, int status, const char *code, const char *field,
-    const char *fmt, ...)
-{
-    va_list  ap;
-
-    e->status = status;
-    e->code = code;
-    e->field = field;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-void
-att_reply_err(struct hd_request *rq, const struct att_err *e)
-{
-    ops_reply_error(rq, e->status, e->code, e->field, "%s", e->msg);
-}
-
-int
 att_has(const struct att_fields *f, unsigned tag)
 {
     return tag < 128 && (f->seen[tag / 8] & (1u << (tag % 8)));
@@ -169,26 +148,12 @@ tag_json(unsigned tag)
     }
 }
 
-/* Printable ASCII without spaces. */
 static int
-ascii_word(const uint8_t *d, uint32_t n)
-{
-    uint32_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (d[i] <= 0x20 || d[i] >= 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int
-take_word(struct att_err *e, unsigned tag, const uint8_t *d, uint32_t n,
+take_word(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     char *out, size_t cap)
 {
-    if (n == 0 || n >= cap || !ascii_word(d, n)) {
-        return att_fail(e, HIPC_ST_INVALID, "invalid_field", tag_json(tag),
+    if (n == 0 || n >= cap || !ops_ascii_word(d, n)) {
+        return ops_fail(e, HIPC_ST_INVALID, "invalid_field", tag_json(tag),
             "%s must be 1 to %zu printable characters without spaces",
             tag_json(tag), cap - 1);
     }
@@ -198,11 +163,11 @@ take_word(struct att_err *e, unsigned tag, const uint8_t *d, uint32_t n,
 }
 
 static int
-take_text(struct att_err *e, unsigned tag, const uint8_t *d, uint32_t n,
+take_text(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     char *out, size_t cap)
 {
     if (n >= cap || !ops_text_valid(d, n)) {
-        return att_fail(e, HIPC_ST_INVALID, "invalid_text", tag_json(tag),
+        return ops_fail(e, HIPC_ST_INVALID, "invalid_text", tag_json(tag),
             "%s must be UTF-8 text of at most %zu bytes without control "
             "characters", tag_json(tag), cap - 1);
     }
@@ -211,32 +176,13 @@ take_text(struct att_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     return 0;
 }
 
-/* 18 characters of [0-9A-Z] or Ñ; the check digit is the module's. */
 static int
-curp_ok(const uint8_t *s, size_t len)
-{
-    size_t  i = 0, chars = 0;
-
-    while (i < len) {
-        if ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')) {
-            i++;
-        } else if (s[i] == 0xC3 && i + 1 < len && s[i + 1] == 0x91) {
-            i += 2;
-        } else {
-            return 0;
-        }
-        chars++;
-    }
-    return chars == 18;
-}
-
-static int
-take_date(struct att_err *e, unsigned tag, const uint8_t *d, uint32_t n,
+take_date(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     int32_t *out)
 {
     *out = att_parse_date((const char *) d, n);
     if (*out == ATT_NO_DAY) {
-        return att_fail(e, HIPC_ST_INVALID, "invalid_date", tag_json(tag),
+        return ops_fail(e, HIPC_ST_INVALID, "invalid_date", tag_json(tag),
             "%s must be a date YYYY-MM-DD", tag_json(tag));
     }
     return 0;
@@ -244,14 +190,14 @@ take_date(struct att_err *e, unsigned tag, const uint8_t *d, uint32_t n,
 
 static int
 decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
-    struct att_err *e)
+    struct ops_err *e)
 {
     char  word[ATT_NAME_MAX];
 
     switch (tag) {
     case HIPC_F_CURP:
-        if (!curp_ok(d, n)) {
-            return att_fail(e, HIPC_ST_INVALID, "invalid_curp", "curp",
+        if (!ops_curp_valid(d, n)) {
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_curp", "curp",
                 "a CURP is 18 characters of 0-9, A-Z and Ñ");
         }
         memcpy(f->curp, d, n);
@@ -265,13 +211,13 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         return take_word(e, tag, d, n, f->site, sizeof(f->site));
     case HIPC_F_FORMAT:
         if (hipc_get_u32(d, n, &f->format) != 0) {
-            return att_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
                 "finger.format", "FORMAT is a 4-byte integer");
         }
         if (f->format != HIPC_FMT_ISO19794_2_2005
             && f->format != HIPC_FMT_ANSI378_2004)
         {
-            return att_fail(e, HIPC_ST_INVALID, "unsupported_format",
+            return ops_fail(e, HIPC_ST_INVALID, "unsupported_format",
                 "finger.format", "template format %u is not supported",
                 f->format);
         }
@@ -282,11 +228,11 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         return 0;
     case HIPC_F_TEST_NOW:
         if (hipc_get_u64(d, n, &f->test_now) != 0) {
-            return att_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
                 "test_now", "TEST_NOW is an 8-byte integer");
         }
         if (!ag.rules.test_clock) {
-            return att_fail(e, HIPC_ST_FORBIDDEN, "test_clock_disabled",
+            return ops_fail(e, HIPC_ST_FORBIDDEN, "test_clock_disabled",
                 "test_now", "TEST_NOW is refused unless "
                 "attendance.test_clock is true");
         }
@@ -307,7 +253,7 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         if (take_word(e, tag, d, n, word, sizeof(word)) != 0
             || (f->kind = att_incident_parse(word)) < 0)
         {
-            return att_fail(e, HIPC_ST_INVALID, "invalid_incident",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_incident",
                 "incident", "incident is one of retardo, falta, "
                 "salida_anticipada, omision_salida");
         }
@@ -321,7 +267,7 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
                 sizeof(f->attachment_type)) != 0
             || strchr(f->attachment_type, '/') == NULL)
         {
-            return att_fail(e, HIPC_ST_INVALID, "invalid_attachment_type",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_attachment_type",
                 "attachment_type", "a MIME type such as application/pdf");
         }
         return 0;
@@ -331,7 +277,7 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
             || strspn(word + 2, "0123456789") != strlen(word + 2)
             || strlen(word + 2) == 0 || strlen(word + 2) > 18)
         {
-            return att_fail(e, HIPC_ST_INVALID, "invalid_id", "id",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_id", "id",
                 "a justification id looks like J-00000001");
         }
         f->just_id = strtoull(word + 2, NULL, 10);
@@ -342,7 +288,7 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         } else if (n == 6 && memcmp(d, "reject", 6) == 0) {
             f->approve = 0;
         } else {
-            return att_fail(e, HIPC_ST_INVALID, "invalid_decision",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_decision",
                 "decision", "decision is approve or reject");
         }
         return 0;
@@ -352,7 +298,7 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         if (n == 4 && memcmp(d, "team", 4) == 0) {
             f->team = 1;
         } else if (!(n == 4 && memcmp(d, "mine", 4) == 0)) {
-            return att_fail(e, HIPC_ST_INVALID, "invalid_scope", "scope",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_scope", "scope",
                 "scope is mine or team");
         }
         return 0;
@@ -360,7 +306,7 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         if (n == 3 && memcmp(d, "csv", 3) == 0) {
             f->csv = 1;
         } else if (!(n == 4 && memcmp(d, "json", 4) == 0)) {
-            return att_fail(e, HIPC_ST_INVALID, "invalid_format", "format",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_format", "format",
                 "format is json or csv");
         }
         return 0;
@@ -375,30 +321,19 @@ decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         if (hipc_get_u32(d, n, tag == HIPC_F_VALUE ? &f->value
                                                    : &f->offset) != 0)
         {
-            return att_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
                 tag_json(tag), "%s is a 4-byte integer", tag_json(tag));
         }
         return 0;
     default:
-        return att_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
             "field tag %u is not part of this request", tag);
     }
 }
 
 static int
-in_list(const uint16_t *list, unsigned tag)
-{
-    for (; *list; list++) {
-        if (*list == tag) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int
 att_decode(const struct hd_request *rq, const uint16_t *allowed,
-    const uint16_t *required, struct att_fields *f, struct att_err *e)
+    const uint16_t *required, struct att_fields *f, struct ops_err *e)
 {
     struct hipc_reader  r;
     const uint8_t      *d;
@@ -411,12 +346,12 @@ att_decode(const struct hd_request *rq, const uint16_t *allowed,
     f->from = f->to = f->date = ATT_NO_DAY;
     hipc_reader_init(&r, rq->payload, rq->len);
     while ((rc = hipc_next(&r, &tag, &d, &n)) == 1) {
-        if (tag >= 128 || !in_list(allowed, tag)) {
-            return att_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
+        if (tag >= 128 || !ops_tag_listed(allowed, tag)) {
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
                 "field tag %u is not part of this request", tag);
         }
         if (att_has(f, tag)) {
-            return att_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
                 tag_json(tag), "field %s given twice", tag_json(tag));
         }
         f->seen[tag / 8] |= (uint8_t) (1u << (tag % 8));
@@ -425,12 +360,12 @@ att_decode(const struct hd_request *rq, const uint16_t *allowed,
         }
     }
     if (rc < 0) {
-        return att_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
             "malformed TLV at byte %zu of %zu", r.pos, r.len);
     }
     for (; *required; required++) {
         if (!att_has(f, *required)) {
-            return att_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
                 tag_json(*required), "required field %s is missing",
                 tag_json(*required));
         }
@@ -445,7 +380,7 @@ att_job_new(struct hd_request *rq, const uint16_t *allowed,
     const uint16_t *required)
 {
     struct att_job  *job = calloc(1, sizeof(*job));
-    struct att_err   e = { 0 };
+    struct ops_err   e = { 0 };
 
     if (job == NULL) {
         ops_reply_error(rq, HIPC_ST_BUSY, "out_of_memory", NULL,
@@ -453,7 +388,7 @@ att_job_new(struct hd_request *rq, const uint16_t *allowed,
         return NULL;
     }
     if (att_decode(rq, allowed, required, &job->f, &e) != 0) {
-        att_reply_err(rq, &e);
+        ops_reply_err(rq, &e);
         free(job);
         return NULL;
     }

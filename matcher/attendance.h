@@ -71,17 +71,6 @@ struct att_fields {
 
 int att_has(const struct att_fields *f, unsigned tag);
 
-struct att_err {
-    int          status;
-    const char  *code;
-    const char  *field;
-    char         msg[256];
-};
-
-int att_fail(struct att_err *e, int status, const char *code,
-    const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
 /* What a request carries from thread to thread (rq->prep). */
 struct att_job {
     struct att_fields  f;
@@ -140,7 +129,6 @@ struct att_job *att_job_new(struct hd_request *rq, const uint16_t *allowed,
 /* Hands rq + job to fn on the pool, or to the writer (fn NULL). */
 void att_dispatch(struct hd_request *rq, struct att_job *job,
     void (*fn)(void *arg, struct hd_thread *th));
-void att_reply_err(struct hd_request *rq, const struct att_err *e);
 
 /* Receipts (receipt.h): issues one of `type` over payload inside txn.
  * 0 with folio and *jws (malloc'ed), or -1 when receipts are unavailable

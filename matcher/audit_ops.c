@@ -89,7 +89,7 @@ list(struct hd_request *rq, struct hd_thread *th)
     static const uint16_t  tags[] = { T(VALUE), 0 };
     static const uint16_t  none[] = { 0 };
     struct id_fields       f;
-    struct id_err          e;
+    struct ops_err          e;
     struct list_ctx        lc;
     struct hipc_writer     w;
     MDB_txn               *txn;
@@ -98,7 +98,7 @@ list(struct hd_request *rq, struct hd_thread *th)
     int                    rc;
 
     if (id_decode(rq, tags, none, &f, &e) != 0) {
-        id_reply_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     max = id_has(&f, HIPC_F_VALUE) ? f.value : AUDIT_LIST_DEFAULT;

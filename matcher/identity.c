@@ -182,27 +182,6 @@ id_roles_add(char *roles, size_t cap, const char *role)
 /* ---- errors and decoding -------------------------------------------------- */
 
 int
-id_fail(struct id_err *e, int status, const char *code, const char *field,
-    const char *fmt, ...)
-{
-    va_list  ap;
-
-    e->status = status;
-    e->code = code;
-    e->field = field;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-void
-id_reply_err(struct hd_request *rq, const struct id_err *e)
-{
-    ops_reply_error(rq, e->status, e->code, e->field, "%s", e->msg);
-}
-
-int
 id_has(const struct id_fields *f, unsigned tag)
 {
     return tag < 128 && (f->seen[tag / 8] & (1u << (tag % 8)));
@@ -239,20 +218,6 @@ tag_json(unsigned tag)
     }
 }
 
-/* Printable ASCII without spaces (tokens, nonces, client addresses). */
-static int
-ascii_word(const uint8_t *d, uint32_t n)
-{
-    uint32_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (d[i] <= 0x20 || d[i] >= 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static int
 copy_str(char *out, size_t cap, const uint8_t *d, uint32_t n)
 {
@@ -266,11 +231,11 @@ copy_str(char *out, size_t cap, const uint8_t *d, uint32_t n)
 
 /* Text fields: UTF-8 without control characters, min..max bytes. */
 static int
-take_text(struct id_err *e, unsigned tag, const uint8_t *d, uint32_t n,
+take_text(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     uint32_t min, char *out, size_t cap)
 {
     if (n < min || n >= cap || !ops_text_valid(d, n)) {
-        return id_fail(e, HIPC_ST_INVALID, "invalid_text", tag_json(tag),
+        return ops_fail(e, HIPC_ST_INVALID, "invalid_text", tag_json(tag),
             "%s must be %u to %zu bytes of UTF-8 text without control "
             "characters", tag_json(tag), min, cap - 1);
     }
@@ -278,11 +243,11 @@ take_text(struct id_err *e, unsigned tag, const uint8_t *d, uint32_t n,
 }
 
 static int
-take_secret(struct id_err *e, unsigned tag, const uint8_t *d, uint32_t n,
+take_secret(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     char *out)
 {
     if (n > PASSWORD_MAX_BYTES || memchr(d, 0, n)) {
-        return id_fail(e, HIPC_ST_INVALID, tag == HIPC_F_ANSWER
+        return ops_fail(e, HIPC_ST_INVALID, tag == HIPC_F_ANSWER
             ? "invalid_answer" : "password_too_long", tag_json(tag),
             "%s is longer than %d bytes or holds a NUL", tag_json(tag),
             PASSWORD_MAX_BYTES);
@@ -292,7 +257,7 @@ take_secret(struct id_err *e, unsigned tag, const uint8_t *d, uint32_t n,
 
 static int
 decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
-    struct id_err *e)
+    struct ops_err *e)
 {
     const char  *why;
     char         canon[IDS_ROLES_MAX];
@@ -301,21 +266,21 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
     case HIPC_F_CURP:
         why = id_curp_check((const char *) d, n);
         if (why) {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_curp", "curp", "%s",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_curp", "curp", "%s",
                 why);
         }
         return copy_str(f->curp, sizeof(f->curp), d, n);
     case HIPC_F_NSS:
         why = id_nss_check((const char *) d, n);
         if (why) {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_nss", "nss", "%s",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_nss", "nss", "%s",
                 why);
         }
         return copy_str(f->nss, sizeof(f->nss), d, n);
     case HIPC_F_EMAIL:
         why = id_email_check((const char *) d, n);
         if (why) {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_email", "email",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_email", "email",
                 "%s", why);
         }
         return copy_str(f->email, sizeof(f->email), d, n);
@@ -325,7 +290,7 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         if (copy_str(f->matricula, sizeof(f->matricula), d, n) != 0
             || regexec(&idg.matricula, f->matricula, 0, NULL, 0) != 0)
         {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_matricula",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_matricula",
                 "matricula", "the matricula does not match the configured "
                 "pattern %s", idg.rt.cfg->matricula_pattern);
         }
@@ -352,7 +317,7 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         if (copy_str(f->roles, sizeof(f->roles), d, n) != 0
             || id_roles_parse(f->roles, canon, sizeof(canon)) != 0)
         {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_roles", "roles",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_roles", "roles",
                 "roles are a comma-separated list without repeats of: "
                 "worker, supervisor, employer_rep, pensioner, auditor, "
                 "admin");
@@ -362,37 +327,39 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
     case HIPC_F_ACCOUNT_RFC:
         why = id_rfc_check((const char *) d, n);
         if (why) {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_rfc", "account_rfc",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_rfc", "account_rfc",
                 "%s", why);
         }
         return copy_str(f->account_rfc, sizeof(f->account_rfc), d, n);
     case HIPC_F_NONCE:
         /* an empty or odd nonce is simply not one we issued */
-        if (!ascii_word(d, n) || copy_str(f->nonce, sizeof(f->nonce), d, n))
+        if (!ops_ascii_word(d, n)
+            || copy_str(f->nonce, sizeof(f->nonce), d, n))
         {
             f->nonce[0] = '\0';
         }
         return 0;
     case HIPC_F_TOKEN:
-        if (!ascii_word(d, n) || copy_str(f->token, sizeof(f->token), d, n))
+        if (!ops_ascii_word(d, n)
+            || copy_str(f->token, sizeof(f->token), d, n))
         {
             f->token[0] = '\0';     /* matches nothing */
         }
         return 0;
     case HIPC_F_TOKEN_ID:
-        if (n == 0 || !ascii_word(d, n)
+        if (n == 0 || !ops_ascii_word(d, n)
             || copy_str(f->token_id, sizeof(f->token_id), d, n) != 0)
         {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_token_id",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_token_id",
                 "token_id", "a token id is 1 to %d printable characters",
                 IDS_TOKEN_ID_MAX - 1);
         }
         return 0;
     case HIPC_F_CLIENT:
-        if (!ascii_word(d, n)
+        if (!ops_ascii_word(d, n)
             || copy_str(f->client, sizeof(f->client), d, n) != 0)
         {
-            return id_fail(e, HIPC_ST_BAD_REQUEST, "invalid_client",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "invalid_client",
                 "client", "CLIENT is a printable address of at most %d "
                 "bytes", IDS_CLIENT_MAX - 1);
         }
@@ -405,7 +372,7 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
                       ? f->action : "", "abcdefghijklmnopqrstuvwxyz"
                       "0123456789_.") != n)
         {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_action", "action",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_action", "action",
                 "an audit action is 1 to %d characters of a-z 0-9 _ .",
                 AUDIT_ACTION_MAX);
         }
@@ -414,7 +381,7 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         return take_text(e, tag, d, n, 0, f->target, sizeof(f->target));
     case HIPC_F_DETAIL:
         if (n > AUDIT_DETAIL_MAX - 1024 || !ops_text_valid(d, n)) {
-            return id_fail(e, HIPC_ST_INVALID, "invalid_detail", "detail",
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_detail", "detail",
                 "detail is UTF-8 text (no control characters) of at most "
                 "%d bytes", AUDIT_DETAIL_MAX - 1024);
         }
@@ -423,7 +390,7 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         return 0;
     case HIPC_F_CERT:
         if (n == 0 || n > ID_CERT_MAX) {
-            return id_fail(e, HIPC_ST_INVALID, "certificate_malformed",
+            return ops_fail(e, HIPC_ST_INVALID, "certificate_malformed",
                 "certificate", "the certificate must be 1 to %d bytes of "
                 "DER", ID_CERT_MAX);
         }
@@ -432,7 +399,7 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         return 0;
     case HIPC_F_SIGNATURE:
         if (n > EFIRMA_SIG_MAX) {
-            return id_fail(e, HIPC_ST_INVALID, "signature_invalid",
+            return ops_fail(e, HIPC_ST_INVALID, "signature_invalid",
                 "signature", "the signature is longer than %d bytes",
                 EFIRMA_SIG_MAX);
         }
@@ -441,30 +408,19 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         return 0;
     case HIPC_F_VALUE:
         if (hipc_get_u32(d, n, &f->value) != 0) {
-            return id_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
                 "limit", "VALUE must be a 4-byte integer");
         }
         return 0;
     default:
-        return id_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
             "field tag %u is not part of this request", tag);
     }
 }
 
-static int
-in_list(const uint16_t *list, unsigned tag)
-{
-    for (; *list; list++) {
-        if (*list == tag) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 int
 id_decode(const struct hd_request *rq, const uint16_t *allowed,
-    const uint16_t *required, struct id_fields *f, struct id_err *e)
+    const uint16_t *required, struct id_fields *f, struct ops_err *e)
 {
     struct hipc_reader  r;
     const uint8_t      *d;
@@ -475,30 +431,30 @@ id_decode(const struct hd_request *rq, const uint16_t *allowed,
     memset(f, 0, sizeof(*f));
     hipc_reader_init(&r, rq->payload, rq->len);
     while ((rc = hipc_next(&r, &tag, &d, &n)) == 1) {
-        if (tag >= 128 || !in_list(allowed, tag)) {
-            return id_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
+        if (tag >= 128 || !ops_tag_listed(allowed, tag)) {
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
                 "field tag %u is not part of this request", tag);
         }
         if (id_has(f, tag)) {
-            return id_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
                 tag_json(tag), "field %s given twice", tag_json(tag));
         }
         f->seen[tag / 8] |= (uint8_t) (1u << (tag % 8));
         if (decode_one(f, tag, d, n, e) != 0) {
             if (e->code == NULL) {
-                id_fail(e, HIPC_ST_INVALID, "invalid_field", tag_json(tag),
+                ops_fail(e, HIPC_ST_INVALID, "invalid_field", tag_json(tag),
                     "%s is too long", tag_json(tag));
             }
             return -1;
         }
     }
     if (rc < 0) {
-        return id_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
             "malformed TLV at byte %zu of %zu", r.pos, r.len);
     }
     for (; *required; required++) {
         if (!id_has(f, *required)) {
-            return id_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
                 tag_json(*required), "required field %s is missing",
                 tag_json(*required));
         }
@@ -533,7 +489,7 @@ id_job_new(struct hd_request *rq, const uint16_t *allowed,
     }
     job->err.code = NULL;
     if (id_decode(rq, allowed, required, &job->f, &job->err) != 0) {
-        id_reply_err(rq, &job->err);
+        ops_reply_err(rq, &job->err);
         job_free(job);
         return NULL;
     }

@@ -76,24 +76,11 @@ struct id_fields {
 
 int id_has(const struct id_fields *f, unsigned tag);
 
-/* A failure found while decoding or working: reply status and body. */
-struct id_err {
-    int          status;
-    const char  *code;
-    const char  *field;
-    char         msg[256];
-};
-
-int id_fail(struct id_err *e, int status, const char *code,
-    const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-void id_reply_err(struct hd_request *rq, const struct id_err *e);
-
 /* Decodes rq's payload; `allowed` and `required` are 0-terminated tag
  * lists.  0, or -1 with e filled (BAD_REQUEST or INVALID naming the
  * field). */
 int id_decode(const struct hd_request *rq, const uint16_t *allowed,
-    const uint16_t *required, struct id_fields *f, struct id_err *e);
+    const uint16_t *required, struct id_fields *f, struct ops_err *e);
 
 /* What a request carries from thread to thread (rq->prep). */
 struct id_job {
@@ -106,7 +93,7 @@ struct id_job {
     uint8_t              secret_hash[32];
     struct efirma_info   info;
     enum efirma_status   efirma;
-    struct id_err        err;
+    struct ops_err        err;
     uint64_t             expires;
 };
 

@@ -145,7 +145,7 @@ inspect(struct hd_request *rq, struct hd_thread *th)
 {
     static const uint16_t  tags[] = { T(CERT), 0 };
     struct id_fields       f;
-    struct id_err          e;
+    struct ops_err          e;
     struct efirma_info     info;
     struct hipc_writer     w;
     enum efirma_status     st;
@@ -153,7 +153,7 @@ inspect(struct hd_request *rq, struct hd_thread *th)
     char                   why[256], *text;
 
     if (id_decode(rq, tags, tags, &f, &e) != 0) {
-        id_reply_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     st = efirma_inspect(f.cert, f.cert_len, (time_t) id_now(), &info, why,

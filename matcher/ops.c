@@ -212,60 +212,6 @@ struct fields {
     char            path[PATH_MAX];
 };
 
-/* A decoding failure: status, snake_case code, JSON field, message. */
-struct op_err {
-    int          status;
-    const char  *code;
-    const char  *field;
-    char         msg[256];
-};
-
-static int
-op_fail(struct op_err *e, int status, const char *code, const char *field,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int
-op_fail(struct op_err *e, int status, const char *code, const char *field,
-    const char *fmt, ...)
-{
-    va_list  ap;
-
-    e->status = status;
-    e->code = code;
-    e->field = field;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static void
-reply_op_err(struct hd_request *rq, const struct op_err *e)
-{
-    ops_reply_error(rq, e->status, e->code, e->field, "%s", e->msg);
-}
-
-/* 18 characters of [0-9A-Z] or Ñ (UTF-8 C3 91).  The check digit and the
- * date/state codes are the module's business (it answers 422 first); this
- * guards the key space. */
-static int
-curp_valid(const uint8_t *s, size_t len)
-{
-    size_t  i = 0, chars = 0;
-
-    while (i < len) {
-        if ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')) {
-            i++;
-        } else if (s[i] == 0xC3 && i + 1 < len && s[i + 1] == 0x91) {
-            i += 2;
-        } else {
-            return 0;
-        }
-        chars++;
-    }
-    return chars == 18;
-}
-
 /* Well-formed UTF-8 without control characters. */
 int
 ops_text_valid(const uint8_t *s, size_t len)
@@ -348,11 +294,11 @@ tag_field(unsigned tag)
 }
 
 static int
-decode_u32(struct op_err *e, unsigned tag, const uint8_t *d, uint32_t n,
+decode_u32(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     uint32_t *out)
 {
     if (hipc_get_u32(d, n, out) != 0) {
-        return op_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
             tag_field(tag), "field %u must be a 4-byte integer, got %u bytes",
             tag, n);
     }
@@ -363,7 +309,7 @@ decode_u32(struct op_err *e, unsigned tag, const uint8_t *d, uint32_t n,
  * most once, then checks that every tag in `required` came. */
 static int
 decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
-    uint64_t required, struct fields *f, struct op_err *e)
+    uint64_t required, struct fields *f, struct ops_err *e)
 {
     struct hipc_reader  r;
     const uint8_t      *d;
@@ -376,18 +322,18 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
     hipc_reader_init(&r, buf, len);
     while ((rc = hipc_next(&r, &tag, &d, &n)) == 1) {
         if (tag >= 64 || !(allowed & F(tag))) {
-            return op_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
                 "field tag %u is not part of this request", tag);
         }
         if (f->seen & F(tag)) {
-            return op_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
                 tag_field(tag), "field %s given twice", tag_field(tag));
         }
         f->seen |= F(tag);
         switch (tag) {
         case HIPC_F_CURP:
-            if (!curp_valid(d, n)) {
-                return op_fail(e, HIPC_ST_INVALID, "invalid_curp", "curp",
+            if (!ops_curp_valid(d, n)) {
+                return ops_fail(e, HIPC_ST_INVALID, "invalid_curp", "curp",
                     "a CURP is 18 characters of 0-9, A-Z and Ñ");
             }
             memcpy(f->curp, d, n);
@@ -395,7 +341,7 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
             break;
         case HIPC_F_NSS:
             if (!nss_digits(d, n)) {
-                return op_fail(e, HIPC_ST_INVALID, "invalid_nss", "nss",
+                return ops_fail(e, HIPC_ST_INVALID, "invalid_nss", "nss",
                     "an NSS is 11 digits");
             }
             memcpy(f->nss, d, n);
@@ -403,7 +349,7 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
             break;
         case HIPC_F_NAME:
             if (n >= STORE_NAME_MAX || !ops_text_valid(d, n)) {
-                return op_fail(e, HIPC_ST_INVALID, "invalid_name", "name",
+                return ops_fail(e, HIPC_ST_INVALID, "invalid_name", "name",
                     "a name is UTF-8 text of at most %d bytes without "
                     "control characters", STORE_NAME_MAX - 1);
             }
@@ -415,7 +361,7 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
                 return -1;
             }
             if (f->position > 10) {
-                return op_fail(e, HIPC_ST_INVALID, "invalid_position",
+                return ops_fail(e, HIPC_ST_INVALID, "invalid_position",
                     "position", "finger position %u is outside 1..10",
                     f->position);
             }
@@ -427,7 +373,7 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
             if (f->format != HIPC_FMT_ISO19794_2_2005
                 && f->format != HIPC_FMT_ANSI378_2004)
             {
-                return op_fail(e, HIPC_ST_INVALID, "unsupported_format",
+                return ops_fail(e, HIPC_ST_INVALID, "unsupported_format",
                     "format", "template format %u is not supported "
                     "(1 = ISO 19794-2:2005, 2 = ANSI 378-2004)", f->format);
             }
@@ -443,7 +389,7 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
             if (f->max_candidates < 1
                 || f->max_candidates > OPS_MAX_CANDIDATES)
             {
-                return op_fail(e, HIPC_ST_INVALID, "invalid_max_candidates",
+                return ops_fail(e, HIPC_ST_INVALID, "invalid_max_candidates",
                     "max_candidates", "max_candidates must be 1..%u",
                     OPS_MAX_CANDIDATES);
             }
@@ -452,24 +398,24 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
             if (n == 0 || n >= sizeof(f->path) || memchr(d, 0, n)
                 || d[0] != '/')
             {
-                return op_fail(e, HIPC_ST_INVALID, "invalid_path", "path",
+                return ops_fail(e, HIPC_ST_INVALID, "invalid_path", "path",
                     "the backup path must be an absolute directory path");
             }
             memcpy(f->path, d, n);
             f->path[n] = '\0';
             break;
         default:
-            return op_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
                 "field tag %u is not part of this request", tag);
         }
     }
     if (rc < 0) {
-        return op_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
             "malformed TLV at byte %zu of %zu", r.pos, r.len);
     }
     for (t = 0; t < 64; t++) {
         if ((required & F(t)) && !(f->seen & F(t))) {
-            return op_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
                 tag_field(t), "required field %s is missing", tag_field(t));
         }
     }
@@ -479,12 +425,12 @@ decode_fields(const uint8_t *buf, size_t len, uint64_t allowed,
 /* Parses and encodes a template into th->encoded; returns its length. */
 static long
 prepare_template(struct hd_thread *th, const struct fields *f, int gate,
-    const char *field, struct op_err *e)
+    const char *field, struct ops_err *e)
 {
     long  n;
 
     if (f->tmpl_len == 0) {
-        op_fail(e, HIPC_ST_INVALID, "invalid_template", field,
+        ops_fail(e, HIPC_ST_INVALID, "invalid_template", field,
             "the template is empty");
         return -1;
     }
@@ -492,19 +438,19 @@ prepare_template(struct hd_thread *th, const struct fields *f, int gate,
     if (hm_parse((int) f->format, f->tmpl, f->tmpl_len, &th->fp, th->why,
             sizeof(th->why)) != 0)
     {
-        op_fail(e, HIPC_ST_INVALID, "invalid_template", field, "%s",
+        ops_fail(e, HIPC_ST_INVALID, "invalid_template", field, "%s",
             th->why[0] ? th->why : "the template does not parse");
         return -1;
     }
     if (gate && hm_quality_gate(&th->fp, th->why, sizeof(th->why)) != 0) {
-        op_fail(e, HIPC_ST_INVALID, "low_quality", field, "%s",
+        ops_fail(e, HIPC_ST_INVALID, "low_quality", field, "%s",
             th->why[0] ? th->why : "the template's quality is too low");
         return -1;
     }
     n = hm_encode(&th->fp, th->encoded, sizeof(th->encoded), th->why,
         sizeof(th->why));
     if (n <= 0) {
-        op_fail(e, HIPC_ST_INVALID, "invalid_template", field, "%s",
+        ops_fail(e, HIPC_ST_INVALID, "invalid_template", field, "%s",
             th->why[0] ? th->why : "the template cannot be encoded");
         return -1;
     }
@@ -551,13 +497,13 @@ op_ping(struct hd_request *rq, struct hd_thread *th, int stats)
     uint64_t            subjects = 0, fingers = 0;
     char                name[64];
     unsigned            op;
-    struct op_err       e;
+    struct ops_err       e;
     struct fields       f;
 
     if (rq->len != 0
         && decode_fields(rq->payload, rq->len, 0, 0, &f, &e) != 0)
     {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     if (store_read_begin(g.store, &txn) == 0) {
@@ -601,7 +547,7 @@ static void
 op_subject_get(struct hd_request *rq, struct hd_thread *th)
 {
     struct fields         f;
-    struct op_err         e;
+    struct ops_err         e;
     struct hipc_writer    w;
     struct store_subject  s;
     MDB_txn              *txn;
@@ -610,7 +556,7 @@ op_subject_get(struct hd_request *rq, struct hd_thread *th)
     if (decode_fields(rq->payload, rq->len, F(HIPC_F_CURP), F(HIPC_F_CURP),
             &f, &e) != 0)
     {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     if ((rc = store_read_begin(g.store, &txn)) != 0) {
@@ -683,7 +629,7 @@ static void
 op_verify(struct hd_request *rq, struct hd_thread *th)
 {
     struct fields         f;
-    struct op_err         e;
+    struct ops_err         e;
     struct hipc_writer    w;
     struct store_subject  s;
     struct store_finger   fg;
@@ -699,12 +645,12 @@ op_verify(struct hd_request *rq, struct hd_thread *th)
             F(HIPC_F_CURP) | F(HIPC_F_FORMAT) | F(HIPC_F_TEMPLATE), &f,
             &e) != 0)
     {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     n = prepare_template(th, &f, 0, "finger.data", &e);
     if (n < 0) {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     probe = hm_probe_new(th->encoded, (size_t) n);
@@ -769,7 +715,7 @@ static void
 op_identify(struct hd_request *rq, struct hd_thread *th)
 {
     struct fields       f;
-    struct op_err       e;
+    struct ops_err       e;
     struct hm_probe    *probe;
     struct hd_request  *copy;
     long                n;
@@ -778,12 +724,12 @@ op_identify(struct hd_request *rq, struct hd_thread *th)
             F(HIPC_F_FORMAT) | F(HIPC_F_TEMPLATE) | F(HIPC_F_MAX_CANDIDATES),
             F(HIPC_F_FORMAT) | F(HIPC_F_TEMPLATE), &f, &e) != 0)
     {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     n = prepare_template(th, &f, 0, "finger.data", &e);
     if (n < 0) {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     probe = hm_probe_new(th->encoded, (size_t) n);
@@ -835,7 +781,7 @@ static void
 op_prepare_write(struct hd_request *rq, struct hd_thread *th)
 {
     struct fields       f;
-    struct op_err       e;
+    struct ops_err       e;
     struct write_prep  *p;
     uint64_t            allowed, required;
     long                n = 0;
@@ -858,7 +804,7 @@ op_prepare_write(struct hd_request *rq, struct hd_thread *th)
     }
     if (decode_fields(rq->payload, rq->len, allowed, required, &f, &e) != 0)
     {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     if ((rq->op == HIPC_OP_FINGER_PUT || rq->op == HIPC_OP_FINGER_DELETE)
@@ -871,7 +817,7 @@ op_prepare_write(struct hd_request *rq, struct hd_thread *th)
     if (rq->op == HIPC_OP_FINGER_PUT) {
         n = prepare_template(th, &f, 1, "data", &e);
         if (n < 0) {
-            reply_op_err(rq, &e);
+            ops_reply_err(rq, &e);
             return;
         }
     }
@@ -1086,7 +1032,7 @@ import_prepare(void *arg, struct hd_thread *th)
     uint32_t             n, index = 0;
     uint16_t             tag;
     struct fields        f;
-    struct op_err        e;
+    struct ops_err        e;
     long                 len;
     int                  rc;
 
@@ -1213,14 +1159,14 @@ backup_run(void *arg, struct hd_thread *th)
 {
     struct hd_request   *rq = arg;
     struct fields        f;
-    struct op_err        e;
+    struct ops_err        e;
     struct hipc_writer   w;
     char                 err[512];
 
     if (decode_fields(rq->payload, rq->len, F(HIPC_F_PATH), F(HIPC_F_PATH),
             &f, &e) != 0)
     {
-        reply_op_err(rq, &e);
+        ops_reply_err(rq, &e);
     } else if (store_backup(g.store, f.path, err, sizeof(err)) != 0) {
         ops_reply_error(rq, HIPC_ST_INTERNAL, "backup_failed", "path", "%s",
             err);

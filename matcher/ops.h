@@ -85,6 +85,31 @@ void ops_reply_error(struct hd_request *rq, int status, const char *code,
     const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* A failure found while decoding or working (ops_util.c): reply status,
+ * snake_case code, JSON field (a static string or NULL) and message. */
+struct ops_err {
+    int          status;
+    const char  *code;
+    const char  *field;
+    char         msg[256];
+};
+
+/* Fills e; returns -1. */
+int ops_fail(struct ops_err *e, int status, const char *code,
+    const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Replies with e's status and error payload. */
+void ops_reply_err(struct hd_request *rq, const struct ops_err *e);
+
+/* Whether tag is in the 0-terminated list. */
+int ops_tag_listed(const uint16_t *list, unsigned tag);
+/* Printable ASCII without spaces. */
+int ops_ascii_word(const uint8_t *d, uint32_t n);
+/* 18 characters of [0-9A-Z] or Ñ (UTF-8 C3 91).  The check digit and
+ * the date/state codes are the module's business (it answers 422 first);
+ * this guards the key space. */
+int ops_curp_valid(const uint8_t *s, size_t len);
+
 uint64_t hd_now_ns(void);
 int hd_expired(const struct hd_request *rq);
 

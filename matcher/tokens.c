@@ -49,7 +49,7 @@ check(struct hd_request *rq, struct hd_thread *th)
 {
     static const uint16_t  tags[] = { T(TOKEN), 0 };
     struct id_fields       f;
-    struct id_err          e;
+    struct ops_err          e;
     struct ids_token       t;
     struct hipc_writer     w;
     uint8_t                hash[32];
@@ -57,7 +57,7 @@ check(struct hd_request *rq, struct hd_thread *th)
     int                    rc = MDB_NOTFOUND;
 
     if (id_decode(rq, tags, tags, &f, &e) != 0) {
-        id_reply_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     id_sha256(f.token, strlen(f.token), hash);
@@ -111,7 +111,7 @@ list(struct hd_request *rq, struct hd_thread *th)
 {
     static const uint16_t  none[] = { 0 };
     struct id_fields       f;
-    struct id_err          e;
+    struct ops_err          e;
     struct list_ctx        lc;
     struct hipc_writer     w;
     MDB_txn               *txn;
@@ -119,7 +119,7 @@ list(struct hd_request *rq, struct hd_thread *th)
     int                    rc;
 
     if (id_decode(rq, none, none, &f, &e) != 0) {
-        id_reply_err(rq, &e);
+        ops_reply_err(rq, &e);
         return;
     }
     lc.array = json_array();
