@@ -7,8 +7,9 @@
  * Entries live in a red-black tree keyed by SHA-256 of their secret (the
  * 32 random bytes of a session id, or a bearer token): the zone never holds
  * a secret that could be replayed.  A queue keeps them in order of last
- * use; expired entries are reaped from its tail, and when the zone is full
- * the least recently used go first (as ngx_http_limit_req_module does).
+ * use (ngx_http_huella_shstore.c); expired entries are reaped from its
+ * tail, and when the zone is full the least recently used go first (as
+ * ngx_http_limit_req_module does).
  *
  * A session ends after "huella_session_idle" without use or
  * "huella_session_absolute" after login, whichever comes first.  A cached
@@ -26,6 +27,7 @@
 
 #include "ngx_http_huella_module.h"
 #include "ngx_http_huella_auth.h"
+#include "ngx_http_huella_shstore.h"
 
 
 #define NGX_HTTP_HUELLA_KIND_SESSION  1
@@ -35,9 +37,7 @@
 
 
 typedef struct {
-    ngx_rbtree_node_t          node;          /* key: first hash bytes */
-    ngx_queue_t                queue;         /* most recent use first */
-    u_char                     key[NGX_HTTP_HUELLA_HASH_LEN];
+    ngx_http_huella_shnode_t   sh;            /* most recent use first */
     ngx_uint_t                 kind;
     time_t                     created;
     time_t                     last_seen;
@@ -48,28 +48,11 @@ typedef struct {
 } ngx_http_huella_snode_t;
 
 
-typedef struct {
-    ngx_rbtree_t               rbtree;
-    ngx_rbtree_node_t          sentinel;
-    ngx_queue_t                queue;
-} ngx_http_huella_shctx_t;
-
-
-typedef struct {
-    ngx_http_huella_shctx_t   *sh;
-    ngx_slab_pool_t           *shpool;
-} ngx_http_huella_zone_t;
-
-
-static ngx_int_t ngx_http_huella_zone_init(ngx_shm_zone_t *shm_zone,
-    void *data);
-static void ngx_http_huella_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_huella_snode_t *ngx_http_huella_lookup(
-    ngx_http_huella_zone_t *zone, u_char *key);
-static void ngx_http_huella_expire(ngx_http_huella_zone_t *zone,
+    ngx_http_huella_shstore_t *store, u_char *key);
+static void ngx_http_huella_expire(ngx_http_huella_shstore_t *store,
     ngx_uint_t n, time_t idle);
-static void ngx_http_huella_free(ngx_http_huella_zone_t *zone,
+static void ngx_http_huella_free(ngx_http_huella_shstore_t *store,
     ngx_http_huella_snode_t *sn);
 static ngx_int_t ngx_http_huella_store(ngx_http_request_t *r,
     ngx_uint_t kind, u_char *key, ngx_http_huella_identity_t *id,
@@ -84,189 +67,17 @@ ngx_http_huella_session_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_huella_main_conf_t *hmcf = conf;
 
-    ssize_t                  size;
-    ngx_str_t               *value;
-    ngx_http_huella_zone_t  *zone;
-
-    if (hmcf->session_zone) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    size = ngx_parse_size(&value[2]);
-
-    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small or its size \"%V\" "
-                           "is invalid (at least %uz)", &value[1],
-                           &value[2], 8 * ngx_pagesize);
-        return NGX_CONF_ERROR;
-    }
-
-    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_huella_zone_t));
-    if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    hmcf->session_zone = ngx_shared_memory_add(cf, &value[1], size,
-                                               &ngx_http_huella_module);
-    if (hmcf->session_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (hmcf->session_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already used", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    hmcf->session_zone->init = ngx_http_huella_zone_init;
-    hmcf->session_zone->data = zone;
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_huella_zone_init(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_huella_zone_t  *ozone = data;
-
-    size_t                   len;
-    ngx_http_huella_zone_t  *zone;
-
-    zone = shm_zone->data;
-
-    if (ozone) {
-        zone->sh = ozone->sh;
-        zone->shpool = ozone->shpool;
-        return NGX_OK;
-    }
-
-    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
-    }
-
-    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_huella_shctx_t));
-    if (zone->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    zone->shpool->data = zone->sh;
-
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_huella_rbtree_insert);
-
-    ngx_queue_init(&zone->sh->queue);
-
-    len = sizeof(" in huella session zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in huella session zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    zone->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_huella_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t       **p;
-    ngx_http_huella_snode_t  *sn, *snt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            sn = (ngx_http_huella_snode_t *) node;
-            snt = (ngx_http_huella_snode_t *) temp;
-
-            p = (ngx_memcmp(sn->key, snt->key, NGX_HTTP_HUELLA_HASH_LEN) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_rbtree_key_t
-ngx_http_huella_key(u_char *key)
-{
-    uint32_t  k;
-
-    ngx_memcpy(&k, key, sizeof(uint32_t));
-
-    return k;
+    return ngx_http_huella_shstore_zone(cf, &hmcf->session_zone, "session");
 }
 
 
 /* called with the zone locked */
 
 static ngx_http_huella_snode_t *
-ngx_http_huella_lookup(ngx_http_huella_zone_t *zone, u_char *key)
+ngx_http_huella_lookup(ngx_http_huella_shstore_t *store, u_char *key)
 {
-    ngx_int_t                 rc;
-    ngx_rbtree_key_t          k;
-    ngx_rbtree_node_t        *node, *sentinel;
-    ngx_http_huella_snode_t  *sn;
-
-    k = ngx_http_huella_key(key);
-
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (k < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (k > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        sn = (ngx_http_huella_snode_t *) node;
-
-        rc = ngx_memcmp(key, sn->key, NGX_HTTP_HUELLA_HASH_LEN);
-
-        if (rc == 0) {
-            return sn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return (ngx_http_huella_snode_t *) ngx_http_huella_shstore_lookup(store,
+                                                                      key);
 }
 
 
@@ -276,12 +87,11 @@ ngx_http_huella_lookup(ngx_http_huella_zone_t *zone, u_char *key)
  */
 
 static void
-ngx_http_huella_expire(ngx_http_huella_zone_t *zone, ngx_uint_t n,
+ngx_http_huella_expire(ngx_http_huella_shstore_t *store, ngx_uint_t n,
     time_t idle)
 {
     time_t                    now;
     ngx_uint_t                i, force;
-    ngx_queue_t              *q;
     ngx_http_huella_snode_t  *sn;
 
     now = ngx_time();
@@ -289,29 +99,26 @@ ngx_http_huella_expire(ngx_http_huella_zone_t *zone, ngx_uint_t n,
 
     for (i = 0; i < (force ? 2 : n); i++) {
 
-        if (ngx_queue_empty(&zone->sh->queue)) {
+        sn = (ngx_http_huella_snode_t *) ngx_http_huella_shstore_oldest(store);
+
+        if (sn == NULL) {
             return;
         }
-
-        q = ngx_queue_last(&zone->sh->queue);
-        sn = ngx_queue_data(q, ngx_http_huella_snode_t, queue);
 
         if (!force && now < sn->expires && now - sn->last_seen < idle) {
             return;
         }
 
-        ngx_http_huella_free(zone, sn);
+        ngx_http_huella_free(store, sn);
     }
 }
 
 
 static void
-ngx_http_huella_free(ngx_http_huella_zone_t *zone,
+ngx_http_huella_free(ngx_http_huella_shstore_t *store,
     ngx_http_huella_snode_t *sn)
 {
-    ngx_queue_remove(&sn->queue);
-    ngx_rbtree_delete(&zone->sh->rbtree, &sn->node);
-    ngx_slab_free_locked(zone->shpool, sn);
+    ngx_http_huella_shstore_free(store, &sn->sh);
 }
 
 
@@ -322,7 +129,7 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
     u_char                       *p;
     size_t                        size;
     ngx_uint_t                    i;
-    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_shstore_t    *zone;
     ngx_http_huella_snode_t      *sn;
     ngx_http_huella_main_conf_t  *hmcf;
 
@@ -371,8 +178,6 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
         }
     }
 
-    ngx_memcpy(sn->key, key, NGX_HTTP_HUELLA_HASH_LEN);
-    sn->node.key = ngx_http_huella_key(key);
     sn->kind = kind;
     sn->created = ngx_time();
     sn->last_seen = sn->created;
@@ -389,8 +194,7 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
         }
     }
 
-    ngx_rbtree_insert(&zone->sh->rbtree, &sn->node);
-    ngx_queue_insert_head(&zone->sh->queue, &sn->queue);
+    ngx_http_huella_shstore_insert(zone, &sn->sh, key);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -435,7 +239,7 @@ ngx_http_huella_load(ngx_http_request_t *r, ngx_http_huella_snode_t *sn,
     id->roles = sn->roles;
     id->created = sn->created;
     id->expires = sn->expires;
-    ngx_memcpy(id->key, sn->key, NGX_HTTP_HUELLA_HASH_LEN);
+    ngx_memcpy(id->key, sn->sh.key, NGX_HTTP_HUELLA_HASH_LEN);
 
     return NGX_OK;
 }
@@ -531,7 +335,7 @@ ngx_http_huella_session_find(ngx_http_request_t *r, ngx_str_t *cookie,
     time_t                        now;
     ngx_int_t                     rc;
     u_char                        key[NGX_HTTP_HUELLA_HASH_LEN];
-    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_shstore_t    *zone;
     ngx_http_huella_snode_t      *sn;
     ngx_http_huella_main_conf_t  *hmcf;
 
@@ -562,8 +366,7 @@ ngx_http_huella_session_find(ngx_http_request_t *r, ngx_str_t *cookie,
     }
 
     sn->last_seen = now;
-    ngx_queue_remove(&sn->queue);
-    ngx_queue_insert_head(&zone->sh->queue, &sn->queue);
+    ngx_http_huella_shstore_touch(zone, &sn->sh);
 
     rc = ngx_http_huella_load(r, sn, id);
     id->session = 1;
@@ -579,7 +382,7 @@ done:
 void
 ngx_http_huella_session_delete(ngx_http_request_t *r, u_char *key)
 {
-    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_shstore_t    *zone;
     ngx_http_huella_snode_t      *sn;
     ngx_http_huella_main_conf_t  *hmcf;
 
@@ -612,7 +415,7 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
     u_char                       *p;
     ngx_uint_t                    i, n;
     ngx_queue_t                  *q, *next;
-    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_shstore_t    *zone;
     ngx_http_huella_snode_t      *sn;
     ngx_http_huella_main_conf_t  *hmcf;
 
@@ -632,7 +435,7 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
          q = next)
     {
         next = ngx_queue_next(q);
-        sn = ngx_queue_data(q, ngx_http_huella_snode_t, queue);
+        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
 
         if (sn->kind != kind || sn->len[field] != value->len) {
             continue;
@@ -670,7 +473,7 @@ ngx_http_huella_token_cache_find(ngx_http_request_t *r, ngx_str_t *token,
 {
     ngx_int_t                     rc;
     u_char                        key[NGX_HTTP_HUELLA_HASH_LEN];
-    ngx_http_huella_zone_t       *zone;
+    ngx_http_huella_shstore_t    *zone;
     ngx_http_huella_snode_t      *sn;
     ngx_http_huella_main_conf_t  *hmcf;
 
