@@ -200,6 +200,64 @@ get_path(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     return 0;
 }
 
+/* A string value (quoted or plain), non-empty, fitting `cap`. */
+int
+get_text(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    char *out, size_t cap)
+{
+    return get_path(cx, key, node, out, cap);
+}
+
+int
+config_walk(struct config_ctx *cx, const char *section, yaml_node_t *map,
+    const char *const *keys, size_t nkeys, config_key_fn fn, void *arg)
+{
+    yaml_node_pair_t  *pair;
+    yaml_node_t       *k, *v;
+    const char        *name;
+    char               key[160], known[600];
+    uint64_t           seen = 0;
+    size_t             i, at;
+
+    if (map->type != YAML_MAPPING_NODE) {
+        return config_fail(cx, map, "key '%s': expected a mapping, got %s",
+            section, node_kind(map) ? node_kind(map) : "a scalar");
+    }
+    for (pair = map->data.mapping.pairs.start;
+         pair < map->data.mapping.pairs.top; pair++)
+    {
+        k = yaml_document_get_node(cx->doc, pair->key);
+        v = yaml_document_get_node(cx->doc, pair->value);
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE) {
+            return config_fail(cx, k, "key '%s': keys must be plain names",
+                section);
+        }
+        name = scalar_text(k);
+        snprintf(key, sizeof(key), "%.100s.%.48s", section, name);
+        for (i = 0; i < nkeys; i++) {
+            if (strcmp(name, keys[i]) == 0) {
+                break;
+            }
+        }
+        if (i == nkeys) {
+            for (i = 0, at = 0; i < nkeys && at < sizeof(known); i++) {
+                at += (size_t) snprintf(known + at, sizeof(known) - at,
+                    "%s%s", i ? ", " : "", keys[i]);
+            }
+            return config_fail(cx, k, "key '%s': unknown key (known: %s)",
+                key, known);
+        }
+        if (seen & (1ull << i)) {
+            return config_fail(cx, k, "key '%s': given twice", key);
+        }
+        seen |= 1ull << i;
+        if (fn(cx, key, i, v, arg) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* true or false, plain. */
 static int
 get_flag(struct config_ctx *cx, const char *key, const yaml_node_t *node,

@@ -22,63 +22,10 @@
 
 #define ATT_INCLUDE_DEPTH  4
 
-typedef int (*att_key_fn)(struct config_ctx *cx, const char *key,
-    size_t index, yaml_node_t *value, void *arg);
-
 struct att_load {
     struct att_rules  *r;
     int                depth;
 };
-
-static int
-walk(struct config_ctx *cx, const char *section, yaml_node_t *map,
-    const char *const *keys, size_t nkeys, att_key_fn fn, void *arg)
-{
-    yaml_node_pair_t  *pair;
-    yaml_node_t       *k, *v;
-    const char        *name;
-    char               key[160], known[600];
-    uint64_t           seen = 0;
-    size_t             i, at;
-
-    if (map->type != YAML_MAPPING_NODE) {
-        return config_fail(cx, map, "key '%s': expected a mapping, got %s",
-            section, node_kind(map) ? node_kind(map) : "a scalar");
-    }
-    for (pair = map->data.mapping.pairs.start;
-         pair < map->data.mapping.pairs.top; pair++)
-    {
-        k = yaml_document_get_node(cx->doc, pair->key);
-        v = yaml_document_get_node(cx->doc, pair->value);
-        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE) {
-            return config_fail(cx, k, "key '%s': keys must be plain names",
-                section);
-        }
-        name = scalar_text(k);
-        snprintf(key, sizeof(key), "%.100s.%.48s", section, name);
-        for (i = 0; i < nkeys; i++) {
-            if (strcmp(name, keys[i]) == 0) {
-                break;
-            }
-        }
-        if (i == nkeys) {
-            for (i = 0, at = 0; i < nkeys && at < sizeof(known); i++) {
-                at += (size_t) snprintf(known + at, sizeof(known) - at,
-                    "%s%s", i ? ", " : "", keys[i]);
-            }
-            return config_fail(cx, k, "key '%s': unknown key (known: %s)",
-                key, known);
-        }
-        if (seen & (1ull << i)) {
-            return config_fail(cx, k, "key '%s': given twice", key);
-        }
-        seen |= 1ull << i;
-        if (fn(cx, key, i, v, arg) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static int
 get_int(struct config_ctx *cx, const char *key, yaml_node_t *v, int min,
@@ -91,13 +38,6 @@ get_int(struct config_ctx *cx, const char *key, yaml_node_t *v, int min,
     }
     *out = (int) u;
     return 0;
-}
-
-static int
-get_text(struct config_ctx *cx, const char *key, yaml_node_t *v, char *out,
-    size_t cap)
-{
-    return get_path(cx, key, v, out, cap);
 }
 
 static int
@@ -270,7 +210,7 @@ reason_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
     if (rs == NULL) {
         return config_fail(cx, v, "out of memory");
     }
-    if (walk(cx, key, v, keys, 2, reason_key, rs) != 0) {
+    if (config_walk(cx, key, v, keys, 2, reason_key, rs) != 0) {
         return -1;
     }
     if (rs->code[0] == '\0' || rs->label[0] == '\0') {
@@ -366,7 +306,7 @@ shift_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
         return config_fail(cx, v, "out of memory");
     }
     s->start_min = s->end_min = -1;
-    if (walk(cx, key, v, keys, 5, shift_key, s) != 0) {
+    if (config_walk(cx, key, v, keys, 5, shift_key, s) != 0) {
         return -1;
     }
     if (s->name[0] == '\0' || s->start_min < 0 || s->end_min < 0
@@ -439,7 +379,7 @@ site_item(struct config_ctx *cx, const char *key, yaml_node_t *v, void *arg)
     if (s == NULL) {
         return config_fail(cx, v, "out of memory");
     }
-    if (walk(cx, key, v, keys, 3, site_key, s) != 0) {
+    if (config_walk(cx, key, v, keys, 3, site_key, s) != 0) {
         return -1;
     }
     if (s->id[0] == '\0') {
@@ -531,7 +471,7 @@ group_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
         return config_fail(cx, v, "out of memory");
     }
     g->shift = g->site = -1;
-    if (walk(cx, key, v, keys, 4, group_key, &ic) != 0) {
+    if (config_walk(cx, key, v, keys, 4, group_key, &ic) != 0) {
         return -1;
     }
     if (g->name[0] == '\0') {
@@ -593,7 +533,7 @@ person_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
         return config_fail(cx, v, "out of memory");
     }
     p->shift = p->site = p->group = -1;
-    if (walk(cx, key, v, keys, 7, person_key, &ic) != 0) {
+    if (config_walk(cx, key, v, keys, 7, person_key, &ic) != 0) {
         return -1;
     }
     if (p->curp[0] == '\0') {
@@ -667,7 +607,7 @@ section_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
     case 7: return get_int(cx, key, v, 0, 720, &p->exit_window_min);
     case 8: return get_int(cx, key, v, 0, 240, &p->duplicate_window_min);
     case 9: return get_date(cx, key, v, &r->freeze_before);
-    case 10: return walk(cx, key, v, throttle_keys, 2, throttle_key, r);
+    case 10: return config_walk(cx, key, v, throttle_keys, 2, throttle_key, r);
     case 11:
         if (get_int(cx, key, v, 1, 4096, &n) != 0) {
             return -1;
@@ -746,7 +686,7 @@ load_file(struct config_ctx *parent, yaml_node_t *at, const char *path,
     rc = root == NULL
         ? config_fail(&cx, NULL, "the file is empty (expected the keys of "
                       "the attendance section)")
-        : walk(&cx, "attendance", root, section_keys, SECTION_KEYS,
+        : config_walk(&cx, "attendance", root, section_keys, SECTION_KEYS,
               section_key, ld);
     ld->depth--;
     yaml_document_delete(&doc);
@@ -761,7 +701,7 @@ config_load_attendance(struct config_ctx *cx, yaml_node_t *map,
 {
     struct att_load  ld = { r, 0 };
 
-    if (walk(cx, "attendance", map, section_keys, SECTION_KEYS, section_key,
+    if (config_walk(cx, "attendance", map, section_keys, SECTION_KEYS, section_key,
             &ld) != 0)
     {
         return -1;

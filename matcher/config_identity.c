@@ -39,60 +39,6 @@ config_identity_defaults(struct hd_identity_config *id)
         "http://127.0.0.1:8080");
 }
 
-typedef int (*key_fn)(struct config_ctx *cx, const char *key, size_t index,
-    yaml_node_t *value, void *arg);
-
-/* Walks a mapping whose keys must come from `keys`, each at most once. */
-static int
-walk_mapping(struct config_ctx *cx, const char *section, yaml_node_t *map,
-    const char *const *keys, size_t nkeys, key_fn fn, void *arg)
-{
-    yaml_node_pair_t  *pair;
-    yaml_node_t       *k, *v;
-    const char        *name;
-    char               key[128], known[512];
-    uint64_t           seen = 0;
-    size_t             i, at = 0;
-
-    if (map->type != YAML_MAPPING_NODE) {
-        return config_fail(cx, map, "key '%s': expected a mapping, got %s",
-            section, node_kind(map) ? node_kind(map) : "a scalar");
-    }
-    for (pair = map->data.mapping.pairs.start;
-         pair < map->data.mapping.pairs.top; pair++)
-    {
-        k = yaml_document_get_node(cx->doc, pair->key);
-        v = yaml_document_get_node(cx->doc, pair->value);
-        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE) {
-            return config_fail(cx, k, "key '%s': keys must be plain names",
-                section);
-        }
-        name = scalar_text(k);
-        snprintf(key, sizeof(key), "%.60s.%.48s", section, name);
-        for (i = 0; i < nkeys; i++) {
-            if (strcmp(name, keys[i]) == 0) {
-                break;
-            }
-        }
-        if (i == nkeys) {
-            for (i = 0, at = 0; i < nkeys && at < sizeof(known); i++) {
-                at += (size_t) snprintf(known + at, sizeof(known) - at,
-                    "%s%s", i ? ", " : "", keys[i]);
-            }
-            return config_fail(cx, k, "key '%s': unknown key (known: %s)",
-                key, known);
-        }
-        if (seen & (1ull << i)) {
-            return config_fail(cx, k, "key '%s': given twice", key);
-        }
-        seen |= 1ull << i;
-        if (fn(cx, key, i, v, arg) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static int
 get_u32(struct config_ctx *cx, const char *key, yaml_node_t *v, uint64_t min,
     uint64_t max, unsigned *out)
@@ -104,14 +50,6 @@ get_u32(struct config_ctx *cx, const char *key, yaml_node_t *v, uint64_t min,
     }
     *out = (unsigned) u;
     return 0;
-}
-
-/* A string value (quoted or plain), non-empty, fitting `cap`. */
-static int
-get_text(struct config_ctx *cx, const char *key, yaml_node_t *v, char *out,
-    size_t cap)
-{
-    return get_path(cx, key, v, out, cap);
 }
 
 /* ---- identity.argon2 ------------------------------------------------------ */
@@ -175,7 +113,7 @@ mail_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
     case 0: return get_path(cx, key, v, id->outbox_dir,
                 sizeof(id->outbox_dir));
     case 1:
-        if (walk_mapping(cx, key, v, smtp_keys, 3, smtp_key, arg) != 0) {
+        if (config_walk(cx, key, v, smtp_keys, 3, smtp_key, arg) != 0) {
             return -1;
         }
         if (id->smtp_host[0] == '\0' || id->smtp_port == 0) {
@@ -248,7 +186,7 @@ identity_key(struct config_ctx *cx, const char *key, size_t i,
         return get_path(cx, key, v, id->blocklist_file,
             sizeof(id->blocklist_file));
     case 2:
-        if (walk_mapping(cx, key, v, argon2_keys, 3, argon2_key, arg) != 0) {
+        if (config_walk(cx, key, v, argon2_keys, 3, argon2_key, arg) != 0) {
             return -1;
         }
         pp.t_cost = id->argon2_t_cost;
@@ -278,7 +216,7 @@ identity_key(struct config_ctx *cx, const char *key, size_t i,
         regfree(&re);
         return 0;
     case 6:
-        if (walk_mapping(cx, key, v, lockout_keys, 5, lockout_key, arg) != 0)
+        if (config_walk(cx, key, v, lockout_keys, 5, lockout_key, arg) != 0)
         {
             return -1;
         }
@@ -298,7 +236,7 @@ identity_key(struct config_ctx *cx, const char *key, size_t i,
     case 9:
         return get_u32(cx, key, v, 60, 86400, &id->recovery_lifetime_s);
     case 10:
-        if (walk_mapping(cx, key, v, mail_keys, 3, mail_key, arg) != 0) {
+        if (config_walk(cx, key, v, mail_keys, 3, mail_key, arg) != 0) {
             return -1;
         }
         if ((id->outbox_dir[0] != '\0') == (id->smtp_port != 0)) {
@@ -341,6 +279,6 @@ config_load_identity(struct config_ctx *cx, yaml_node_t *map,
         "bootstrap_token_file"
     };
 
-    return walk_mapping(cx, "identity", map, keys,
+    return config_walk(cx, "identity", map, keys,
         sizeof(keys) / sizeof(keys[0]), identity_key, id);
 }

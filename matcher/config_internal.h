@@ -1,6 +1,7 @@
 /*
  * config_internal.h -- the YAML helpers config.c shares with the loaders
- * of other sections (config_identity.c).  Not for use outside config*.c.
+ * of other sections (config_identity.c, config_attendance.c,
+ * config_enrollment.c).  Not for use outside config*.c.
  */
 
 #ifndef HUELLA_CONFIG_INTERNAL_H
@@ -29,6 +30,19 @@ int get_real(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     double min_excl, double max, double *out);
 int get_path(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     char *out, size_t cap);
+/* A string value (quoted or plain), non-empty, fitting `cap`. */
+int get_text(struct config_ctx *cx, const char *key, const yaml_node_t *node,
+    char *out, size_t cap);
+
+/* Called for each key of a mapping: key is its full name (section.name),
+ * index its place in the walk's key list. */
+typedef int (*config_key_fn)(struct config_ctx *cx, const char *key,
+    size_t index, yaml_node_t *value, void *arg);
+/* Walks a mapping whose keys must come from `keys` (at most 64), each at
+ * most once, calling fn for each; refuses anything else with FILE:LINE and
+ * the full key (the known keys listed for an unknown one). */
+int config_walk(struct config_ctx *cx, const char *section, yaml_node_t *map,
+    const char *const *keys, size_t nkeys, config_key_fn fn, void *arg);
 
 int config_load_identity(struct config_ctx *cx, yaml_node_t *map,
     struct hd_identity_config *id);
