@@ -451,65 +451,16 @@ ngx_http_huella_finish_error(ngx_http_huella_ctx_t *ctx,
 static ngx_int_t
 ngx_http_huella_roles_encode(ngx_http_huella_ctx_t *ctx)
 {
-    u_char      *p;
-    json_t      *roles, *v;
-    size_t       i, len;
-    ngx_str_t   *actor, *client, rfc;
-    ngx_int_t    rc;
-    ngx_uint_t   bit, seen;
+    ngx_str_t  *actor, *client, rfc, list;
+    ngx_int_t   rc;
 
-    roles = json_object_get(ctx->body, "roles");
-
-    if (roles == NULL || json_is_null(roles)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "missing_field", "roles",
-                                      "\"roles\" is required");
-    }
-
-    if (!json_is_array(roles) || json_array_size(roles) == 0
-        || json_array_size(roles) > 6)
-    {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_roles", "roles",
-                                      "roles is a non-empty array of role "
-                                      "names");
-    }
-
-    p = ngx_pnalloc(ctx->request->pool, 128);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = 0;
-    seen = 0;
-
-    json_array_foreach(roles, i, v) {
-        bit = json_is_string(v)
-              ? ngx_http_huella_roles_parse((u_char *) json_string_value(v),
-                                            json_string_length(v))
-              : 0;
-
-        if (bit == 0 || (bit & seen) || ngx_strchr(json_string_value(v), ','))
-        {
-            return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                          "invalid_roles", "roles",
-                                          "roles are, without repeats: "
-                                          "worker, supervisor, employer_rep,"
-                                          " pensioner, auditor, admin");
-        }
-
-        seen |= bit;
-
-        if (len) {
-            p[len++] = ',';
-        }
-
-        len = ngx_cpymem(p + len, json_string_value(v),
-                         json_string_length(v)) - p;
+    rc = ngx_http_huella_roles_body(ctx, &list);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     hipc_put(&ctx->writer, HIPC_F_CURP, ctx->curp.data, ctx->curp.len);
-    hipc_put(&ctx->writer, HIPC_F_ROLES, p, len);
+    hipc_put(&ctx->writer, HIPC_F_ROLES, list.data, list.len);
 
     rc = ngx_http_huella_string(ctx, ctx->body, "employer_rfc",
                                 "employer_rfc", 0, &rfc);

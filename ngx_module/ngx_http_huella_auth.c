@@ -142,6 +142,77 @@ ngx_http_huella_roles_json(ngx_str_t *roles)
 }
 
 
+/*
+ * The body's "roles", a non-empty array of distinct role names, as the
+ * canonical comma list huellad takes (in list, from the request's pool):
+ * NGX_OK, NGX_DECLINED (rejected) or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_huella_roles_body(ngx_http_huella_ctx_t *ctx, ngx_str_t *list)
+{
+    u_char      *p;
+    json_t      *roles, *v;
+    size_t       i, len;
+    ngx_uint_t   bit, seen;
+
+    roles = json_object_get(ctx->body, "roles");
+
+    if (roles == NULL || json_is_null(roles)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_field", "roles",
+                                      "\"roles\" is required");
+    }
+
+    if (!json_is_array(roles) || json_array_size(roles) == 0
+        || json_array_size(roles) > 6)
+    {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_roles", "roles",
+                                      "roles is a non-empty array of role "
+                                      "names");
+    }
+
+    p = ngx_pnalloc(ctx->request->pool, 128);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = 0;
+    seen = 0;
+
+    json_array_foreach(roles, i, v) {
+        bit = json_is_string(v)
+              ? ngx_http_huella_roles_parse((u_char *) json_string_value(v),
+                                            json_string_length(v))
+              : 0;
+
+        if (bit == 0 || (bit & seen) || ngx_strchr(json_string_value(v), ','))
+        {
+            return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                          "invalid_roles", "roles",
+                                          "roles are, without repeats: "
+                                          "worker, supervisor, employer_rep,"
+                                          " pensioner, auditor, admin");
+        }
+
+        seen |= bit;
+
+        if (len) {
+            p[len++] = ',';
+        }
+
+        len = ngx_cpymem(p + len, json_string_value(v),
+                         json_string_length(v)) - p;
+    }
+
+    list->data = p;
+    list->len = len;
+
+    return NGX_OK;
+}
+
+
 static json_t *
 ngx_http_huella_str_json(ngx_str_t *s)
 {

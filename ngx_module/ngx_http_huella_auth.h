@@ -66,9 +66,14 @@ typedef struct {
 } ngx_http_huella_identity_t;
 
 
+struct ngx_http_huella_ctx_s;                /* ngx_http_huella_api.h */
+
+
 /* ngx_http_huella_auth.c */
 ngx_uint_t ngx_http_huella_roles_parse(u_char *p, size_t len);
 json_t *ngx_http_huella_roles_json(ngx_str_t *roles);
+ngx_int_t ngx_http_huella_roles_body(struct ngx_http_huella_ctx_s *ctx,
+    ngx_str_t *list);
 json_t *ngx_http_huella_identity_json(ngx_http_huella_identity_t *id);
 ngx_int_t ngx_http_huella_identity_decode(ngx_pool_t *pool,
     u_char *reply, size_t len, ngx_http_huella_identity_t *id);
