@@ -34,6 +34,8 @@ static ngx_int_t ngx_http_huella_me_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_subject_att_encode(
     ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_period(ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_period_day(ngx_http_huella_ctx_t *ctx,
+    char *name, ngx_str_t *day);
 static ngx_int_t ngx_http_huella_days_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
 static ngx_int_t ngx_http_huella_rules_encode(ngx_http_huella_ctx_t *ctx);
@@ -317,40 +319,14 @@ ngx_http_huella_period(ngx_http_huella_ctx_t *ctx)
     ngx_int_t   rc;
     ngx_str_t   from, to;
 
-    rc = ngx_http_huella_att_arg(ctx, "from", &from);
-
-    if (rc == NGX_DONE) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "missing_field", "from",
-                                      "\"from\" (YYYY-MM-DD) is required");
-    }
-
+    rc = ngx_http_huella_period_day(ctx, "from", &from);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (!ngx_http_huella_att_date_valid(from.data, from.len)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_date", "from",
-                                      "from must be a date YYYY-MM-DD");
-    }
-
-    rc = ngx_http_huella_att_arg(ctx, "to", &to);
-
-    if (rc == NGX_DONE) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "missing_field", "to",
-                                      "\"to\" (YYYY-MM-DD) is required");
-    }
-
+    rc = ngx_http_huella_period_day(ctx, "to", &to);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (!ngx_http_huella_att_date_valid(to.data, to.len)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_date", "to",
-                                      "to must be a date YYYY-MM-DD");
     }
 
     if (ngx_strncmp(from.data, to.data, 10) > 0) {
@@ -362,6 +338,37 @@ ngx_http_huella_period(ngx_http_huella_ctx_t *ctx)
 
     hipc_put(&ctx->writer, HIPC_F_FROM, from.data, from.len);
     hipc_put(&ctx->writer, HIPC_F_TO, to.data, to.len);
+
+    return NGX_OK;
+}
+
+
+/* the argument name: required, a real day YYYY-MM-DD */
+
+static ngx_int_t
+ngx_http_huella_period_day(ngx_http_huella_ctx_t *ctx, char *name,
+    ngx_str_t *day)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_huella_att_arg(ctx, name, day);
+
+    if (rc == NGX_DONE) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_field", name,
+                                      "\"%s\" (YYYY-MM-DD) is required",
+                                      name);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!ngx_http_huella_att_date_valid(day->data, day->len)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_date", name,
+                                      "%s must be a date YYYY-MM-DD", name);
+    }
 
     return NGX_OK;
 }
