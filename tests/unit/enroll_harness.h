@@ -1,7 +1,6 @@
 /*
  * enroll_harness.h -- what test_devices.c and test_enrollment.c share: a
- * real huellad forked on a temp socket and data directory (so it can be
- * killed with -9), request building, reply reading, device keys made with
+ * real huellad (testd.h) with a receipt key and an outbox, request building, reply reading, device keys made with
  * OpenSSL and RFC 9421-style signatures over a signature base.
  * Header-only on purpose: each test program is a single translation unit.
  */
@@ -27,6 +26,7 @@
 #include "ipc_client.h"
 #include "ipc_server.h"
 #include "ops.h"
+#include "testd.h"
 
 /* Not every test uses every helper. */
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -34,8 +34,7 @@
 #define RFC_E    "AAA010101AAA"
 #define RFC_O    "XAXX010101000"
 
-static char    dir[64], sock_path[96], key_path[128];
-static pid_t   server = -1;
+static char    key_path[128];
 static uint8_t rep[HIPC_PAYLOAD_MAX], req[HIPC_PAYLOAD_MAX];
 static size_t  rep_len;
 static int     status;
@@ -43,41 +42,18 @@ static struct hipc_client *cl;
 static struct hipc_writer  rw;
 
 static void
+configure(struct hd_config *cfg)
+{
+    snprintf(cfg->identity.registry_file, PATH_MAX, "config/registry.tsv");
+    snprintf(cfg->identity.outbox_dir, PATH_MAX, "%s/outbox", dir);
+    snprintf(cfg->enroll.receipt_key_file, PATH_MAX, "%s", key_path);
+}
+
+static void
 start_server(void)
 {
-    struct hd_config  cfg;
-    char              err[512];
-    int               i;
-
-    server = fork();
-    ck_assert_int_ge(server, 0);
-    if (server == 0) {
-        config_defaults(&cfg);
-        snprintf(cfg.socket_path, sizeof(cfg.socket_path), "%s", sock_path);
-        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/data", dir);
-        cfg.map_size_mb = 64;
-        cfg.threads = 2;
-        snprintf(cfg.identity.registry_file, PATH_MAX, "config/registry.tsv");
-        snprintf(cfg.identity.outbox_dir, PATH_MAX, "%s/outbox", dir);
-        snprintf(cfg.enroll.receipt_key_file, PATH_MAX, "%s", key_path);
-        if (ops_init(&cfg, err, sizeof(err)) != 0
-            || ipc_server_start(&cfg, err, sizeof(err)) != 0)
-        {
-            fprintf(stderr, "test server: %s\n", err);
-            _exit(1);
-        }
-        for (;;) {
-            pause();
-        }
-    }
-    for (i = 0; i < 300; i++) {
-        cl = hipc_client_connect(sock_path, 1000, err, sizeof(err));
-        if (cl) {
-            return;
-        }
-        usleep(10000);
-    }
-    ck_abort_msg("the test server did not come up: %s", err);
+    testd_fork(configure);
+    cl = testd_connect(300);
 }
 
 static void
@@ -87,19 +63,13 @@ kill_server(void)
         hipc_client_close(cl);
         cl = NULL;
     }
-    if (server > 0) {
-        kill(server, SIGKILL);
-        waitpid(server, NULL, 0);
-        server = -1;
-    }
+    testd_kill();
 }
 
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/huella-enr-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock_path, sizeof(sock_path), "%s/huellad.sock", dir);
+    testd_mkdir("/tmp/huella-enr-XXXXXX");
     snprintf(key_path, sizeof(key_path), "%s/keys/receipt-es256.pem", dir);
     start_server();
 }
@@ -107,13 +77,8 @@ setup(void)
 static void
 teardown(void)
 {
-    char  cmd[128];
-
     kill_server();
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        /* leave it */
-    }
+    testd_rmdir();
 }
 
 static void begin(void) { hipc_writer_init(&rw, req, sizeof(req)); }

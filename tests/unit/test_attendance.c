@@ -25,6 +25,7 @@
 #include "ipc_client.h"
 #include "ipc_server.h"
 #include "ops.h"
+#include "testd.h"
 
 #define JUAN    "GARJ850312HDFRMN07"    /* supervisor, central, matutino */
 #define MARIA   "LOHM900725MJCPRR00"    /* reports to Juan */
@@ -32,8 +33,6 @@
 #define JORGE   "GOTJ750121HGTNRR00"    /* vigilancia: nocturno */
 #define KIOSK   "kiosk-central-1"
 
-static char    dir[64], sock_path[96];
-static pid_t   server = -1;
 static uint8_t rep[HIPC_PAYLOAD_MAX], req[HIPC_PAYLOAD_MAX];
 static size_t  rep_len;
 static int     status;
@@ -48,57 +47,35 @@ at(int y, unsigned m, unsigned d, int hh, int mm)
                        + (hh * 60 + mm) * 60 + 6 * 3600);
 }
 
+/* The demo institution and the test clock, from a huella.yaml in dir. */
+static void
+configure(struct hd_config *cfg)
+{
+    char   err[512], path[128];
+    FILE  *f;
+
+    snprintf(path, sizeof(path), "%s/huella.yaml", dir);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        _exit(1);
+    }
+    fprintf(f, "attendance:\n  test_clock: true\n"
+        "  include: config/attendance-demo.yaml\n");
+    fclose(f);
+    if (config_load(path, cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "test server config: %s\n", err);
+        _exit(1);
+    }
+    snprintf(cfg->enroll.receipt_key_file, PATH_MAX, "%s/receipt.pem", dir);
+    snprintf(cfg->identity.outbox_dir, PATH_MAX, "%s/outbox", dir);
+    snprintf(cfg->identity.registry_file, PATH_MAX, "config/registry.tsv");
+}
+
 static void
 start_server(void)
 {
-    struct hd_config  cfg;
-    char              err[512], path[128];
-    FILE             *f;
-    int               i;
-
-    snprintf(path, sizeof(path), "%s/huella.yaml", dir);
-    server = fork();
-    ck_assert_int_ge(server, 0);
-    if (server == 0) {
-        f = fopen(path, "w");
-        if (f == NULL) {
-            _exit(1);
-        }
-        fprintf(f, "attendance:\n  test_clock: true\n"
-            "  include: config/attendance-demo.yaml\n");
-        fclose(f);
-        config_defaults(&cfg);
-        if (config_load(path, &cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "test server config: %s\n", err);
-            _exit(1);
-        }
-        snprintf(cfg.socket_path, sizeof(cfg.socket_path), "%s", sock_path);
-        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/data", dir);
-        snprintf(cfg.enroll.receipt_key_file, PATH_MAX, "%s/receipt.pem",
-            dir);
-        snprintf(cfg.identity.outbox_dir, PATH_MAX, "%s/outbox", dir);
-        snprintf(cfg.identity.registry_file, PATH_MAX,
-            "config/registry.tsv");
-        cfg.map_size_mb = 64;
-        cfg.threads = 2;
-        if (ops_init(&cfg, err, sizeof(err)) != 0
-            || ipc_server_start(&cfg, err, sizeof(err)) != 0)
-        {
-            fprintf(stderr, "test server: %s\n", err);
-            _exit(1);
-        }
-        for (;;) {
-            pause();
-        }
-    }
-    for (i = 0; i < 300; i++) {
-        cl = hipc_client_connect(sock_path, 1000, err, sizeof(err));
-        if (cl) {
-            return;
-        }
-        usleep(10000);
-    }
-    ck_abort_msg("the test server did not come up: %s", err);
+    testd_fork(configure);
+    cl = testd_connect(300);
 }
 
 static void
@@ -108,11 +85,7 @@ kill_server(void)
         hipc_client_close(cl);
         cl = NULL;
     }
-    if (server > 0) {
-        kill(server, SIGKILL);
-        waitpid(server, NULL, 0);
-        server = -1;
-    }
+    testd_kill();
 }
 
 static void begin(void) { hipc_writer_init(&rw, req, sizeof(req)); }
@@ -208,9 +181,7 @@ enroll(const char *curp, int subject)
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/huella-att-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock_path, sizeof(sock_path), "%s/huellad.sock", dir);
+    testd_mkdir("/tmp/huella-att-XXXXXX");
     start_server();
     enroll(JUAN, 101);
     enroll(MARIA, 102);
@@ -221,13 +192,8 @@ setup(void)
 static void
 teardown(void)
 {
-    char  cmd[128];
-
     kill_server();
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        /* leave it */
-    }
+    testd_rmdir();
 }
 
 /* A punch with the second impression of `subject`'s finger (impression 1

@@ -23,6 +23,7 @@
 #include "ipc_client.h"
 #include "ipc_server.h"
 #include "ops.h"
+#include "testd.h"
 
 #define CURP_A   "GARJ850312HDFRMN07"
 #define NSS_A    "12851000005"
@@ -33,8 +34,7 @@
 #define PW       "tierra lejana del norte 42"
 #define PW2      "otra frase muy distinta 77"
 
-static char    dir[64], sock_path[96], outbox[96];
-static pid_t   server = -1;
+static char    outbox[96];
 static uint8_t rep[HIPC_PAYLOAD_MAX], req[8192];
 static size_t  rep_len;
 static int     status;
@@ -42,44 +42,21 @@ static struct hipc_client *cl;
 static struct hipc_writer  rw;
 
 static void
+configure(struct hd_config *cfg)
+{
+    snprintf(cfg->identity.registry_file, PATH_MAX, "config/registry.tsv");
+    snprintf(cfg->identity.blocklist_file, PATH_MAX,
+        "config/common-passwords.txt");
+    snprintf(cfg->identity.outbox_dir, PATH_MAX, "%s", outbox);
+    cfg->identity.argon2_t_cost = 1;
+    cfg->identity.argon2_m_cost_kib = 1024;
+}
+
+static void
 start_server(void)
 {
-    struct hd_config  cfg;
-    char              err[512];
-    int               i;
-
-    server = fork();
-    ck_assert_int_ge(server, 0);
-    if (server == 0) {
-        config_defaults(&cfg);
-        snprintf(cfg.socket_path, sizeof(cfg.socket_path), "%s", sock_path);
-        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/data", dir);
-        cfg.map_size_mb = 64;
-        cfg.threads = 2;
-        snprintf(cfg.identity.registry_file, PATH_MAX, "config/registry.tsv");
-        snprintf(cfg.identity.blocklist_file, PATH_MAX,
-            "config/common-passwords.txt");
-        snprintf(cfg.identity.outbox_dir, PATH_MAX, "%s", outbox);
-        cfg.identity.argon2_t_cost = 1;
-        cfg.identity.argon2_m_cost_kib = 1024;
-        if (ops_init(&cfg, err, sizeof(err)) != 0
-            || ipc_server_start(&cfg, err, sizeof(err)) != 0)
-        {
-            fprintf(stderr, "test server: %s\n", err);
-            _exit(1);
-        }
-        for (;;) {
-            pause();
-        }
-    }
-    for (i = 0; i < 300; i++) {
-        cl = hipc_client_connect(sock_path, 1000, err, sizeof(err));
-        if (cl) {
-            return;
-        }
-        usleep(10000);
-    }
-    ck_abort_msg("the test server did not come up: %s", err);
+    testd_fork(configure);
+    cl = testd_connect(300);
 }
 
 static void
@@ -89,19 +66,13 @@ kill_server(void)
         hipc_client_close(cl);
         cl = NULL;
     }
-    if (server > 0) {
-        kill(server, SIGKILL);
-        waitpid(server, NULL, 0);
-        server = -1;
-    }
+    testd_kill();
 }
 
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/huella-id-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock_path, sizeof(sock_path), "%s/huellad.sock", dir);
+    testd_mkdir("/tmp/huella-id-XXXXXX");
     snprintf(outbox, sizeof(outbox), "%s/outbox", dir);
     start_server();
 }
@@ -109,13 +80,8 @@ setup(void)
 static void
 teardown(void)
 {
-    char  cmd[128];
-
     kill_server();
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        /* leave it */
-    }
+    testd_rmdir();
 }
 
 /* ---- request building ----------------------------------------------------- */

@@ -24,13 +24,11 @@
 #include "ipc_client.h"
 #include "ipc_server.h"
 #include "ops.h"
+#include "testd.h"
 
 #define CURP_A  "GARJ850312HDFRMN07"
 #define CURP_B  "LOHM900725MJCPRR00"
 
-static char    dir[64];
-static char    sock_path[96];
-static pid_t   server = -1;
 static uint8_t rep[HIPC_PAYLOAD_MAX];
 static size_t  rep_len;
 static int     status;
@@ -38,72 +36,36 @@ static int     status;
 /* ---- server and fixtures -------------------------------------------------- */
 
 static void
+configure(struct hd_config *cfg)
+{
+    cfg->max_clients = 32;
+}
+
+static void
 start_server(void)
 {
-    struct hd_config    cfg;
-    struct hipc_client *c;
-    char                err[512];
-    int                 i;
-
-    server = fork();
-    ck_assert_int_ge(server, 0);
-    if (server == 0) {
-        config_defaults(&cfg);
-        snprintf(cfg.socket_path, sizeof(cfg.socket_path), "%s", sock_path);
-        snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/data", dir);
-        cfg.map_size_mb = 64;
-        cfg.threads = 2;
-        cfg.max_clients = 32;
-        if (ops_init(&cfg, err, sizeof(err)) != 0
-            || ipc_server_start(&cfg, err, sizeof(err)) != 0)
-        {
-            fprintf(stderr, "test server: %s\n", err);
-            _exit(1);
-        }
-        for (;;) {
-            pause();
-        }
-    }
-    for (i = 0; i < 200; i++) {
-        c = hipc_client_connect(sock_path, 1000, err, sizeof(err));
-        if (c) {
-            hipc_client_close(c);
-            return;
-        }
-        usleep(10000);
-    }
-    ck_abort_msg("the test server did not come up: %s", err);
+    testd_fork(configure);
+    hipc_client_close(testd_connect(200));
 }
 
 static void
 kill_server(void)
 {
-    if (server > 0) {
-        kill(server, SIGKILL);
-        waitpid(server, NULL, 0);
-        server = -1;
-    }
+    testd_kill();
 }
 
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/huella-ipc-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock_path, sizeof(sock_path), "%s/huellad.sock", dir);
+    testd_mkdir("/tmp/huella-ipc-XXXXXX");
     start_server();
 }
 
 static void
 teardown(void)
 {
-    char  cmd[128];
-
     kill_server();
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        /* leave it */
-    }
+    testd_rmdir();
 }
 
 static struct hipc_client *
