@@ -65,6 +65,20 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/libhuella.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# the nginx module's parsers: against nginx-dev's headers and the
+# ngx_auto_config.h of ./build.sh's configure (build/nginx), with
+# tests/fuzz/ngx_stubs.c for the nginx functions they call
+NGX_INCS := $(addprefix -I/usr/share/nginx/src/src/,core event \
+              event/modules os/unix http http/modules http/v2) \
+            -Ibuild/nginx -Ingx_module -Itests/fuzz -Wno-unused-parameter
+NGX_FUZZ := $(addprefix $(BUILD)/obj/,tests/fuzz/ngx_stubs.o \
+              ngx_module/ngx_http_huella_fields.o \
+              ngx_module/ngx_http_huella_ident.o)
+$(BUILD)/obj/ngx_module/%.o $(BUILD)/obj/tests/fuzz/%.o: CFLAGS += $(NGX_INCS)
+$(BUILD)/fuzz/fuzz_json_fields: $(NGX_FUZZ)
+$(BUILD)/fuzz/fuzz_signature_headers: $(NGX_FUZZ) \
+              $(BUILD)/obj/ngx_module/ngx_http_huella_sf.o
+
 .PRECIOUS: $(BUILD)/obj/%.o
 .PHONY: all fuzzers
 

@@ -38,9 +38,6 @@ static ngx_int_t ngx_http_huella_read_body(ngx_http_request_t *r,
 static void ngx_http_huella_signed(ngx_http_huella_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_huella_body_ready(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx, ngx_int_t rc);
-static ngx_int_t ngx_http_huella_parse_body(ngx_http_request_t *r,
-    ngx_http_huella_ctx_t *ctx);
-static void ngx_http_huella_json_cleanup(void *data);
 static ngx_int_t ngx_http_huella_process(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx, size_t body_len);
 static ngx_int_t ngx_http_huella_send_rejected(ngx_http_request_t *r,
@@ -227,39 +224,6 @@ ngx_http_huella_continue(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
 }
 
 
-ngx_int_t
-ngx_http_huella_reject(ngx_http_huella_ctx_t *ctx, ngx_uint_t status,
-    char *code, char *field, const char *fmt, ...)
-{
-    u_char   *p;
-    va_list   args;
-
-    ctx->status = status;
-
-    ctx->code.data = (u_char *) code;
-    ctx->code.len = ngx_strlen(code);
-
-    if (field) {
-        ctx->field.data = (u_char *) field;
-        ctx->field.len = ngx_strlen(field);
-    }
-
-    ctx->message.data = ngx_pnalloc(ctx->request->pool, NGX_MAX_ERROR_STR);
-    if (ctx->message.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(ctx->message.data,
-                      ctx->message.data + NGX_MAX_ERROR_STR, fmt, args);
-    va_end(args);
-
-    ctx->message.len = p - ctx->message.data;
-
-    return NGX_DECLINED;
-}
-
-
 static ngx_int_t
 ngx_http_huella_check_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
 {
@@ -362,7 +326,7 @@ ngx_http_huella_body_ready(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
     ngx_int_t rc)
 {
     if (rc == NGX_OK) {
-        rc = ngx_http_huella_parse_body(r, ctx);
+        rc = ngx_http_huella_parse_body(ctx);
     }
 
     if (rc == NGX_OK) {
@@ -452,50 +416,6 @@ ngx_http_huella_read_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
     ctx->raw_body.len = len;
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_huella_parse_body(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
-{
-    json_t              *body;
-    json_error_t         err;
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    body = json_loadb((char *) ctx->raw_body.data, ctx->raw_body.len,
-                      JSON_REJECT_DUPLICATES, &err);
-
-    if (body == NULL) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "malformed_json", NULL,
-                                      "malformed JSON at line %d column %d: "
-                                      "%s", err.line, err.column, err.text);
-    }
-
-    cln->handler = ngx_http_huella_json_cleanup;
-    cln->data = body;
-
-    if (!json_is_object(body)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "malformed_json", NULL,
-                                      "the body must be a JSON object");
-    }
-
-    ctx->body = body;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_huella_json_cleanup(void *data)
-{
-    json_decref(data);
 }
 
 

@@ -185,7 +185,15 @@ ngx_int_t ngx_http_huella_route(ngx_http_request_t *r,
     ngx_http_huella_ctx_t *ctx);
 ngx_int_t ngx_http_huella_path_params(ngx_http_huella_ctx_t *ctx);
 
-/* ngx_http_huella_fields.c: NGX_OK, NGX_DECLINED (rejected), NGX_ERROR */
+/*
+ * ngx_http_huella_fields.c, without events: reject() records an error
+ * response for ctx and returns NGX_DECLINED; the others return NGX_OK,
+ * NGX_DECLINED (rejected) or NGX_ERROR.  parse_body() sets ctx->body from
+ * ctx->raw_body (freed with the request's pool).
+ */
+ngx_int_t ngx_http_huella_reject(ngx_http_huella_ctx_t *ctx,
+    ngx_uint_t status, char *code, char *field, const char *fmt, ...);
+ngx_int_t ngx_http_huella_parse_body(ngx_http_huella_ctx_t *ctx);
 ngx_int_t ngx_http_huella_string(ngx_http_huella_ctx_t *ctx, json_t *obj,
     char *key, char *field, ngx_uint_t required, ngx_str_t *out);
 ngx_int_t ngx_http_huella_integer(ngx_http_huella_ctx_t *ctx, json_t *obj,
@@ -212,10 +220,6 @@ ngx_int_t ngx_http_huella_start_session(ngx_http_huella_ctx_t *ctx,
 ngx_http_huella_ctx_t *ngx_http_huella_get_ctx(ngx_http_request_t *r);
 void ngx_http_huella_resume(ngx_http_huella_ctx_t *ctx);
 ngx_int_t ngx_http_huella_malformed(ngx_http_huella_ctx_t *ctx);
-
-/* records an error response for ctx, returns NGX_DECLINED */
-ngx_int_t ngx_http_huella_reject(ngx_http_huella_ctx_t *ctx,
-    ngx_uint_t status, char *code, char *field, const char *fmt, ...);
 
 
 #endif /* _NGX_HTTP_HUELLA_API_H_INCLUDED_ */

@@ -1,9 +1,12 @@
 
 /*
- * Request fields of the JSON API: typed getters that turn a wrong or
- * missing field into the API's error (400 missing_field, 422 naming the
- * field), the CURP of a body, and a finger template object (format,
- * optional position, base64 data decoded).
+ * Request decoding of the JSON API, apart from any event so that
+ * tests/fuzz/fuzz_json_fields.c builds it alone: the error record of a
+ * rejected request, the body parsed as a JSON object, typed getters that
+ * turn a wrong or missing field into the API's error (400 missing_field,
+ * 422 naming the field), the CURP of a body, a finger template object
+ * (format, optional position, base64 data decoded) and the strict base64
+ * decoder whose messages name the offending byte.
  */
 
 
@@ -30,6 +33,9 @@ ngx_http_huella_finger_fields_t  ngx_http_huella_nested_fields = {
 };
 
 
+static void ngx_http_huella_json_cleanup(void *data);
+
+
 static struct {
     char                      *name;
     uint32_t                   format;
@@ -38,6 +44,83 @@ static struct {
     { "ansi378-2004", HIPC_FMT_ANSI378_2004 },
     { NULL, 0 }
 };
+
+
+ngx_int_t
+ngx_http_huella_reject(ngx_http_huella_ctx_t *ctx, ngx_uint_t status,
+    char *code, char *field, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    ctx->status = status;
+
+    ctx->code.data = (u_char *) code;
+    ctx->code.len = ngx_strlen(code);
+
+    if (field) {
+        ctx->field.data = (u_char *) field;
+        ctx->field.len = ngx_strlen(field);
+    }
+
+    ctx->message.data = ngx_pnalloc(ctx->request->pool, NGX_MAX_ERROR_STR);
+    if (ctx->message.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(ctx->message.data,
+                      ctx->message.data + NGX_MAX_ERROR_STR, fmt, args);
+    va_end(args);
+
+    ctx->message.len = p - ctx->message.data;
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_huella_parse_body(ngx_http_huella_ctx_t *ctx)
+{
+    json_t              *body;
+    json_error_t         err;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(ctx->request->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    body = json_loadb((char *) ctx->raw_body.data, ctx->raw_body.len,
+                      JSON_REJECT_DUPLICATES, &err);
+
+    if (body == NULL) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "malformed_json", NULL,
+                                      "malformed JSON at line %d column %d: "
+                                      "%s", err.line, err.column, err.text);
+    }
+
+    cln->handler = ngx_http_huella_json_cleanup;
+    cln->data = body;
+
+    if (!json_is_object(body)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "malformed_json", NULL,
+                                      "the body must be a JSON object");
+    }
+
+    ctx->body = body;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_huella_json_cleanup(void *data)
+{
+    json_decref(data);
+}
 
 
 ngx_int_t
@@ -252,4 +335,99 @@ ngx_http_huella_format_json(uint32_t format)
     }
 
     return json_integer(format);
+}
+
+
+ngx_int_t
+ngx_http_huella_base64_decode(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst, ngx_str_t *err)
+{
+    size_t      len, pad, i;
+    u_char      c, *p;
+    ngx_str_t   body;
+
+    err->data = ngx_pnalloc(pool, 128);
+    if (err->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = src->len;
+
+    if (len == 0) {
+        p = ngx_sprintf(err->data, "data is empty");
+        goto invalid;
+    }
+
+    pad = 0;
+
+    while (pad < 2 && len > 0 && src->data[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = src->data[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '+' || c == '/')
+        {
+            continue;
+        }
+
+        if (c == '=') {
+            p = ngx_sprintf(err->data, "base64 padding '=' at offset %uz "
+                            "before the end of data", i);
+
+        } else if (c == '-' || c == '_') {
+            p = ngx_sprintf(err->data, "base64url character '%c' at offset "
+                            "%uz: data must be standard base64", c, i);
+
+        } else if (c == ' ' || c == CR || c == LF || c == '\t') {
+            p = ngx_sprintf(err->data, "whitespace at offset %uz: data must "
+                            "be base64 on a single line", i);
+
+        } else if (c >= 0x21 && c < 0x7f) {
+            p = ngx_sprintf(err->data, "invalid base64 character '%c' at "
+                            "offset %uz", c, i);
+
+        } else {
+            p = ngx_sprintf(err->data, "invalid base64 byte 0x%02xd at "
+                            "offset %uz", (int) c, i);
+        }
+
+        goto invalid;
+    }
+
+    if (pad && (len + pad) % 4 != 0) {
+        p = ngx_sprintf(err->data, "padded base64 length %uz is not a "
+                        "multiple of 4", len + pad);
+        goto invalid;
+    }
+
+    if (len % 4 == 1) {
+        p = ngx_sprintf(err->data, "truncated base64: %uz characters "
+                        "cannot encode whole bytes", len);
+        goto invalid;
+    }
+
+    body.data = src->data;
+    body.len = len;
+
+    dst->data = ngx_pnalloc(pool, ngx_base64_decoded_length(len));
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_decode_base64(dst, &body) != NGX_OK) {
+        p = ngx_sprintf(err->data, "data is not valid base64");
+        goto invalid;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    err->len = p - err->data;
+
+    return NGX_DECLINED;
 }

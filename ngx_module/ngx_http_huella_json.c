@@ -6,8 +6,8 @@
  * and "Cache-Control: no-store".  Errors are always
  * {"error":{"code":"snake_case","message":"...","field":"..."}}; a 503
  * adds Retry-After and a 401 adds WWW-Authenticate: Bearer.  Documents are
- * built with jansson and serialized straight into a pool buffer.  Also
- * holds the strict base64 decoder whose messages name the offending byte.
+ * built with jansson and serialized straight into a pool buffer.  The
+ * strict base64 decoder declared here is in ngx_http_huella_fields.c.
  */
 
 
@@ -262,101 +262,6 @@ ngx_http_huella_send_body(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
-}
-
-
-ngx_int_t
-ngx_http_huella_base64_decode(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst, ngx_str_t *err)
-{
-    size_t      len, pad, i;
-    u_char      c, *p;
-    ngx_str_t   body;
-
-    err->data = ngx_pnalloc(pool, 128);
-    if (err->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = src->len;
-
-    if (len == 0) {
-        p = ngx_sprintf(err->data, "data is empty");
-        goto invalid;
-    }
-
-    pad = 0;
-
-    while (pad < 2 && len > 0 && src->data[len - 1] == '=') {
-        len--;
-        pad++;
-    }
-
-    for (i = 0; i < len; i++) {
-        c = src->data[i];
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-            || (c >= '0' && c <= '9') || c == '+' || c == '/')
-        {
-            continue;
-        }
-
-        if (c == '=') {
-            p = ngx_sprintf(err->data, "base64 padding '=' at offset %uz "
-                            "before the end of data", i);
-
-        } else if (c == '-' || c == '_') {
-            p = ngx_sprintf(err->data, "base64url character '%c' at offset "
-                            "%uz: data must be standard base64", c, i);
-
-        } else if (c == ' ' || c == CR || c == LF || c == '\t') {
-            p = ngx_sprintf(err->data, "whitespace at offset %uz: data must "
-                            "be base64 on a single line", i);
-
-        } else if (c >= 0x21 && c < 0x7f) {
-            p = ngx_sprintf(err->data, "invalid base64 character '%c' at "
-                            "offset %uz", c, i);
-
-        } else {
-            p = ngx_sprintf(err->data, "invalid base64 byte 0x%02xd at "
-                            "offset %uz", (int) c, i);
-        }
-
-        goto invalid;
-    }
-
-    if (pad && (len + pad) % 4 != 0) {
-        p = ngx_sprintf(err->data, "padded base64 length %uz is not a "
-                        "multiple of 4", len + pad);
-        goto invalid;
-    }
-
-    if (len % 4 == 1) {
-        p = ngx_sprintf(err->data, "truncated base64: %uz characters "
-                        "cannot encode whole bytes", len);
-        goto invalid;
-    }
-
-    body.data = src->data;
-    body.len = len;
-
-    dst->data = ngx_pnalloc(pool, ngx_base64_decoded_length(len));
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_decode_base64(dst, &body) != NGX_OK) {
-        p = ngx_sprintf(err->data, "data is not valid base64");
-        goto invalid;
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    err->len = p - err->data;
-
-    return NGX_DECLINED;
 }
 
 

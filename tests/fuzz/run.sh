@@ -9,6 +9,9 @@ cd "$(dirname "$0")/../.."
 SECONDS_PER=${FUZZ_SECONDS:-10}
 SHARED=${HUELLA_SHARED:-$(cd .. && pwd)/shared}
 OUT=build/fuzz
+[ -f build/nginx/ngx_auto_config.h ] && [ -x build/bin/huellactl ] \
+  || { echo "fuzz: run ./build.sh first (nginx configure, huellactl)" >&2
+       exit 1; }
 make -s FUZZ=1 BUILD=$OUT fuzzers -j"$(nproc)"
 mkdir -p "$OUT/crashes"
 
@@ -23,6 +26,48 @@ seed() {   # seed TARGET DIR: corpus files for one target
       openssl req -x509 -newkey rsa:2048 -nodes -days 30 -outform DER \
         -subj "/CN=EDUARDO GOMEZ/x500UniqueIdentifier=GODE561231GR8/serialNumber=GODE561231HDFRRN00" \
         -keyout /dev/null -out "$dir/seed-cert.der" 2>/dev/null || true
+      return ;;
+    fuzz_signature_headers)   # Signature-Input, Signature, Digest, path
+      local keys body h
+      keys=$(mktemp -d)
+      build/bin/huellactl device keygen "$keys/es" >/dev/null
+      build/bin/huellactl device keygen "$keys/ed" --ed25519 >/dev/null
+      for body in '{"curp":"GODE561231HDFRRN00"}' '{}' ''; do
+        for f in es ed; do
+          i=$((i + 1))
+          printf '%s' "$body" >"$keys/body"
+          h=$(build/bin/huellactl device sign --key "$keys/$f/device.key" \
+                --keyid dev_0123456789abcdef --method POST \
+                --path /api/v1/kiosk/punch "$keys/body")
+          { sed -n 's/^Signature-Input: //p' <<<"$h"
+            sed -n 's/^Signature: //p' <<<"$h"
+            sed -n 's/^Content-Digest: //p' <<<"$h"
+            echo /api/v1/kiosk/punch; } >"$dir/seed-$i"
+        done
+      done
+      rm -rf "$keys"
+      printf '%s\n' 'sig1=("content-digest" "@path" "@method");created=007;keyid="a\\\"b";nonce="0123456789";expires=-1;tag="t"' \
+        'sig1=:AAAA:' 'sha-256=:AAAA:' >"$dir/seed-tag"
+      return ;;
+    fuzz_json_fields)   # the bodies the integration tests send
+      local b64=AAAA t=(
+        '{"curp":"GODE561231HDFRRN00","name":"X","nss":"12345678903"}'
+        '{"curp":"gode561231hdfrrn01","name":"X"}' '{"curp":5}' '[]' '{'
+        '{"a":1,"a":2}' '{"max_candidates":101}' '{"finger":"x"}'
+        '{"format":"png","data":"AAAA"}' '{"format":"ansi378-2004","data":"!!"}'
+        '{"finger":{"format":"iso19794-2:2005","data":"AAAAAAAA","position":11}}'
+        '{"date":"2025-03-13","reason":"cita_medica","text":null}'
+        '{"decision":"approve","comment":5}' '{"email":"a@b.mx","password":"x"}')
+      for f in "${t[@]}"; do
+        i=$((i + 1)); printf '%s' "$f" >"$dir/seed-$i"
+      done
+      for f in "$SHARED"/data/*/*/*.iso; do
+        [ -f "$f" ] && b64=$(base64 -w0 "$f") && break
+      done
+      printf '{"curp":"GODE561231HDFRRN00","finger":{"format":"iso19794-2:2005","position":2,"data":"%s"}}' \
+        "$b64" >"$dir/seed-finger"
+      printf '{"format":"iso19794-2:2005","position":1,"data":"%s"}' \
+        "$b64" >"$dir/seed-top"
       return ;;
   esac
   for f in "$SHARED"/data/*/*/*.iso "$SHARED"/data/invalid/*.iso; do
