@@ -111,7 +111,7 @@ att_may_view(const struct att_fields *f, const char *curp)
 int
 att_has(const struct att_fields *f, unsigned tag)
 {
-    return tag < 128 && (f->seen[tag / 8] & (1u << (tag % 8)));
+    return ops_seen(f->seen, tag);
 }
 
 static const char *
@@ -189,10 +189,11 @@ take_date(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
 }
 
 static int
-decode_one(struct att_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
+decode_one(void *arg, unsigned tag, const uint8_t *d, uint32_t n,
     struct ops_err *e)
 {
-    char  word[ATT_NAME_MAX];
+    struct att_fields  *f = arg;
+    char                word[ATT_NAME_MAX];
 
     switch (tag) {
     case HIPC_F_CURP:
@@ -335,42 +336,11 @@ static int
 att_decode(const struct hd_request *rq, const uint16_t *allowed,
     const uint16_t *required, struct att_fields *f, struct ops_err *e)
 {
-    struct hipc_reader  r;
-    const uint8_t      *d;
-    uint32_t            n;
-    uint16_t            tag;
-    int                 rc;
-
     memset(f, 0, sizeof(*f));
     f->kind = -1;
     f->from = f->to = f->date = ATT_NO_DAY;
-    hipc_reader_init(&r, rq->payload, rq->len);
-    while ((rc = hipc_next(&r, &tag, &d, &n)) == 1) {
-        if (tag >= 128 || !ops_tag_listed(allowed, tag)) {
-            return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
-                "field tag %u is not part of this request", tag);
-        }
-        if (att_has(f, tag)) {
-            return ops_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
-                tag_json(tag), "field %s given twice", tag_json(tag));
-        }
-        f->seen[tag / 8] |= (uint8_t) (1u << (tag % 8));
-        if (decode_one(f, tag, d, n, e) != 0) {
-            return -1;
-        }
-    }
-    if (rc < 0) {
-        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
-            "malformed TLV at byte %zu of %zu", r.pos, r.len);
-    }
-    for (; *required; required++) {
-        if (!att_has(f, *required)) {
-            return ops_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
-                tag_json(*required), "required field %s is missing",
-                tag_json(*required));
-        }
-    }
-    return 0;
+    return ops_decode(rq, allowed, required, f->seen, tag_json, decode_one,
+        f, e);
 }
 
 /* ---- jobs --------------------------------------------------------------- */

@@ -184,7 +184,7 @@ id_roles_add(char *roles, size_t cap, const char *role)
 int
 id_has(const struct id_fields *f, unsigned tag)
 {
-    return tag < 128 && (f->seen[tag / 8] & (1u << (tag % 8)));
+    return ops_seen(f->seen, tag);
 }
 
 static const char *
@@ -418,48 +418,29 @@ decode_one(struct id_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
     }
 }
 
+/* decode_one() for ops_decode(); a field it refuses without saying why
+ * (copy_str) is too long. */
+static int
+decode_field(void *arg, unsigned tag, const uint8_t *d, uint32_t n,
+    struct ops_err *e)
+{
+    if (decode_one(arg, tag, d, n, e) != 0) {
+        if (e->code == NULL) {
+            ops_fail(e, HIPC_ST_INVALID, "invalid_field", tag_json(tag),
+                "%s is too long", tag_json(tag));
+        }
+        return -1;
+    }
+    return 0;
+}
+
 int
 id_decode(const struct hd_request *rq, const uint16_t *allowed,
     const uint16_t *required, struct id_fields *f, struct ops_err *e)
 {
-    struct hipc_reader  r;
-    const uint8_t      *d;
-    uint32_t            n;
-    uint16_t            tag;
-    int                 rc;
-
     memset(f, 0, sizeof(*f));
-    hipc_reader_init(&r, rq->payload, rq->len);
-    while ((rc = hipc_next(&r, &tag, &d, &n)) == 1) {
-        if (tag >= 128 || !ops_tag_listed(allowed, tag)) {
-            return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
-                "field tag %u is not part of this request", tag);
-        }
-        if (id_has(f, tag)) {
-            return ops_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
-                tag_json(tag), "field %s given twice", tag_json(tag));
-        }
-        f->seen[tag / 8] |= (uint8_t) (1u << (tag % 8));
-        if (decode_one(f, tag, d, n, e) != 0) {
-            if (e->code == NULL) {
-                ops_fail(e, HIPC_ST_INVALID, "invalid_field", tag_json(tag),
-                    "%s is too long", tag_json(tag));
-            }
-            return -1;
-        }
-    }
-    if (rc < 0) {
-        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
-            "malformed TLV at byte %zu of %zu", r.pos, r.len);
-    }
-    for (; *required; required++) {
-        if (!id_has(f, *required)) {
-            return ops_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
-                tag_json(*required), "required field %s is missing",
-                tag_json(*required));
-        }
-    }
-    return 0;
+    return ops_decode(rq, allowed, required, f->seen, tag_json, decode_field,
+        f, e);
 }
 
 /* ---- jobs ----------------------------------------------------------------- */

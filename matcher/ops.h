@@ -101,6 +101,20 @@ int ops_fail(struct ops_err *e, int status, const char *code,
 /* Replies with e's status and error payload. */
 void ops_reply_err(struct hd_request *rq, const struct ops_err *e);
 
+/* Decodes one field into arg; 0, or -1 with e filled. */
+typedef int (*ops_field_fn)(void *arg, unsigned tag, const uint8_t *d,
+    uint32_t n, struct ops_err *e);
+/* The strict walk over rq's TLV fields: every tag must be < 128, in
+ * `allowed` and given once (its bit in seen, which the caller zeroes), and
+ * is decoded by one(); then every `required` tag must have been seen.
+ * name() gives a tag's JSON field.  0, or -1 with e filled (BAD_REQUEST,
+ * or what one() said). */
+int ops_decode(const struct hd_request *rq, const uint16_t *allowed,
+    const uint16_t *required, uint8_t seen[16],
+    const char *(*name)(unsigned tag), ops_field_fn one, void *arg,
+    struct ops_err *e);
+/* Whether tag's bit is set in a 128-bit seen set. */
+int ops_seen(const uint8_t seen[16], unsigned tag);
 /* Whether tag is in the 0-terminated list. */
 int ops_tag_listed(const uint16_t *list, unsigned tag);
 /* Printable ASCII without spaces. */

@@ -1,14 +1,16 @@
 /*
  * ops_util.c -- small pieces every family of ops (ops.c, identity.c,
  * attendance.c) shares when it decodes a request and answers a failure:
- * the failure record (struct ops_err) and its reply, tag lists, and the
- * checks for printable words and CURPs.  Declared in ops.h.
+ * the failure record (struct ops_err) and its reply, the strict TLV walk,
+ * tag lists, and the checks for printable words and CURPs.  Declared in
+ * ops.h.
  */
 
 #include "ops.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int
 ops_fail(struct ops_err *e, int status, const char *code, const char *field,
@@ -71,4 +73,51 @@ ops_curp_valid(const uint8_t *s, size_t len)
         chars++;
     }
     return chars == 18;
+}
+
+int
+ops_seen(const uint8_t seen[16], unsigned tag)
+{
+    return tag < 128 && (seen[tag / 8] & (1u << (tag % 8)));
+}
+
+int
+ops_decode(const struct hd_request *rq, const uint16_t *allowed,
+    const uint16_t *required, uint8_t seen[16],
+    const char *(*name)(unsigned tag), ops_field_fn one, void *arg,
+    struct ops_err *e)
+{
+    struct hipc_reader  r;
+    const uint8_t      *d;
+    uint32_t            n;
+    uint16_t            tag;
+    int                 rc;
+
+    hipc_reader_init(&r, rq->payload, rq->len);
+    while ((rc = hipc_next(&r, &tag, &d, &n)) == 1) {
+        if (tag >= 128 || !ops_tag_listed(allowed, tag)) {
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
+                "field tag %u is not part of this request", tag);
+        }
+        if (ops_seen(seen, tag)) {
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "duplicate_field",
+                name(tag), "field %s given twice", name(tag));
+        }
+        seen[tag / 8] |= (uint8_t) (1u << (tag % 8));
+        if (one(arg, tag, d, n, e) != 0) {
+            return -1;
+        }
+    }
+    if (rc < 0) {
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_request", NULL,
+            "malformed TLV at byte %zu of %zu", r.pos, r.len);
+    }
+    for (; *required; required++) {
+        if (!ops_seen(seen, *required)) {
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "missing_field",
+                name(*required), "required field %s is missing",
+                name(*required));
+        }
+    }
+    return 0;
 }
