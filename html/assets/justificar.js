@@ -72,6 +72,8 @@
       huellaMessage(box, "jus_sent", { folio: d.folio || d.id || "—" }, "ok");
       box.setAttribute("role", "status");
       $("form-justify").reset();
+      $("date").value = $("date").dataset.initial || "";
+      huellaSetText($("file-hint"), "jus_file_hint", { kib: maxKib });
       box.focus();
       return;
     }
@@ -100,6 +102,7 @@
     $("page-msg").tabIndex = -1;
     const date = A.query("date");
     $("date").value = A.parseDate(date) ? date : A.today();
+    $("date").dataset.initial = $("date").value;
     const inc = A.query("incident");
     if (inc && [...$("incident").options].some((o) => o.value === inc)) $("incident").value = inc;
     const me = await A.requireMe(location.pathname + location.search);
