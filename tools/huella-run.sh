@@ -11,6 +11,8 @@ PORT=${HUELLA_PORT:-8080}
 # the demo upstream behind /protected/ (huella_auth)
 UPSTREAM_PORT=$((PORT + 1))
 TLS_PORT=${HUELLA_TLS_PORT:-$((PORT + 363))}
+# the demo kiosk's capture device agent behind /kiosk-agent/ (tools/kiosk-agent.py)
+AGENT_PORT=${HUELLA_AGENT_PORT:-$((PORT + 2))}
 VAR=${HUELLA_VAR:-$ROOT/var}
 BIN=${HUELLA_BIN:-$ROOT/build/bin}
 MODULE=${HUELLA_MODULE:-$ROOT/build/modules/ngx_http_huella_module.so}
@@ -47,17 +49,21 @@ fi
 
 sed -e "s|@MODULE@|$MODULE|g" -e "s|@VAR@|$VAR|g" -e "s|@ROOT@|$ROOT|g" \
     -e "s|@PORT@|$PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" \
-    -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+    -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@AGENT_PORT@|$AGENT_PORT|g" \
     -e "s|@USER_LINE@|$USER_LINE|g" \
     config/nginx.conf.in >"$VAR/nginx.conf"
 
 SUPERVISOR_PID=""
 NGINX_PID=""
+AGENT_PID=""
 stopping=0
 
 stop_all() {
   stopping=1
   say "stopping"
+  if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+    kill -TERM "$AGENT_PID" 2>/dev/null || true
+  fi
   if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
     kill -QUIT "$NGINX_PID" 2>/dev/null || true
   fi
@@ -65,7 +71,7 @@ stop_all() {
     kill -TERM "$SUPERVISOR_PID" 2>/dev/null || true
   fi
   wait 2>/dev/null || true
-  rm -f "$VAR/nginx.pid"
+  rm -f "$VAR/nginx.pid" "$VAR/kiosk-agent.pid"
   say "stopped"
 }
 trap 'stop_all; exit 0' INT TERM
@@ -132,14 +138,56 @@ if [ ! -f "$VAR/data/.demo-loaded" ]; then
     && touch "$VAR/data/.demo-loaded"
 fi
 
+# The demo kiosk (/kiosk/): a device key pair in $VAR/kiosk/, registered
+# once as a "kiosk" of the demo employer with the admin token; the agent
+# holds the key and signs every punch (the browser never sees it).
+KIOSK=$VAR/kiosk
+KIOSK_RFC=AAA010101AAA   # the demo employer (generic RFC)
+register_kiosk() {
+  (umask 077 && mkdir -p "$KIOSK")
+  "$BIN/huellactl" device keygen "$KIOSK" >/dev/null || return 1
+  local body answer id
+  body=$(python3 -c 'import json,sys
+print(json.dumps({"public_key_pem": open(sys.argv[1]).read(),
+  "make": "Huella", "model": "kiosk-agent demo", "serial": sys.argv[2],
+  "purpose": "kiosk", "employer_rfc": sys.argv[3]}))' \
+    "$KIOSK/device.pub" "demo-kiosk-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    "$KIOSK_RFC") || return 1
+  answer=$(curl -fsS -X POST "$base/api/v1/devices" \
+    -H "Authorization: Bearer $(cat "$VAR/admin.token")" \
+    -H 'Content-Type: application/json' --data "$body") || return 1
+  id=$(printf '%s' "$answer" | python3 -c \
+    'import json,sys; print(json.load(sys.stdin)["device_id"])') || return 1
+  printf '%s\n' "$id" >"$KIOSK/device_id"
+  say "registered the demo kiosk $id (key in $KIOSK/)"
+}
+if [ ! -s "$KIOSK/device_id" ] || [ ! -s "$KIOSK/device.key" ]; then
+  register_kiosk || say "could not register the demo kiosk; /kiosk/ will not punch"
+fi
+if [ -s "$KIOSK/device_id" ]; then
+  python3 "$ROOT/tools/kiosk-agent.py" --port "$AGENT_PORT" --huella "$base" \
+    --key "$KIOSK/device.key" --device-id-file "$KIOSK/device_id" \
+    --huellactl "$BIN/huellactl" --demo-fingers "$ROOT/config/demo/fingers" \
+    >>"$VAR/log/kiosk-agent.log" 2>&1 &
+  AGENT_PID=$!
+  echo "$AGENT_PID" >"$VAR/kiosk-agent.pid"
+fi
+
 say "Huella is up on $base and https://127.0.0.1:$TLS_PORT (self-signed)"
 say "  admin token: var/admin.token; Ctrl-C stops"
 say "  curl $base/healthz"
+[ -z "$AGENT_PID" ] || say "  kiosk: $base/kiosk/ (agent on 127.0.0.1:$AGENT_PORT)"
+agent_warned=0
 while [ "$stopping" -eq 0 ]; do
   if ! kill -0 "$NGINX_PID" 2>/dev/null; then
     say "nginx exited; see $VAR/log/nginx-error.log"
     stop_all
     exit 1
+  fi
+  if [ -n "$AGENT_PID" ] && [ "$agent_warned" -eq 0 ] \
+     && ! kill -0 "$AGENT_PID" 2>/dev/null; then
+    say "the kiosk agent exited; see $VAR/log/kiosk-agent.log"
+    agent_warned=1
   fi
   sleep 1 &
   wait $! || true

@@ -98,6 +98,7 @@ class Huella:
         self.var = self.dir
         self.port = free_port()
         self.upstream_port = free_port()
+        self.agent_port = free_port()   # /kiosk-agent/: nothing listens
         self.outbox = os.path.join(self.dir, "outbox")
         self.tls_port = free_port()
         self.sock = os.path.join(self.dir, "huellad.sock")
@@ -139,6 +140,7 @@ class Huella:
         conf = (conf.replace("@MODULE@", module).replace("@VAR@", self.dir)
                 .replace("@ROOT@", ROOT).replace("@PORT@", str(self.port))
                 .replace("@UPSTREAM_PORT@", str(self.upstream_port))
+                .replace("@AGENT_PORT@", str(self.agent_port))
                 .replace("@TLS_PORT@", str(self.tls_port))
                 .replace("@USER_LINE@", "")
                 .replace("huella_deadline 2s;", f"huella_deadline {deadline};"))

@@ -2,7 +2,10 @@
 `run` execs after building) on free ports with its runtime directory in a
 temp dir, against the release build.  Demo data and accounts load, the
 protected upstream sees the identity, huellad is restarted by the
-supervisor, and SIGTERM stops every process it started."""
+supervisor, the demo kiosk punches through its capture device agent
+(tools/kiosk-agent.py behind /kiosk-agent/), and SIGTERM stops every
+process it started."""
+import base64
 import http.client
 import json
 import os
@@ -35,6 +38,7 @@ class RunModeTest(unittest.TestCase):
         env = dict(os.environ, HUELLA_VAR=self.var,
                    HUELLA_PORT=str(self.port),
                    HUELLA_TLS_PORT=str(free_port()),
+                   HUELLA_AGENT_PORT=str(free_port()),
                    HUELLA_BIN=os.path.join(RELEASE, "bin"),
                    HUELLA_MODULE=os.path.join(
                        RELEASE, "modules", "ngx_http_huella_module.so"))
@@ -79,7 +83,8 @@ class RunModeTest(unittest.TestCase):
                 break
             time.sleep(0.2)
         logs = []
-        for name in ("run.out", "log/huellad.log", "log/nginx-error.log"):
+        for name in ("run.out", "log/huellad.log", "log/nginx-error.log",
+                     "log/kiosk-agent.log"):
             try:
                 with open(os.path.join(self.var, name), errors="replace") as f:
                     logs.append(f"--- {name}\n" + f.read()[-3000:])
@@ -111,6 +116,8 @@ class RunModeTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn(b"Remote-User: GARJ850312HDFRMN07", body)
 
+        self.kiosk_punch()
+
         # The supervisor brings huellad back after a kill -9.
         with open(os.path.join(self.var, "huellad.pid")) as f:
             old = int(f.read())
@@ -128,13 +135,64 @@ class RunModeTest(unittest.TestCase):
 
         # SIGTERM stops everything it started.
         pids = []
-        for name in ("huellad.pid", "nginx.pid"):
+        for name in ("huellad.pid", "nginx.pid", "kiosk-agent.pid"):
             with open(os.path.join(self.var, name)) as f:
                 pids.append(int(f.read()))
         self.proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.proc.wait(timeout=30), 0)
         time.sleep(0.5)
         self.assertEqual([p for p in pids if alive(p)], [])
+
+    def agent(self, body, raw=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        c.request("POST", "/kiosk-agent/v1/punch",
+                  raw if raw is not None else json.dumps(body), h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        try:
+            return r.status, json.loads(data)
+        except ValueError:
+            return r.status, data
+
+    def kiosk_punch(self):
+        """The kiosk page's request through nginx to the agent, which signs
+        it with the kiosk key registered at start and forwards it."""
+        kiosk = os.path.join(self.var, "kiosk")
+        with open(os.path.join(kiosk, "device_id")) as f:
+            self.assertRegex(f.read().strip(), r"^dev_[0-9a-f]{16}$")
+        self.assertEqual(os.stat(os.path.join(kiosk, "device.key")).st_mode
+                         & 0o077, 0)
+        # The agent picks the demo finger of M0002 (102_2.iso, a second
+        # impression of María's enrolled 102_1.iso).
+        st, doc = self.agent({"matricula": "M0002"})
+        self.assertEqual(st, 201, doc)
+        self.assertEqual(doc["name"], "María López Hernández")
+        self.assertIn(doc["kind"], ("entrada", "salida"))
+        self.assertRegex(doc["kiosk"], r"^dev_[0-9a-f]{16}$")
+        # The page's simulated reader sends the template itself (1:N).
+        with open(os.path.join(ROOT, "config", "demo", "fingers",
+                               "103_2.iso"), "rb") as f:
+            tpl = base64.b64encode(f.read()).decode()
+        st, doc = self.agent({"finger": {"format": "iso19794-2:2005",
+                                         "data": tpl}})
+        self.assertEqual(st, 201, doc)
+        self.assertEqual(doc["name"], "Carlos Martínez Sánchez")
+        self.assertIn(doc["kind"], ("entrada", "salida"))
+        # Strict input: the agent refuses before signing anything.
+        for body, code in (({"matricula": "M 2"}, "invalid_matricula"),
+                           ({"x": 1}, "unknown_field"),
+                           ({"finger": {"format": "iso19794-2:2005",
+                                        "data": "@@"}}, "invalid_base64")):
+            st, doc = self.agent(body)
+            self.assertEqual((st, doc["error"]["code"]), (422, code))
+        st, doc = self.agent(None, raw="{")
+        self.assertEqual((st, doc["error"]["code"]), (400, "invalid_json"))
+        st, doc = self.agent(None, raw=json.dumps({"matricula": "M0002"}),
+                             headers={"Content-Type": "text/plain"})
+        self.assertEqual(st, 415)
 
 
 if __name__ == "__main__":
