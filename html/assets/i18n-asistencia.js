@@ -122,7 +122,7 @@ Object.assign(HUELLA_STRINGS["es-MX"], {
   kiosk_error: "No se registró. Intente de nuevo; si el problema sigue, avise a Recursos Humanos.",
   kiosk_bad_capture: "No se pudo leer la huella. Coloque el dedo de nuevo.",
   kiosk_unknown_matricula: "No encontramos esa matrícula. Revísela o registre sin matrícula.",
-  kiosk_agent_note: "Demostración: un agente simulado toma una huella de ejemplo.",
+  kiosk_agent_note: "Demostración: un lector simulado toma una huella de ejemplo.",
   kiosk_device: "No se registró: este reloj no pudo identificarse con el servidor (firma del dispositivo). Avise a Recursos Humanos.",
   kiosk_duplicate: "Ya se había registrado hace unos minutos: no se cuenta dos veces.",
 });
@@ -237,7 +237,7 @@ Object.assign(HUELLA_STRINGS.en, {
   kiosk_error: "Not recorded. Try again; if it keeps failing, tell Human Resources.",
   kiosk_bad_capture: "The fingerprint could not be read. Place your finger again.",
   kiosk_unknown_matricula: "That staff number was not found. Check it or punch without it.",
-  kiosk_agent_note: "Demo: a simulated agent takes a sample fingerprint.",
+  kiosk_agent_note: "Demo: a simulated reader takes a sample fingerprint.",
   kiosk_device: "Not recorded: this clock could not identify itself to the server (device signature). Tell Human Resources.",
   kiosk_duplicate: "Already recorded a few minutes ago: it is not counted twice.",
 });

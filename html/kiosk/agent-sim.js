@@ -1,4 +1,4 @@
-/* Capture device agent, SIMULATED for the demo.
+/* The fingerprint reader, SIMULATED for the demo (the agent is real).
  *
  * How a real kiosk works: a small local process, the "capture device
  * agent", runs on the kiosk next to the fingerprint reader.  It holds the
@@ -16,7 +16,9 @@
  * This simulation stands in for the reader only: it picks a demo ISO
  * 19794-2 template (/kiosk/demo/NNN_2.iso, second impressions of the demo
  * subjects 101..110; by matrícula M000N -> 10N, else ?dedo=NNN, else one at
- * random), and posts it with the matrícula to the same agent URL.  With no
+ * random), and posts it with the matrícula to the same agent URL.  In run
+ * mode (`./build.sh run`) tools/kiosk-agent.py answers there: it signs
+ * with the demo kiosk's key and forwards the punch to Huella.  With no
  * agent listening there the page says the punch was not recorded.
  *
  * Interface used by kiosk.js:
