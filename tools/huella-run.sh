@@ -110,7 +110,9 @@ if ! curl -fs "$base/healthz" >/dev/null 2>&1; then
   exit 1
 fi
 
+fresh_data=0
 if [ ! -f "$VAR/data/.demo-loaded" ]; then
+  fresh_data=1
   say "loading demo data from config/demo/"
   token=$(cat "$VAR/admin.token")
   while IFS=$'\t' read -r curp nss name; do
@@ -161,7 +163,9 @@ print(json.dumps({"public_key_pem": open(sys.argv[1]).read(),
   printf '%s\n' "$id" >"$KIOSK/device_id"
   say "registered the demo kiosk $id (key in $KIOSK/)"
 }
-if [ ! -s "$KIOSK/device_id" ] || [ ! -s "$KIOSK/device.key" ]; then
+# (again when the data is new: an old device_id would be unknown there)
+if [ "$fresh_data" -eq 1 ] || [ ! -s "$KIOSK/device_id" ] || [ ! -s "$KIOSK/device.key" ]; then
+  rm -f "$KIOSK/device_id"
   register_kiosk || say "could not register the demo kiosk; /kiosk/ will not punch"
 fi
 if [ -s "$KIOSK/device_id" ]; then
