@@ -42,6 +42,14 @@
     HuellaSession.save(me);
     render();
     $("prof-data").hidden = false;
+    // The pages this person's roles open; the server still checks each call.
+    const roles = new Set(me.roles || []);
+    let shown = 0;
+    document.querySelectorAll("#prof-links [data-roles]").forEach((li) => {
+      li.hidden = !li.dataset.roles.split(" ").some((r) => roles.has(r));
+      if (!li.hidden) shown++;
+    });
+    $("prof-links").hidden = shown === 0;
     // A password is changed from a password session; an e.firma session
     // (a company's representative) or a service token has none to change.
     $("prof-password").hidden = me.auth_method !== "password";
