@@ -85,10 +85,12 @@ def run_size(n, trials, nfingers, fingers):
             hd = dict(rep, **dev.sign("POST", path, raw))
             ms, (st, _, doc) = timed(lambda: h.request(
                 "POST", path, raw=raw, auth=False, headers=hd, timeout=600))
+            ms_enr, st_enr = ms, st
             if st == 201:
                 enr.append(ms)
             else:
-                bad.append((st, (doc or {}).get("error", {}).get("code")))
+                bad.append((st, (doc or {}).get("error", {}).get("code"),
+                            f"{ms:.0f} ms"))
             ms, (st, _, _) = timed(lambda: h.request(
                 "GET", f"/api/v1/subjects/{probe_curp}"))
             get.append(ms) if st == 200 else bad.append((st, "get"))
@@ -98,8 +100,8 @@ def run_size(n, trials, nfingers, fingers):
                 "PUT", f"/api/v1/subjects/{pc}/fingers/2",
                 {"format": "iso19794-2:2005", "data": synth0}))
             put.append(ms) if st in (200, 201) else bad.append((st, "put"))
-            print(f"  trial {t + 1}: enrollment "
-                  f"{enr[-1] if enr else 0:.0f} ms", file=sys.stderr)
+            print(f"  trial {t + 1}: enrollment {st_enr} in {ms_enr:.0f} ms",
+                  file=sys.stderr)
         return {"enr": enr, "get": get, "put": put, "bad": bad,
                 "import_s": secs}
     finally:
