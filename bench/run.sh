@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Every benchmark in one run, release build.  Figures are printed next to a
 # baseline measured in the same run (the machines are shared and noisy).
+#   bench/run.sh [--all] [bench_http.py options]
+# --all adds the slow system benches (several minutes each: galleries of
+# 100k templates are imported): bench_enroll.py and bench_punch.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+all=0
+if [ "${1:-}" = "--all" ]; then
+  all=1
+  shift
+fi
 ./build.sh build >/dev/null
 export HUELLA_SHARED=${HUELLA_SHARED:-$(cd .. && pwd)/shared}
 for b in build/bench/*; do
@@ -12,3 +20,9 @@ for b in build/bench/*; do
 done
 echo "== bench_http.py"
 python3 bench/bench_http.py "$@"
+if [ "$all" = 1 ]; then
+  echo "== bench_enroll.py"
+  python3 bench/bench_enroll.py --no-build
+  echo "== bench_punch.py"
+  python3 bench/bench_punch.py --no-build
+fi
