@@ -28,10 +28,19 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import curp as curp_tool  # noqa: E402
 
 
+_given_ports = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and not handed out before in this process
+    (a port given but not yet bound by its server is otherwise free)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def iso(path):

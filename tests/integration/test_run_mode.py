@@ -16,9 +16,39 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, free_port, main
+import socket
+
+from harness import ROOT, main
 
 RELEASE = os.path.join(ROOT, "build")
+
+
+def free_ports():
+    """A base port with base+1 (the echo upstream) free, plus two more
+    distinct free ports (TLS, kiosk agent), all held while being chosen so
+    that no two coincide."""
+    held = []
+    try:
+        while True:
+            a = socket.socket()
+            a.bind(("127.0.0.1", 0))
+            b = socket.socket()
+            try:
+                b.bind(("127.0.0.1", a.getsockname()[1] + 1))
+            except OSError:
+                a.close()
+                b.close()
+                continue
+            held += [a, b]
+            break
+        for _ in range(2):
+            c = socket.socket()
+            c.bind(("127.0.0.1", 0))
+            held.append(c)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def alive(pid):
@@ -34,11 +64,11 @@ class RunModeTest(unittest.TestCase):
     def setUp(self):
         self.var = tempfile.mkdtemp(prefix="huella-run-")
         os.chmod(self.var, 0o755)
-        self.port = free_port()
+        self.port, _, tls_port, agent_port = free_ports()
         env = dict(os.environ, HUELLA_VAR=self.var,
                    HUELLA_PORT=str(self.port),
-                   HUELLA_TLS_PORT=str(free_port()),
-                   HUELLA_AGENT_PORT=str(free_port()),
+                   HUELLA_TLS_PORT=str(tls_port),
+                   HUELLA_AGENT_PORT=str(agent_port),
                    HUELLA_BIN=os.path.join(RELEASE, "bin"),
                    HUELLA_MODULE=os.path.join(
                        RELEASE, "modules", "ngx_http_huella_module.so"))
