@@ -25,6 +25,7 @@
 #include "ngx_http_huella_json.h"
 #include "ngx_http_huella_ident.h"
 #include "ngx_http_huella_attendance.h"
+#include "ngx_http_huella_devices.h"
 
 
 #define NGX_HTTP_HUELLA_ARG_MAX  256
@@ -238,23 +239,6 @@ ngx_http_huella_att_arg(ngx_http_huella_ctx_t *ctx, char *name,
 }
 
 
-json_t *
-ngx_http_huella_att_json(struct hipc_reader *rd)
-{
-    uint16_t        tag;
-    uint32_t        len;
-    const uint8_t  *data;
-
-    while (hipc_next(rd, &tag, &data, &len) == 1) {
-        if (tag == HIPC_F_JSON) {
-            return json_loadb((const char *) data, len, 0, NULL);
-        }
-    }
-
-    return NULL;
-}
-
-
 ngx_int_t
 ngx_http_huella_att_send_bytes(ngx_http_request_t *r, ngx_str_t *type,
     ngx_str_t *disposition, u_char *data, size_t len)
@@ -437,7 +421,7 @@ ngx_http_huella_days_decode(ngx_http_huella_ctx_t *ctx,
 {
     json_t  *doc;
 
-    doc = ngx_http_huella_att_json(rd);
+    doc = ngx_http_huella_reply_doc(rd);
 
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);

@@ -50,7 +50,6 @@ ngx_int_t ngx_http_huella_att_arg(ngx_http_huella_ctx_t *ctx, char *name,
     ngx_str_t *value);
 
 /* the JSON document of a reply; NULL when there is none */
-json_t *ngx_http_huella_att_json(struct hipc_reader *rd);
 
 /* a body of bytes with its own Content-Type (and Content-Disposition) */
 ngx_int_t ngx_http_huella_att_send_bytes(ngx_http_request_t *r,

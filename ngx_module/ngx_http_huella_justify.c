@@ -27,6 +27,7 @@
 #include "ngx_http_huella_api.h"
 #include "ngx_http_huella_json.h"
 #include "ngx_http_huella_attendance.h"
+#include "ngx_http_huella_devices.h"
 
 
 /* what an APPEND or GET message carries besides the chunk */
@@ -361,7 +362,7 @@ ngx_http_huella_preflight_decode(ngx_http_huella_ctx_t *ctx,
 
     st = ctx->data;
 
-    doc = ngx_http_huella_att_json(rd);
+    doc = ngx_http_huella_reply_doc(rd);
     max = doc ? json_object_get(doc, "max_attachment_bytes") : NULL;
     limit = json_is_integer(max) ? json_integer_value(max) : -1;
     json_decref(doc);
@@ -844,7 +845,7 @@ ngx_http_huella_array_decode(ngx_http_huella_ctx_t *ctx,
 {
     json_t  *list;
 
-    list = ngx_http_huella_att_json(rd);
+    list = ngx_http_huella_reply_doc(rd);
 
     if (list == NULL || !json_is_array(list)) {
         json_decref(list);
@@ -980,7 +981,7 @@ ngx_http_huella_decide_decode(ngx_http_huella_ctx_t *ctx,
     uint32_t         len;
     const uint8_t   *data;
 
-    doc = ngx_http_huella_att_json(rd);
+    doc = ngx_http_huella_reply_doc(rd);
 
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);
