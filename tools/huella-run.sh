@@ -41,10 +41,20 @@ chmod 0600 "$VAR/admin.token"
 
 # nginx workers run unprivileged when we are root; they only need the
 # socket (huellad makes it world-connectable per config) and their temp dirs.
+# Where the checkout sits in a directory www-data cannot enter (a 0700 home
+# or temp dir), unprivileged workers could not serve the portal: then they
+# stay root, and we say so.
 USER_LINE=""
-if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
-  USER_LINE="user www-data;"
-  chown -R www-data "$VAR/nginx"
+if [ "$(id -u)" -eq 0 ]; then
+  if id www-data >/dev/null 2>&1 \
+     && runuser -u www-data -- test -r "$ROOT/html/index.html" 2>/dev/null \
+     && runuser -u www-data -- test -x "$VAR" 2>/dev/null; then
+    USER_LINE="user www-data;"
+    chown -R www-data "$VAR/nginx"
+  else
+    USER_LINE="user root;"
+    say "www-data cannot read $ROOT/html or $VAR: nginx workers run as root"
+  fi
 fi
 
 sed -e "s|@MODULE@|$MODULE|g" -e "s|@VAR@|$VAR|g" -e "s|@ROOT@|$ROOT|g" \

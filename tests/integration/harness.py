@@ -83,6 +83,21 @@ def override_yaml(text, overrides):
     return "\n".join(lines)
 
 
+def _worker_user_line(var):
+    """As root, nginx's workers default to `nobody`: keep that where nobody
+    can read the portal and the runtime dir (as in tools/huella-run.sh),
+    else run them as root (a checkout inside a 0700 directory)."""
+    if os.geteuid() != 0:
+        return ""
+    for path, flag in ((os.path.join(ROOT, "html", "index.html"), "-r"),
+                       (var, "-x")):
+        r = subprocess.run(["runuser", "-u", "nobody", "--", "test", flag,
+                            path], capture_output=True)
+        if r.returncode != 0:
+            return "user root;"
+    return ""
+
+
 def _asan_preload(module):
     """An ASan-built module needs the runtime preloaded into nginx."""
     try:
@@ -151,7 +166,7 @@ class Huella:
                 .replace("@UPSTREAM_PORT@", str(self.upstream_port))
                 .replace("@AGENT_PORT@", str(self.agent_port))
                 .replace("@TLS_PORT@", str(self.tls_port))
-                .replace("@USER_LINE@", "")
+                .replace("@USER_LINE@", _worker_user_line(self.dir))
                 .replace("huella_deadline 2s;", f"huella_deadline {deadline};"))
         self.nginx_conf = os.path.join(self.dir, "nginx.conf")
         with open(self.nginx_conf, "w") as f:
