@@ -3,7 +3,8 @@
  * Accounts: self-registration (POST /api/v1/accounts), the caller's own
  * identity (GET /api/v1/me), password change (PUT /api/v1/me/password),
  * recovery (POST /api/v1/recovery, /api/v1/recovery/finish) and an admin
- * setting roles (PUT /api/v1/accounts/{curp}/roles).
+ * setting roles (PUT /api/v1/accounts/{curp}/roles) or lifting a lockout
+ * (POST /api/v1/accounts/{curp}/unlock).
  *
  * The fields are checked here for shape (422 naming the field); the
  * password rules, the registry cross-check and the hashing are huellad's.
@@ -48,6 +49,7 @@ static ngx_int_t ngx_http_huella_finish_error(ngx_http_huella_ctx_t *ctx,
 static ngx_int_t ngx_http_huella_roles_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_roles_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
+static ngx_int_t ngx_http_huella_unlock_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_text(ngx_http_huella_ctx_t *ctx,
     char *key, ngx_uint_t required, size_t min, size_t max, char *code,
     ngx_uint_t tag);
@@ -80,6 +82,11 @@ ngx_http_huella_endpoint_t  ngx_http_huella_recovery_finish = {
 ngx_http_huella_endpoint_t  ngx_http_huella_roles_set = {
     HIPC_OP_ROLES_SET, ngx_http_huella_roles_encode,
     ngx_http_huella_roles_decode, 1, 0, NULL, 0
+};
+
+ngx_http_huella_endpoint_t  ngx_http_huella_account_unlock = {
+    HIPC_OP_ACCOUNT_UNLOCK, ngx_http_huella_unlock_encode,
+    ngx_http_huella_no_content, 0, 0, NULL, 0
 };
 
 
@@ -491,4 +498,25 @@ ngx_http_huella_roles_decode(ngx_http_huella_ctx_t *ctx,
     (void) ngx_http_huella_session_purge_curp(ctx->request, &ctx->curp);
 
     return ngx_http_huella_account_decode(ctx, rd);
+}
+
+
+/*
+ * POST /api/v1/accounts/{curp}/unlock: clears the failure count of an
+ * account locked out or disabled by failed logins (audited by huellad)
+ */
+
+static ngx_int_t
+ngx_http_huella_unlock_encode(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_str_t  *actor, *client;
+
+    actor = ngx_http_huella_actor(ctx->identity);
+    client = ngx_http_huella_client(ctx->request);
+
+    hipc_put(&ctx->writer, HIPC_F_CURP, ctx->curp.data, ctx->curp.len);
+    hipc_put(&ctx->writer, HIPC_F_ACTOR, actor->data, actor->len);
+    hipc_put(&ctx->writer, HIPC_F_CLIENT, client->data, client->len);
+
+    return NGX_OK;
 }

@@ -122,6 +122,7 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_password_change;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_recovery_start;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_recovery_finish;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_roles_set;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_account_unlock;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_login;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_logout;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_efirma_challenge;

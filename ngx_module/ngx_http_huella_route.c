@@ -73,6 +73,8 @@ static ngx_http_huella_route_t  ngx_http_huella_routes[] = {
       &ngx_http_huella_account_create, NGX_HTTP_HUELLA_NO_AUTH },
     { NGX_HTTP_PUT, "/api/v1/accounts/{curp}/roles",
       &ngx_http_huella_roles_set, AD },
+    { NGX_HTTP_POST, "/api/v1/accounts/{curp}/unlock",
+      &ngx_http_huella_account_unlock, AD },
     { NGX_HTTP_POST, "/api/v1/session",
       &ngx_http_huella_login, NGX_HTTP_HUELLA_NO_AUTH },
     { NGX_HTTP_DELETE, "/api/v1/session",

@@ -351,6 +351,32 @@ class IdentityTest(unittest.TestCase):
         self.assertEqual(doc["error"]["retry_after"],
                          int(hdrs["retry-after"]))
 
+    def test_admin_unlocks_a_locked_account(self):
+        self.account(22)
+        for _ in range(5):
+            self.req("POST", "/api/v1/session",
+                     {"user": curp(22), "password": "wrong" * 4})
+        st, _, doc = self.req("POST", "/api/v1/session",
+                              {"user": curp(22), "password": PASSWORD})
+        self.assertEqual((st, doc["error"]["code"]), (423, "account_locked"))
+        cookie, csrf, _ = self.user(23)
+        st, _, doc = self.req("POST", f"/api/v1/accounts/{curp(22)}/unlock",
+                              cookie=cookie, csrf=csrf)
+        self.assertEqual(st, 403, doc)
+        st, _, doc = self.admin("POST",
+                                f"/api/v1/accounts/{curp(24)}/unlock")
+        self.assertEqual((st, doc["error"]["code"]),
+                         (404, "account_not_found"))
+        st, _, doc = self.admin("POST",
+                                f"/api/v1/accounts/{curp(22)}/unlock")
+        self.assertEqual(st, 204, doc)
+        self.login(22)
+        st, _, doc = self.admin("GET", "/api/v1/audit")
+        self.assertEqual(st, 200, doc)
+        self.assertIn(("account_unlocked", curp(22)),
+                      [(e.get("action"), e.get("target"))
+                       for e in doc["entries"]])
+
     def test_login_bad_input(self):
         for body, status, field in (
                 ({"password": "x"}, 400, "user"),
