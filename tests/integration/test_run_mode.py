@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -65,6 +66,7 @@ class RunModeTest(unittest.TestCase):
         self.var = tempfile.mkdtemp(prefix="huella-run-")
         os.chmod(self.var, 0o755)
         self.port, _, tls_port, agent_port = free_ports()
+        self.tls_port = tls_port
         env = dict(os.environ, HUELLA_VAR=self.var,
                    HUELLA_PORT=str(self.port),
                    HUELLA_TLS_PORT=str(tls_port),
@@ -145,6 +147,8 @@ class RunModeTest(unittest.TestCase):
                                headers={"Cookie": cookie})
         self.assertEqual(st, 200)
         self.assertIn(b"Remote-User: GARJ850312HDFRMN07", body)
+        self.assertNotIn("secure", h["set-cookie"].lower())
+        self.tls_login()
 
         self.kiosk_punch()
 
@@ -172,6 +176,28 @@ class RunModeTest(unittest.TestCase):
         self.assertEqual(self.proc.wait(timeout=30), 0)
         time.sleep(0.5)
         self.assertEqual([p for p in pids if alive(p)], [])
+
+    def tls_login(self):
+        """Under TLS the session cookie is Secure and HSTS is sent."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection("127.0.0.1", self.tls_port,
+                                        timeout=10, context=ctx)
+        c.request("POST", "/api/v1/session", json.dumps({
+            "user": "GARJ850312HDFRMN07",
+            "password": "Trabajador-Huella-2026"}),
+            {"Content-Type": "application/json"})
+        r = c.getresponse()
+        body = r.read()
+        h = {k.lower(): v for k, v in r.getheaders()}
+        c.close()
+        self.assertEqual(r.status, 201, body)
+        attrs = [a.strip().lower() for a in h["set-cookie"].split(";")]
+        self.assertIn("secure", attrs)
+        self.assertIn("httponly", attrs)
+        self.assertIn("samesite=strict", attrs)
+        self.assertIn("max-age=", h.get("strict-transport-security", ""))
 
     def agent(self, body, raw=None, headers=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
