@@ -39,6 +39,16 @@ if [ ! -s "$VAR/admin.token" ]; then
 fi
 chmod 0600 "$VAR/admin.token"
 
+# The config's run-time paths (var/...) are relative to the checkout; with
+# HUELLA_VAR elsewhere, huellad reads a copy whose var/ paths point there
+# (mail outbox, bootstrap token), other relative paths still resolve from
+# $ROOT, where huellad runs.
+if [ "$VAR" != "$ROOT/var" ]; then
+  sed -E "s#^([[:space:]]*[a-z_]+:[[:space:]]*)var/#\\1$VAR/#" "$CONFIG" \
+    >"$VAR/huella.yaml"
+  CONFIG=$VAR/huella.yaml
+fi
+
 # nginx workers run unprivileged when we are root; they only need the
 # socket (huellad makes it world-connectable per config) and their temp dirs.
 # Where the checkout sits in a directory www-data cannot enter (a 0700 home

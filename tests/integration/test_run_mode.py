@@ -150,6 +150,17 @@ class RunModeTest(unittest.TestCase):
         self.assertNotIn("secure", h["set-cookie"].lower())
         self.tls_login()
 
+        # Recovery mail lands in this run's own var/ (HUELLA_VAR), not in
+        # the checkout's.
+        st, _, body = self.req("POST", "/api/v1/recovery", {
+            "user": "GARJ850312HDFRMN07", "answer": "Firulais"})
+        self.assertEqual(st, 202, body)
+        outbox = os.path.join(self.var, "outbox")
+        end = time.time() + 10
+        while time.time() < end and not os.listdir(outbox):
+            time.sleep(0.1)
+        self.assertTrue(os.listdir(outbox), "no recovery mail in " + outbox)
+
         self.kiosk_punch()
 
         # The supervisor brings huellad back after a kill -9.
