@@ -1,24 +1,28 @@
 /*
- * search.c -- the worker pool and the 1:N search (IDENTIFY) on it.
+ * search.c -- the worker pool and the generic 1:N search (search_run())
+ * on it; IDENTIFY is a thin wrapper (search_identify()).
  *
  * The pool is a FIFO of tasks served by one thread per core (matcher.threads).
- * An IDENTIFY becomes one task per worker ("shard"); each shard opens its
- * own read transaction, walks the whole fingers database but compares only
- * the subjects that hash to it (so a subject's fingers stay in one shard and
- * every subject is compared exactly once even if a write lands between the
- * shards' snapshots), reading templates straight from the memory map.
- * Shards merge their top-k into the job under its lock; the last one to
- * finish replies.  Nothing ever waits for a shard, so identifies queued
- * behind each other cannot deadlock the pool.
+ * A search becomes one task per worker ("shard"), all queued at once; each
+ * shard opens its own read transaction, walks the whole fingers database
+ * but compares only the subjects that hash to it (so a subject's fingers
+ * stay in one shard and every subject is scored exactly once even if a
+ * write lands between the shards' snapshots), reading templates straight
+ * from the memory map.  Keys are CURP \0 position, so a subject's fingers
+ * are adjacent: a shard scores one subject at a time (each probe's best
+ * over the subject's fingers, then hm_fuse_scores()).  Shards merge their
+ * top-k into the job under its lock; the last one to finish calls done().
+ * Nothing ever waits for a shard, so searches queued behind each other
+ * cannot deadlock the pool.
  *
- * Large galleries (SEARCH_PREFILTER_MIN fingers and more) are searched in
- * two steps per shard (prefilter.h): the shard walks the signatures
- * database instead (512 bytes per finger, same keys, same CURP hash), keeps
- * its share of the K best pre-filter scores (K = hm_sig_default_k(), 5% of
- * the gallery), then fetches those fingers by key and re-ranks them with
- * hm_compare().  Rank-1 accuracy stays within 0.5 points of the exhaustive
- * search (bench/bench_identify.c), which remains for small galleries and
- * for callers that pass no signature query.
+ * Large galleries (search_set_prefilter_min(), SEARCH_PREFILTER_MIN
+ * fingers by default) are searched in two steps per shard (prefilter.h):
+ * the shard walks the signatures database instead (512 bytes per finger,
+ * same keys, same CURP hash) and keeps, per probe, its share of the K best
+ * pre-filter scores (K = hm_sig_default_k()); every subject nominated by
+ * some probe is then scored like above with hm_compare().  Rank-1 accuracy
+ * stays within 0.5 points of the exhaustive search (bench/bench_identify.c),
+ * which remains for small galleries and for exhaustive callers.
  */
 
 #include "search.h"
@@ -29,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fusion.h"
 #include "ipc_server.h"
 #include "prefilter.h"
 #include "store.h"
@@ -56,54 +61,61 @@ static struct {
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER,
            .wake = PTHREAD_COND_INITIALIZER };
 
-struct candidate {
-    char      curp[STORE_CURP_MAX];
-    uint32_t  position;
-    double    score;
-};
+static _Atomic uint64_t  prefilter_min = SEARCH_PREFILTER_MIN;
 
-struct identify_job {
-    struct hd_request  *rq;
-    struct hm_probe    *probe;
-    struct hm_sigquery *sigq;         /* NULL: exhaustive */
-    unsigned            k;
-    double              threshold;
-    unsigned            shards;
-    pthread_mutex_t     lock;
-    unsigned            remaining;
-    uint64_t            searched;
-    int                 failed;       /* an LMDB error, or the deadline */
-    int                 expired;
-    unsigned            n;            /* candidates held, best first */
-    struct candidate    best[];
-};
+void
+search_set_prefilter_min(uint64_t fingers)
+{
+    atomic_store(&prefilter_min, fingers);
+}
 
-struct identify_shard {
-    struct identify_job  *job;
-    unsigned              index;
-};
+/* Queues n tasks together: all of them or (-1, out of memory) none. */
+static int
+pool_submit_all(void (*fn)(void *arg, struct hd_thread *th), void **args,
+    unsigned n)
+{
+    struct pool_task  *first = NULL, *last = NULL, *t;
+    unsigned           i;
+
+    for (i = 0; i < n; i++) {
+        t = malloc(sizeof(*t));
+        if (t == NULL) {
+            while (first) {
+                t = first->next;
+                free(first);
+                first = t;
+            }
+            return -1;
+        }
+        t->fn = fn;
+        t->arg = args[i];
+        t->next = NULL;
+        if (last) {
+            last->next = t;
+        } else {
+            first = t;
+        }
+        last = t;
+    }
+    if (first == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&pool.lock);
+    if (pool.tail) {
+        pool.tail->next = first;
+    } else {
+        pool.head = first;
+    }
+    pool.tail = last;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    return 0;
+}
 
 int
 pool_submit(void (*fn)(void *arg, struct hd_thread *th), void *arg)
 {
-    struct pool_task  *t = malloc(sizeof(*t));
-
-    if (t == NULL) {
-        return -1;
-    }
-    t->fn = fn;
-    t->arg = arg;
-    t->next = NULL;
-    pthread_mutex_lock(&pool.lock);
-    if (pool.tail) {
-        pool.tail->next = t;
-    } else {
-        pool.head = t;
-    }
-    pool.tail = t;
-    pthread_cond_signal(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
-    return 0;
+    return pool_submit_all(fn, &arg, 1);
 }
 
 static void *
@@ -134,33 +146,52 @@ pool_main(void *arg)
     return NULL;
 }
 
-/* Inserts into a best-first list of at most k, keeping one entry per CURP
- * (its best finger). */
-static void
-top_insert(struct candidate *list, unsigned *n, unsigned k,
-    const struct candidate *c)
-{
-    unsigned  i, j;
+struct search_job {
+    struct search_spec  spec;         /* the caller's, copied */
+    unsigned            shards;
+    pthread_mutex_t     lock;
+    unsigned            remaining;
+    uint64_t            searched, compared;
+    int                 failed, expired, prefiltered;
+    unsigned            n;            /* hits held, best first */
+    struct search_hit   hits[];       /* spec.k of them */
+};
 
-    for (i = 0; i < *n; i++) {
-        if (strcmp(list[i].curp, c->curp) == 0) {
-            if (list[i].score >= c->score) {
-                return;
-            }
-            memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(*list));
-            (*n)--;
-            break;
-        }
-    }
-    if (*n == k && list[k - 1].score >= c->score) {
+struct search_shard {
+    struct search_job  *job;
+    unsigned            index;
+};
+
+/* One shard's running state: the subject being scored and the shard's own
+ * best-first hit list. */
+struct shard_state {
+    struct search_job   *job;
+    struct hd_thread    *th;
+    struct search_hit    subject;     /* curp, per-probe bests so far */
+    double               best_single;
+    int                  compared_any;
+    int                  skipped;     /* spec.skip() said so */
+    struct search_hit   *hits;
+    unsigned             n;
+    uint64_t             searched, compared;
+};
+
+/* Inserts h into a best-first list of at most k (ties keep the earlier). */
+static void
+hit_insert(struct search_hit *list, unsigned *n, unsigned k,
+    const struct search_hit *h)
+{
+    unsigned  j;
+
+    if (k == 0 || (*n == k && list[k - 1].score >= h->score)) {
         return;
     }
-    for (j = *n < k ? *n : k - 1; j > 0 && list[j - 1].score < c->score;
+    for (j = *n < k ? *n : k - 1; j > 0 && list[j - 1].score < h->score;
          j--)
     {
         list[j] = list[j - 1];
     }
-    list[j] = *c;
+    list[j] = *h;
     if (*n < k) {
         (*n)++;
     }
@@ -177,37 +208,155 @@ curp_hash(const uint8_t *s, size_t n)
     return h;
 }
 
-static void
-identify_finish(struct identify_job *job, struct hd_thread *th)
+static int
+spec_expired(const struct search_spec *spec)
 {
-    struct hipc_writer  w;
-    unsigned            i;
-    size_t              at;
+    return spec->deadline != NULL && hd_expired(spec->deadline);
+}
 
-    if (job->expired) {
-        ops_reply_error(job->rq, HIPC_ST_EXPIRED, "deadline_exceeded", NULL,
-            "the deadline passed during the search");
-    } else if (job->failed) {
-        ops_reply_error(job->rq, HIPC_ST_INTERNAL, "storage_error", NULL,
-            "the search could not read the database");
-    } else {
-        hipc_writer_init(&w, th->reply, sizeof(th->reply));
-        for (i = 0; i < job->n; i++) {
-            at = hipc_open(&w, HIPC_F_CANDIDATE);
-            hipc_put_str(&w, HIPC_F_CURP, job->best[i].curp);
-            hipc_put_u32(&w, HIPC_F_POSITION, job->best[i].position);
-            hipc_put_f64(&w, HIPC_F_SCORE, job->best[i].score);
-            hipc_close(&w, at);
+/* The CURP part of a fingers/signatures key (CURP \0 position). */
+static size_t
+key_curp_len(const MDB_val *k)
+{
+    return k->mv_size >= 2 ? k->mv_size - 2 : 0;
+}
+
+/* Closes the subject being scored: its fused score becomes a hit when
+ * some probe could be compared with it and it reaches the threshold. */
+static void
+subject_close(struct shard_state *s)
+{
+    const struct search_spec  *spec = &s->job->spec;
+
+    if (s->subject.curp[0] != '\0' && !s->skipped && s->compared_any) {
+        s->subject.score = hm_fuse_scores(s->subject.probe_scores,
+            spec->nprobes);
+        if (s->subject.score >= spec->threshold) {
+            hit_insert(s->hits, &s->n, spec->k, &s->subject);
         }
-        hipc_put_u64(&w, HIPC_F_SEARCHED, job->searched);
-        hipc_put_f64(&w, HIPC_F_THRESHOLD, job->threshold);
-        hd_reply(job->rq, HIPC_ST_OK, th->reply, w.len);
     }
-    hd_request_free(job->rq);
-    hm_probe_free(job->probe);
-    hm_sigquery_free(job->sigq);
-    pthread_mutex_destroy(&job->lock);
-    free(job);
+    s->subject.curp[0] = '\0';
+}
+
+/* Starts scoring the subject whose CURP is the first len bytes of curp;
+ * ask: whether spec.skip() still has to be asked about it. */
+static void
+subject_open(struct shard_state *s, const void *curp, size_t len, int ask)
+{
+    const struct search_spec  *spec = &s->job->spec;
+
+    memset(&s->subject, 0, sizeof(s->subject));
+    memcpy(s->subject.curp, curp, len);
+    s->subject.curp[len] = '\0';
+    s->best_single = -1.0;
+    s->compared_any = 0;
+    s->skipped = ask && spec->skip != NULL && spec->skip(spec->ctx, s->subject.curp);
+}
+
+static int
+subject_is(const struct shard_state *s, const void *curp, size_t len)
+{
+    return s->subject.curp[0] != '\0' && s->subject.curp[len] == '\0'
+        && memcmp(s->subject.curp, curp, len) == 0;
+}
+
+/* Compares one finger of the open subject with every probe that may see
+ * its position. */
+static void
+subject_finger(struct shard_state *s, const struct store_finger *f)
+{
+    const struct search_spec  *spec = &s->job->spec;
+    const struct search_probe *p;
+    unsigned                   i;
+    double                     score;
+
+    for (i = 0; i < spec->nprobes; i++) {
+        p = &spec->probes[i];
+        if (p->position != 0 && p->position != f->position) {
+            continue;
+        }
+        score = hm_compare(p->probe, f->stored, f->stored_len,
+            s->th->scratch);
+        s->compared++;
+        s->compared_any = 1;
+        if (score > s->subject.probe_scores[i]) {
+            s->subject.probe_scores[i] = score;
+        }
+        if (score > s->best_single) {
+            s->best_single = score;
+            s->subject.position = f->position;
+        }
+    }
+}
+
+/* Whether some probe may be compared with a finger at this position. */
+static int
+position_wanted(const struct search_spec *spec, unsigned position)
+{
+    unsigned  i;
+
+    for (i = 0; i < spec->nprobes; i++) {
+        if (spec->probes[i].position == 0
+            || spec->probes[i].position == position)
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The exhaustive shard: every finger of this shard's subjects.  0 or an
+ * LMDB error; *expired on the deadline. */
+static int
+shard_exhaustive(struct shard_state *s, unsigned index, MDB_txn *txn,
+    int *expired)
+{
+    struct search_job    *job = s->job;
+    struct store_finger   f;
+    char                  curp[STORE_CURP_MAX];
+    MDB_cursor           *cur = NULL;
+    MDB_val               k, v;
+    uint64_t              walked = 0;
+    size_t                klen;
+    int                   rc;
+
+    rc = store_finger_cursor(pool.store, txn, &cur);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        klen = key_curp_len(&k);
+        if (klen == 0 || klen >= STORE_CURP_MAX
+            || curp_hash(k.mv_data, klen) % job->shards != index)
+        {
+            continue;
+        }
+        if ((++walked & 1023) == 0 && spec_expired(&job->spec)) {
+            *expired = 1;
+            break;
+        }
+        if (!subject_is(s, k.mv_data, klen)) {
+            subject_close(s);
+            subject_open(s, k.mv_data, klen, 1);
+        }
+        if (s->skipped) {
+            continue;
+        }
+        s->searched++;
+        if (!position_wanted(&job->spec,
+                ((const uint8_t *) k.mv_data)[k.mv_size - 1])
+            || store_finger_decode(&k, &v, curp, &f) != 0)
+        {
+            continue;
+        }
+        subject_finger(s, &f);
+    }
+    if (!*expired) {
+        subject_close(s);
+    }
+    if (cur) {
+        mdb_cursor_close(cur);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Min-heap of pre-filter candidates: the root is the weakest kept.  The
@@ -252,28 +401,93 @@ pf_push(struct pf_entry *h, size_t *n, const struct pf_entry *e)
     h[i] = *e;
 }
 
-/* The pre-filtered shard: scan the signatures of this shard's subjects,
- * keep the best kk, re-rank them with hm_compare().  *searched counts the
- * fingers scanned (the gallery covered), *compared the hm_compare() calls.
- * 0, or an LMDB error (-1 for out of memory); *expired on the deadline. */
-static int
-shard_prefiltered(struct identify_shard *sh, MDB_txn *txn,
-    struct hd_thread *th, struct candidate *local, unsigned *n,
-    uint64_t *searched, uint64_t *compared, int *expired)
+static void
+pf_offer(struct pf_entry *h, size_t *held, size_t kk,
+    const struct pf_entry *e)
 {
-    struct identify_job  *job = sh->job;
-    uint64_t              total = store_count_signatures(pool.store, txn);
-    size_t                kk = hm_sig_default_k(total) / job->shards + 1;
-    size_t                held = 0, klen, i;
-    uint32_t              walked = 0;
-    struct pf_entry      *heap, e;
-    struct candidate      c;
+    if (*held < kk) {
+        pf_push(h, held, e);
+    } else if (e->rank > h[0].rank) {
+        h[0] = *e;
+        pf_sift_down(h, *held, 0);
+    }
+}
+
+/* Orders candidate keys by their CURP part, so duplicates are adjacent. */
+static int
+pf_curp_cmp(const void *a, const void *b)
+{
+    const MDB_val  *x = &((const struct pf_entry *) a)->key;
+    const MDB_val  *y = &((const struct pf_entry *) b)->key;
+    size_t          lx = key_curp_len(x), ly = key_curp_len(y);
+    int             c = memcmp(x->mv_data, y->mv_data, lx < ly ? lx : ly);
+
+    return c != 0 ? c : (lx > ly) - (lx < ly);
+}
+
+/* Scores every finger of one subject (curp: its first len key bytes) by
+ * positioning a fingers cursor at CURP \0. */
+static int
+shard_score_subject(struct shard_state *s, MDB_cursor *fcur,
+    const void *curp, size_t len)
+{
+    uint8_t               kbuf[STORE_CURP_MAX + 2];
+    char                  name[STORE_CURP_MAX];
     struct store_finger   f;
-    MDB_cursor           *cur = NULL;
     MDB_val               k, v;
     int                   rc;
 
-    heap = malloc(kk * sizeof(*heap));
+    /* The scan already left skipped subjects out. */
+    subject_open(s, curp, len, 0);
+    memcpy(kbuf, curp, len);
+    kbuf[len] = 0;
+    k.mv_data = kbuf;
+    k.mv_size = len + 1;
+    for (rc = mdb_cursor_get(fcur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(fcur, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size != len + 2 || memcmp(k.mv_data, curp, len) != 0
+            || ((const uint8_t *) k.mv_data)[len] != 0)
+        {
+            break;
+        }
+        if (position_wanted(&s->job->spec,
+                ((const uint8_t *) k.mv_data)[len + 1])
+            && store_finger_decode(&k, &v, name, &f) == 0)
+        {
+            subject_finger(s, &f);
+        }
+    }
+    subject_close(s);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* The pre-filtered shard: scan the signatures of this shard's subjects,
+ * keep each probe's best kk, then score every nominated subject with all
+ * probes.  searched counts the signatures scanned (the gallery covered).
+ * 0, or an LMDB error (-1 for out of memory); *expired on the deadline. */
+static int
+shard_prefiltered(struct shard_state *s, unsigned index, MDB_txn *txn,
+    int *expired)
+{
+    struct search_job         *job = s->job;
+    const struct search_spec  *spec = &job->spec;
+    uint64_t                   total = store_count_signatures(pool.store,
+                                   txn);
+    size_t                     kk = (spec->prefilter_k ? spec->prefilter_k
+                                   : hm_sig_default_k(total))
+                                   / job->shards + 1;
+    size_t                     held[SEARCH_PROBES_MAX] = { 0 };
+    size_t                     klen, i, ncand, skip_len = 0;
+    uint32_t                   walked = 0;
+    struct pf_entry           *heap, *cand, e;
+    MDB_cursor                *cur = NULL;
+    const void                *skip_curp = NULL;
+    MDB_val                    k, v;
+    unsigned                   p, position;
+    int                        rc, skipped = 0;
+
+    heap = malloc(kk * spec->nprobes * sizeof(*heap));
     if (heap == NULL) {
         return -1;
     }
@@ -281,215 +495,301 @@ shard_prefiltered(struct identify_shard *sh, MDB_txn *txn,
     for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
     {
-        uint32_t  score;
-
-        klen = k.mv_size >= 2 ? k.mv_size - 2 : 0;
-        if (curp_hash(k.mv_data, klen) % job->shards != sh->index) {
+        klen = key_curp_len(&k);
+        if (klen == 0 || klen >= STORE_CURP_MAX
+            || curp_hash(k.mv_data, klen) % job->shards != index)
+        {
             continue;
         }
-        if ((++walked & 4095) == 0 && hd_expired(job->rq)) {
+        if ((++walked & 4095) == 0 && spec_expired(spec)) {
             *expired = 1;
             break;
         }
-        if (v.mv_size != HM_SIG_BYTES) {
+        if (spec->skip != NULL && (skip_curp == NULL || skip_len != klen
+                || memcmp(skip_curp, k.mv_data, klen) != 0))
+        {
+            /* Once per subject: its keys are adjacent. */
+            char  name[STORE_CURP_MAX];
+
+            memcpy(name, k.mv_data, klen);
+            name[klen] = '\0';
+            skipped = spec->skip(spec->ctx, name) != 0;
+            skip_curp = k.mv_data;
+            skip_len = klen;
+        }
+        if (skipped || v.mv_size != HM_SIG_BYTES) {
             continue;
         }
-        score = hm_sigquery_score(job->sigq, v.mv_data);
-        (*searched)++;
-        e.rank = (uint64_t) score << 32 | (uint32_t) ~walked;
-        e.key = k;
-        if (held < kk) {
-            pf_push(heap, &held, &e);
-        } else if (e.rank > heap[0].rank) {
-            heap[0] = e;
-            pf_sift_down(heap, held, 0);
+        s->searched++;
+        position = ((const uint8_t *) k.mv_data)[k.mv_size - 1];
+        for (p = 0; p < spec->nprobes; p++) {
+            if (spec->probes[p].position != 0
+                && spec->probes[p].position != position)
+            {
+                continue;
+            }
+            e.rank = (uint64_t) hm_sigquery_score(spec->probes[p].sigq,
+                v.mv_data) << 32 | (uint32_t) ~walked;
+            e.key = k;
+            pf_offer(heap + p * kk, &held[p], kk, &e);
         }
     }
     if (cur) {
         mdb_cursor_close(cur);
+        cur = NULL;
     }
     if (rc == MDB_NOTFOUND) {
         rc = 0;
     }
-    for (i = 0; rc == 0 && !*expired && i < held; i++) {
-        if ((i & 255) == 255 && hd_expired(job->rq)) {
+    if (rc != 0 || *expired) {
+        free(heap);
+        return rc;
+    }
+    /* The union of the probes' candidates, one entry per subject. */
+    cand = heap;
+    ncand = 0;
+    for (p = 0; p < spec->nprobes; p++) {
+        for (i = 0; i < held[p]; i++) {
+            cand[ncand++] = heap[p * kk + i];
+        }
+    }
+    qsort(cand, ncand, sizeof(*cand), pf_curp_cmp);
+    rc = store_finger_cursor(pool.store, txn, &cur);
+    for (i = 0; rc == 0 && i < ncand; i++) {
+        if (i > 0 && pf_curp_cmp(&cand[i - 1], &cand[i]) == 0) {
+            continue;
+        }
+        if ((i & 255) == 255 && spec_expired(spec)) {
             *expired = 1;
             break;
         }
-        if (store_finger_get_key(pool.store, txn, &heap[i].key, c.curp, &f)
-            != 0)
-        {
-            continue;       /* deleted between the two reads: impossible in
-                             * one transaction, or corrupt: skipped */
-        }
-        c.score = hm_compare(job->probe, f.stored, f.stored_len,
-            th->scratch);
-        c.position = f.position;
-        (*compared)++;
-        if (c.score >= job->threshold) {
-            top_insert(local, n, job->k, &c);
-        }
+        rc = shard_score_subject(s, cur, cand[i].key.mv_data,
+            key_curp_len(&cand[i].key));
+    }
+    if (cur) {
+        mdb_cursor_close(cur);
     }
     free(heap);
     return rc;
 }
 
-static void
-identify_shard_run(void *arg, struct hd_thread *th)
+/* Whether this search reads the signatures instead of every template. */
+static int
+search_prefiltered(const struct search_spec *spec, MDB_txn *txn)
 {
-    struct identify_shard  *sh = arg;
-    struct identify_job    *job = sh->job;
-    struct candidate       *local;
-    struct candidate        c;
-    struct store_finger     f;
-    MDB_txn                *txn = NULL;
-    MDB_cursor             *cur = NULL;
-    MDB_val                 k, v;
-    unsigned                n = 0, i, last;
-    uint64_t                searched = 0, walked = 0, compared = 0;
-    size_t                  klen;
-    int                     rc, failed = 0, expired = 0, prefiltered = 0;
+    uint64_t  fingers;
+    unsigned  i;
 
-    local = malloc(job->k * sizeof(*local));
-    if (local == NULL) {
-        failed = 1;
-        goto merge;
+    if (spec->exhaustive) {
+        return 0;
     }
-    if (hd_expired(job->rq)) {
+    for (i = 0; i < spec->nprobes; i++) {
+        if (spec->probes[i].sigq == NULL) {
+            return 0;
+        }
+    }
+    fingers = store_count_fingers(pool.store, txn);
+    return fingers >= atomic_load(&prefilter_min)
+        && store_count_signatures(pool.store, txn) == fingers;
+}
+
+static void
+search_finish(struct search_job *job, struct hd_thread *th)
+{
+    struct search_result  r;
+
+    memset(&r, 0, sizeof(r));
+    r.failed = job->failed;
+    r.expired = job->expired;
+    r.searched = job->searched;
+    r.compared = job->compared;
+    r.prefiltered = job->prefiltered;
+    r.n = job->n;
+    r.hits = job->hits;
+    job->spec.done(job->spec.ctx, th, &r);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+}
+
+static void
+search_shard_run(void *arg, struct hd_thread *th)
+{
+    struct search_shard  *sh = arg;
+    struct search_job    *job = sh->job;
+    struct shard_state    s;
+    MDB_txn              *txn = NULL;
+    unsigned              i, last;
+    int                   rc, failed = 0, expired = 0, prefiltered = 0;
+
+    memset(&s, 0, sizeof(s));
+    s.job = job;
+    s.th = th;
+    s.hits = malloc((job->spec.k ? job->spec.k : 1) * sizeof(*s.hits));
+    if (s.hits == NULL) {
+        failed = 1;
+    } else if (spec_expired(&job->spec)) {
         expired = 1;
-        goto merge;
-    }
-    rc = store_read_begin(pool.store, &txn);
-    if (rc == 0 && job->sigq != NULL
-        && store_count_fingers(pool.store, txn) >= SEARCH_PREFILTER_MIN
-        && store_count_signatures(pool.store, txn)
-           == store_count_fingers(pool.store, txn))
-    {
+    } else if ((rc = store_read_begin(pool.store, &txn)) != 0) {
+        failed = 1;
+    } else if (search_prefiltered(&job->spec, txn)) {
         prefiltered = 1;
-        failed = shard_prefiltered(sh, txn, th, local, &n,
-            &searched, &compared, &expired) != 0;
-        goto merge;
-    }
-    if (rc == 0) {
-        rc = store_finger_cursor(pool.store, txn, &cur);
-    }
-    if (rc != 0) {
-        failed = 1;
-        goto merge;
-    }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    {
-        /* The key is CURP \0 position: hash the CURP part only. */
-        klen = k.mv_size >= 2 ? k.mv_size - 2 : 0;
-        if (curp_hash(k.mv_data, klen) % job->shards != sh->index) {
-            continue;
-        }
-        if ((++walked & 1023) == 0 && hd_expired(job->rq)) {
-            expired = 1;
-            break;
-        }
-        if (store_finger_decode(&k, &v, c.curp, &f) != 0) {
-            continue;
-        }
-        c.score = hm_compare(job->probe, f.stored, f.stored_len,
-            th->scratch);
-        c.position = f.position;
-        searched++;
-        if (c.score >= job->threshold) {
-            top_insert(local, &n, job->k, &c);
-        }
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        failed = 1;
-    }
-
-merge:
-    if (cur) {
-        mdb_cursor_close(cur);
+        failed = shard_prefiltered(&s, sh->index, txn, &expired) != 0;
+    } else {
+        failed = shard_exhaustive(&s, sh->index, txn, &expired) != 0;
     }
     if (txn) {
         mdb_txn_abort(txn);
     }
-    ops_count_comparisons(prefiltered ? compared : searched);
+    ops_count_comparisons(s.compared);
     pthread_mutex_lock(&job->lock);
-    job->searched += searched;
+    job->searched += s.searched;
+    job->compared += s.compared;
     job->failed |= failed;
     job->expired |= expired;
-    for (i = 0; i < n; i++) {
-        top_insert(job->best, &job->n, job->k, &local[i]);
+    job->prefiltered |= prefiltered;
+    for (i = 0; i < s.n; i++) {
+        hit_insert(job->hits, &job->n, job->spec.k, &s.hits[i]);
     }
     last = --job->remaining == 0;
     pthread_mutex_unlock(&job->lock);
-    free(local);
+    free(s.hits);
     free(sh);
     if (last) {
-        identify_finish(job, th);
+        search_finish(job, th);
     }
+}
+
+int
+search_run(const struct search_spec *spec)
+{
+    struct search_job    *job;
+    struct search_shard  *sh[64];
+    unsigned              i, shards = pool.nthreads;
+
+    if (spec == NULL || spec->probes == NULL || spec->nprobes == 0
+        || spec->nprobes > SEARCH_PROBES_MAX || spec->done == NULL
+        || shards == 0 || shards > sizeof(sh) / sizeof(sh[0]))
+    {
+        return -1;
+    }
+    for (i = 0; i < spec->nprobes; i++) {
+        if (spec->probes[i].probe == NULL || spec->probes[i].position > 10) {
+            return -1;
+        }
+    }
+    job = calloc(1, sizeof(*job) + spec->k * sizeof(job->hits[0]));
+    if (job == NULL) {
+        return -1;
+    }
+    job->spec = *spec;
+    job->shards = shards;
+    job->remaining = shards;
+    pthread_mutex_init(&job->lock, NULL);
+    for (i = 0; i < shards; i++) {
+        sh[i] = malloc(sizeof(*sh[i]));
+        if (sh[i] == NULL) {
+            break;
+        }
+        sh[i]->job = job;
+        sh[i]->index = i;
+    }
+    /* All shards are queued together or none is: a search either runs
+     * whole (done() once) or not at all.  Once queued, the job may finish
+     * and be freed at any moment. */
+    if (i == shards && pool_submit_all(search_shard_run, (void **) sh,
+            shards) == 0)
+    {
+        return 0;
+    }
+    while (i-- > 0) {
+        free(sh[i]);
+    }
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+    return -1;
+}
+
+/* ---- IDENTIFY ------------------------------------------------------------ */
+
+struct identify_ctx {
+    struct hd_request    *rq;
+    struct search_probe   probe;
+    double                threshold;
+};
+
+static void
+identify_free(struct identify_ctx *ic)
+{
+    hd_request_free(ic->rq);
+    hm_probe_free(ic->probe.probe);
+    hm_sigquery_free(ic->probe.sigq);
+    free(ic);
+}
+
+static void
+identify_done(void *ctx, struct hd_thread *th, const struct search_result *r)
+{
+    struct identify_ctx  *ic = ctx;
+    struct hipc_writer    w;
+    unsigned              i;
+    size_t                at;
+
+    if (r->expired) {
+        ops_reply_error(ic->rq, HIPC_ST_EXPIRED, "deadline_exceeded", NULL,
+            "the deadline passed during the search");
+    } else if (r->failed) {
+        ops_reply_error(ic->rq, HIPC_ST_INTERNAL, "storage_error", NULL,
+            "the search could not read the database");
+    } else {
+        hipc_writer_init(&w, th->reply, sizeof(th->reply));
+        for (i = 0; i < r->n; i++) {
+            at = hipc_open(&w, HIPC_F_CANDIDATE);
+            hipc_put_str(&w, HIPC_F_CURP, r->hits[i].curp);
+            hipc_put_u32(&w, HIPC_F_POSITION, r->hits[i].position);
+            hipc_put_f64(&w, HIPC_F_SCORE, r->hits[i].score);
+            hipc_close(&w, at);
+        }
+        hipc_put_u64(&w, HIPC_F_SEARCHED, r->searched);
+        hipc_put_f64(&w, HIPC_F_THRESHOLD, ic->threshold);
+        hd_reply(ic->rq, HIPC_ST_OK, th->reply, w.len);
+    }
+    identify_free(ic);
 }
 
 int
 search_identify(struct hd_request *rq, struct hm_probe *probe,
     struct hm_sigquery *sigq, unsigned max_candidates, double threshold)
 {
-    struct identify_job    *job;
-    struct identify_shard  *sh;
-    unsigned                i, queued = 0, shards;
+    struct identify_ctx  *ic = calloc(1, sizeof(*ic));
+    struct search_spec    spec;
 
-    job = calloc(1, sizeof(*job) + max_candidates * sizeof(job->best[0]));
-    if (job == NULL) {
-        goto busy;
-    }
-    job->rq = rq;
-    job->probe = probe;
-    job->sigq = sigq;
-    job->k = max_candidates;
-    job->threshold = threshold;
-    job->shards = pool.nthreads;
-    job->remaining = pool.nthreads;
-    pthread_mutex_init(&job->lock, NULL);
-    /* Once the last shard is queued the job may finish and be freed at any
-     * moment: from here on use only locals. */
-    shards = job->shards;
-    for (i = 0; i < shards; i++) {
-        sh = malloc(sizeof(*sh));
-        if (sh == NULL) {
-            break;
-        }
-        sh->job = job;
-        sh->index = i;
-        if (pool_submit(identify_shard_run, sh) != 0) {
-            free(sh);
-            break;
-        }
-        queued++;
-    }
-    if (queued == shards) {
-        return 0;
-    }
-    /* Could not queue every shard: the missing ones count as failed. */
-    pthread_mutex_lock(&job->lock);
-    job->failed = 1;
-    job->remaining -= shards - queued;
-    i = job->remaining;
-    pthread_mutex_unlock(&job->lock);
-    if (i == 0) {
-        struct hd_thread  *th = hd_thread_new();
-
-        if (th) {
-            identify_finish(job, th);
-            hd_thread_free(th);
-            return -1;
+    if (ic != NULL) {
+        ic->rq = rq;
+        ic->probe.probe = probe;
+        ic->probe.sigq = sigq;
+        ic->probe.position = 0;
+        ic->threshold = threshold;
+        memset(&spec, 0, sizeof(spec));
+        spec.probes = &ic->probe;
+        spec.nprobes = 1;
+        spec.k = max_candidates;
+        spec.threshold = threshold;
+        spec.deadline = rq;
+        spec.done = identify_done;
+        spec.ctx = ic;
+        if (search_run(&spec) == 0) {
+            return 0;
         }
     }
-    return -1;
-
-busy:
     ops_reply_error(rq, HIPC_ST_BUSY, "out_of_memory", NULL,
         "huellad cannot start the search");
-    hd_request_free(rq);
-    hm_probe_free(probe);
-    hm_sigquery_free(sigq);
+    if (ic != NULL) {
+        identify_free(ic);
+    } else {
+        hd_request_free(rq);
+        hm_probe_free(probe);
+        hm_sigquery_free(sigq);
+    }
     return -1;
 }
 
