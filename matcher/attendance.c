@@ -20,16 +20,9 @@
 #include "writer.h"
 
 static struct {
-    struct att_rules  rules;
     MDB_dbi           dbi;
     int               ready;
 } ag;
-
-const struct att_rules *
-att_rules(void)
-{
-    return &ag.rules;
-}
 
 MDB_dbi
 att_dbi(void)
@@ -40,7 +33,7 @@ att_dbi(void)
 time_t
 att_clock(void)
 {
-    return time(NULL) + (time_t) ag.rules.clock_offset_s;
+    return time(NULL) + (time_t) att_rules()->clock_offset_s;
 }
 
 void
@@ -103,7 +96,7 @@ att_may_view(const struct att_fields *f, const char *curp)
 {
     return strcmp(f->actor, curp) == 0 || att_role(f->roles, "admin")
            || att_role(f->roles, "auditor")
-           || att_reports_to(&ag.rules, curp, f->actor);
+           || att_reports_to(att_rules(), curp, f->actor);
 }
 
 /* ---- errors and decoding ------------------------------------------------ */
@@ -144,6 +137,8 @@ tag_json(unsigned tag)
     case HIPC_F_CLIENT: return "client";
     case HIPC_F_VALUE: return "limit";
     case HIPC_F_OFFSET: return "offset";
+    case HIPC_F_JSON: return "rules";
+    case HIPC_F_FACE: return "face";
     default: return "request";
     }
 }
@@ -184,6 +179,84 @@ take_date(struct ops_err *e, unsigned tag, const uint8_t *d, uint32_t n,
     if (*out == ATT_NO_DAY) {
         return ops_fail(e, HIPC_ST_INVALID, "invalid_date", tag_json(tag),
             "%s must be a date YYYY-MM-DD", tag_json(tag));
+    }
+    return 0;
+}
+
+/* FACE: FACE_MODEL, FACE_DIM, FACE_DATA once each; the model and size
+ * must be attendance.face's (embeddings of another model do not compare). */
+static int
+decode_face(struct att_fields *f, const uint8_t *d, uint32_t n,
+    struct ops_err *e)
+{
+    const struct att_rules  *r = att_rules();
+    struct hipc_reader       rd;
+    const uint8_t           *v;
+    uint32_t                 len, i;
+    uint16_t                 tag;
+    unsigned                 seen = 0;
+    float                    x;
+    int                      rc;
+
+    if (r->face_model[0] == '\0') {
+        return ops_fail(e, HIPC_ST_INVALID, "face_not_supported", "face",
+            "face punches are not configured (attendance.face)");
+    }
+    hipc_reader_init(&rd, d, n);
+    while ((rc = hipc_next(&rd, &tag, &v, &len)) == 1) {
+        if (tag == HIPC_F_FACE_MODEL && !(seen & 1)) {
+            if (len == 0 || len >= sizeof(f->face_model)
+                || !ops_ascii_word(v, len))
+            {
+                return ops_fail(e, HIPC_ST_INVALID, "invalid_face_model",
+                    "face.model", "face.model must be 1 to %zu printable "
+                    "characters", sizeof(f->face_model) - 1);
+            }
+            memcpy(f->face_model, v, len);
+            f->face_model[len] = '\0';
+        } else if (tag == HIPC_F_FACE_DIM && !(seen & 2)) {
+            if (hipc_get_u32(v, len, &f->face_dim) != 0) {
+                return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
+                    "face.dim", "FACE_DIM is a 4-byte integer");
+            }
+        } else if (tag == HIPC_F_FACE_DATA && !(seen & 4)) {
+            /* its length is checked against dim once both are known */
+            f->face_data = v;
+            f->face_len = len;
+        } else {
+            return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
+                "face", "a FACE holds FACE_MODEL, FACE_DIM and FACE_DATA "
+                "once each");
+        }
+        seen |= tag == HIPC_F_FACE_MODEL ? 1u : tag == HIPC_F_FACE_DIM ? 2u
+                                                                      : 4u;
+    }
+    if (rc < 0 || seen != 7) {
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field", "face",
+            "a FACE needs FACE_MODEL, FACE_DIM and FACE_DATA");
+    }
+    if (strcmp(f->face_model, r->face_model) != 0) {
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "face_model_mismatch",
+            "face.model", "face embeddings here are of model %s, not %s",
+            r->face_model, f->face_model);
+    }
+    if (f->face_dim != r->face_dim) {
+        return ops_fail(e, HIPC_ST_BAD_REQUEST, "face_dim_mismatch",
+            "face.dim",
+            "model %s embeddings have %u values, not %u", r->face_model,
+            r->face_dim, f->face_dim);
+    }
+    if (f->face_len != f->face_dim * 4u) {
+        return ops_fail(e, HIPC_ST_INVALID, "invalid_face_data",
+            "face.data", "%u bytes of data; %u float32 values need %u",
+            f->face_len, f->face_dim, f->face_dim * 4u);
+    }
+    for (i = 0; i < f->face_dim; i++) {
+        memcpy(&x, f->face_data + 4 * i, 4);
+        if (x != x || x > 1e30f || x < -1e30f) {
+            return ops_fail(e, HIPC_ST_INVALID, "invalid_face_data",
+                "face.data", "value %u is not a finite number", i);
+        }
     }
     return 0;
 }
@@ -232,7 +305,7 @@ decode_one(void *arg, unsigned tag, const uint8_t *d, uint32_t n,
             return ops_fail(e, HIPC_ST_BAD_REQUEST, "malformed_field",
                 "test_now", "TEST_NOW is an 8-byte integer");
         }
-        if (!ag.rules.test_clock) {
+        if (!att_rules()->test_clock) {
             return ops_fail(e, HIPC_ST_FORBIDDEN, "test_clock_disabled",
                 "test_now", "TEST_NOW is refused unless "
                 "attendance.test_clock is true");
@@ -326,6 +399,12 @@ decode_one(void *arg, unsigned tag, const uint8_t *d, uint32_t n,
                 tag_json(tag), "%s is a 4-byte integer", tag_json(tag));
         }
         return 0;
+    case HIPC_F_JSON:
+        f->json = d;
+        f->json_len = n;
+        return 0;
+    case HIPC_F_FACE:
+        return decode_face(f, d, n, e);
     default:
         return ops_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
             "field tag %u is not part of this request", tag);
@@ -365,7 +444,20 @@ att_job_new(struct hd_request *rq, const uint16_t *allowed,
     job->now = att_has(&job->f, HIPC_F_TEST_NOW) ? (time_t) job->f.test_now
                                                   : att_clock();
     job->site = -1;
+    job->face_score = -1.0;
     return job;
+}
+
+void
+att_job_free(void *arg)
+{
+    struct att_job  *job = arg;
+
+    if (job && job->rules_new) {
+        att_rules_free(job->rules_new);
+        free(job->rules_new);
+    }
+    free(job);
 }
 
 void
@@ -388,8 +480,14 @@ att_dispatch(struct hd_request *rq, struct att_job *job,
         job->f.attachment = copy->payload
                             + (job->f.attachment - rq->payload);
     }
+    if (job->f.json) {
+        job->f.json = copy->payload + (job->f.json - rq->payload);
+    }
+    if (job->f.face_data) {
+        job->f.face_data = copy->payload + (job->f.face_data - rq->payload);
+    }
     copy->prep = job;
-    copy->prep_free = free;
+    copy->prep_free = att_job_free;
     if (fn == NULL) {
         writer_submit(copy);
     } else if (pool_submit(fn, copy) != 0) {
@@ -454,20 +552,13 @@ att_receipt(MDB_txn *txn, const char *type, json_t *payload,
 static const char *const day_names[7] = { "sun", "mon", "tue", "wed", "thu",
                                           "fri", "sat" };
 
-static void
-op_rules(struct hd_request *rq, struct hd_thread *th)
+json_t *
+att_rules_json(const struct att_rules *r, int full)
 {
-    static const uint16_t  none[] = { 0 };
-    const struct att_rules  *r = &ag.rules;
-    struct att_job          *job = att_job_new(rq, none, none);
-    json_t                  *doc, *a, *o, *days;
-    char                     date[11], hhmm[16];
-    size_t                   i, k;
+    json_t  *doc, *a, *o, *days;
+    char     date[11], hhmm[16];
+    size_t   i, k;
 
-    if (job == NULL) {
-        return;
-    }
-    free(job);
     doc = json_object();
     json_object_set_new(doc, "time_zone", json_string(r->time_zone));
     json_object_set_new(doc, "policy", json_pack("{s:i,s:i,s:i,s:i,s:i,s:i}",
@@ -480,11 +571,17 @@ op_rules(struct hd_request *rq, struct hd_thread *th)
     if (r->freeze_before != ATT_NO_DAY) {
         att_format_date(r->freeze_before, date);
         json_object_set_new(doc, "freeze_before", json_string(date));
+    } else if (full) {
+        json_object_set_new(doc, "freeze_before", json_null());
     }
     json_object_set_new(doc, "max_attachment_bytes",
         json_integer(r->max_attachment_bytes));
     json_object_set_new(doc, "max_query_days",
         json_integer(r->max_query_days));
+    if (r->face_model[0]) {
+        json_object_set_new(doc, "face", json_pack("{s:s,s:i}", "model",
+            r->face_model, "dim", (int) r->face_dim));
+    }
     a = json_array();
     for (i = 0; i < r->nshifts; i++) {
         days = json_array();
@@ -530,7 +627,65 @@ op_rules(struct hd_request *rq, struct hd_thread *th)
         json_array_append_new(a, json_string(date));
     }
     json_object_set_new(doc, "holidays", a);
-    att_reply_json(rq, th, doc);
+    if (!full) {
+        return doc;
+    }
+    json_object_set_new(doc, "throttle", json_pack("{s:i,s:i,s:i}",
+        "threshold", (int) r->throttle_threshold,
+        "delay_s", (int) r->throttle_delay_s,
+        "disable_after", (int) r->disable_after));
+    a = json_array();
+    for (i = 0; i < r->ngroups; i++) {
+        const struct att_group  *g = &r->groups[i];
+
+        json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:s?}",
+            "name", g->name,
+            "shift", g->shift >= 0 ? r->shifts[g->shift].name : NULL,
+            "site", g->site >= 0 ? r->sites[g->site].id : NULL,
+            "supervisor", g->supervisor[0] ? g->supervisor : NULL));
+    }
+    json_object_set_new(doc, "groups", a);
+    a = json_array();
+    for (i = 0; i < r->npeople; i++) {
+        const struct att_person  *p = &r->people[i];
+        const struct att_shift   *sh = att_person_shift(r, p);
+        int                       site = att_person_site(r, p);
+        const char               *boss = att_person_supervisor(r, p);
+
+        /* as assigned, then as in force (a group's when not their own) */
+        json_array_append_new(a, json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,"
+            "s:s?,s:{s:s?,s:s?,s:s?}}",
+            "curp", p->curp,
+            "matricula", p->matricula[0] ? p->matricula : NULL,
+            "name", p->name[0] ? p->name : NULL,
+            "shift", p->shift >= 0 ? r->shifts[p->shift].name : NULL,
+            "site", p->site >= 0 ? r->sites[p->site].id : NULL,
+            "group", p->group >= 0 ? r->groups[p->group].name : NULL,
+            "supervisor", p->supervisor[0] ? p->supervisor : NULL,
+            "effective", "shift", sh ? sh->name : NULL,
+            "site", site >= 0 ? r->sites[site].id : NULL,
+            "supervisor", boss[0] ? boss : NULL));
+    }
+    json_object_set_new(doc, "people", a);
+    return doc;
+}
+
+static void
+op_rules(struct hd_request *rq, struct hd_thread *th)
+{
+    static const uint16_t  allowed[] = { HIPC_F_ACTOR, HIPC_F_ROLES,
+                                         HIPC_F_CLIENT, 0 };
+    static const uint16_t  none[] = { 0 };
+    struct att_job        *job = att_job_new(rq, allowed, none);
+    int                    full;
+
+    if (job == NULL) {
+        return;
+    }
+    full = att_role(job->f.roles, "admin") || att_role(job->f.roles,
+        "auditor");
+    free(job);
+    att_reply_json(rq, th, att_rules_json(att_rules(), full));
 }
 
 static void
@@ -578,6 +733,13 @@ attendance_handle(struct hd_request *rq, struct hd_thread *th)
     case HIPC_OP_ATTENDANCE_RULES:
         op_rules(rq, th);
         break;
+    case HIPC_OP_ATT_RULES_CHANGE:
+        att_changes_handle(rq, th);
+        break;
+    case HIPC_OP_BIOMETRIC_ENABLE:
+    case HIPC_OP_BIOMETRIC_LIST:
+        att_biometric_handle(rq, th);
+        break;
     default:
         att_justify_handle(rq, th);
         break;
@@ -590,7 +752,28 @@ attendance_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     if (rq->op == HIPC_OP_PUNCH) {
         return att_punch_write(rq, txn, w);
     }
+    if (rq->op == HIPC_OP_ATT_RULES_CHANGE) {
+        return att_changes_write(rq, txn, w);
+    }
+    if (rq->op == HIPC_OP_BIOMETRIC_ENABLE) {
+        return att_biometric_write(rq, txn, w);
+    }
     return att_justify_write(rq, txn, w);
+}
+
+int
+attendance_owns(unsigned op)
+{
+    return (op >= HIPC_OP_PUNCH && op <= HIPC_OP_ATTENDANCE_RULES)
+           || (op >= 101 && op <= 109);
+}
+
+void
+attendance_committed(struct hd_request *rq, int status)
+{
+    if (rq->op == HIPC_OP_ATT_RULES_CHANGE) {
+        att_changes_committed(rq, status);
+    }
 }
 
 int
@@ -599,10 +782,9 @@ attendance_init(const struct hd_config *cfg, struct store *st, char *err,
 {
     int  rc;
 
-    ag.rules = cfg->attendance;
     /* Local time is the institution's: huellad uses no other local time
      * (everything else is UTC), and this runs before any request. */
-    if (setenv("TZ", ag.rules.time_zone, 1) != 0) {
+    if (setenv("TZ", cfg->attendance.time_zone, 1) != 0) {
         snprintf(err, errlen, "attendance.time_zone: cannot set TZ");
         return -1;
     }
@@ -610,6 +792,11 @@ attendance_init(const struct hd_config *cfg, struct store *st, char *err,
     if ((rc = atts_open(store_env(st), &ag.dbi)) != 0) {
         snprintf(err, errlen, "cannot open the attendance database: %s",
             mdb_strerror(rc));
+        return -1;
+    }
+    if (att_changes_init(&cfg->attendance, store_env(st), err, errlen)
+        != 0)
+    {
         return -1;
     }
     ag.ready = 1;

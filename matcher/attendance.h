@@ -67,6 +67,12 @@ struct att_fields {
     char            client[64];
     uint32_t        value;
     uint32_t        offset;
+    const uint8_t  *json;                   /* JSON (a rules change) */
+    uint32_t        json_len;
+    char            face_model[64];         /* FACE (nested) */
+    uint32_t        face_dim;
+    const uint8_t  *face_data;              /* face_dim float32 LE */
+    uint32_t        face_len;
 };
 
 int att_has(const struct att_fields *f, unsigned tag);
@@ -81,7 +87,16 @@ struct att_job {
     double             score;
     int                site;             /* index, -1 = none */
     int                by_matricula;
+    int                by_face;          /* the face decided the match */
+    int                disagree;         /* finger and face name two
+                                            people */
+    double             face_score;       /* -1 = no face compared */
+    /* ATT_RULES_CHANGE: the rules it makes, published after the commit */
+    struct att_rules  *rules_new;
 };
+
+/* Frees a job and what it still owns (a prep_free). */
+void att_job_free(void *job);
 
 /* ---- runtime ------------------------------------------------------------ */
 
@@ -118,6 +133,9 @@ void att_reply_text(struct hd_request *rq, struct hd_thread *th,
 
 /* ---- dispatch ----------------------------------------------------------- */
 
+/* 1 for the ops attendance_handle serves (90..100, 101..109). */
+int attendance_owns(unsigned op);
+void attendance_committed(struct hd_request *rq, int status);
 void attendance_handle(struct hd_request *rq, struct hd_thread *th);
 int attendance_write(struct hd_request *rq, MDB_txn *txn,
     struct hipc_writer *w);
@@ -135,6 +153,27 @@ void att_dispatch(struct hd_request *rq, struct att_job *job,
  * (the act still stands; its reply carries no RECEIPT). */
 int att_receipt(MDB_txn *txn, const char *type, json_t *payload,
     const char *curp, char folio[32], char **jws);
+
+/* The rules as JSON; full adds groups, people and the limits an admin
+ * sets (the admin and auditor view). */
+json_t *att_rules_json(const struct att_rules *r, int full);
+
+/* attendance_changes.c: the rules in force (YAML + admin changes) */
+int att_changes_init(const struct att_rules *yaml, MDB_env *env,
+    char *err, size_t errlen);
+struct att_rules *att_rules_copy(const struct att_rules *r);
+void att_changes_handle(struct hd_request *rq, struct hd_thread *th);
+int att_changes_write(struct hd_request *rq, MDB_txn *txn,
+    struct hipc_writer *w);
+void att_changes_committed(struct hd_request *rq, int status);
+
+/* attendance_biometric.c: biometric disable after repeated failures */
+/* 1 when curp's biometric punches are disabled (failures so far). */
+int att_biometric_disabled(MDB_txn *txn, const char *curp,
+    unsigned *failures);
+void att_biometric_handle(struct hd_request *rq, struct hd_thread *th);
+int att_biometric_write(struct hd_request *rq, MDB_txn *txn,
+    struct hipc_writer *w);
 
 /* attendance_punch.c */
 void att_punch_handle(struct hd_request *rq, struct hd_thread *th);

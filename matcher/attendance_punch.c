@@ -15,12 +15,14 @@
  */
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attendance.h"
 #include "attendance_store.h"
+#include "enroll_ops.h"
 #include "identity.h"
 #include "identity_store.h"
 #include "ipc_server.h"
@@ -30,11 +32,10 @@
 
 static const uint16_t punch_allowed[] = {
     HIPC_F_FORMAT, HIPC_F_TEMPLATE, HIPC_F_DEVICE_ID, HIPC_F_MATRICULA,
-    HIPC_F_SITE, HIPC_F_TEST_NOW, HIPC_F_CLIENT, 0
+    HIPC_F_SITE, HIPC_F_TEST_NOW, HIPC_F_CLIENT, HIPC_F_FACE, 0
 };
-static const uint16_t punch_required[] = {
-    HIPC_F_FORMAT, HIPC_F_TEMPLATE, HIPC_F_DEVICE_ID, 0
-};
+/* FORMAT and TEMPLATE, or FACE, or both (checked in att_punch_handle) */
+static const uint16_t punch_required[] = { HIPC_F_DEVICE_ID, 0 };
 
 /* ---- throttle ----------------------------------------------------------- */
 
@@ -143,6 +144,131 @@ compare_gallery(MDB_txn *txn, struct best *b, int site,
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* ---- faces (pool) ------------------------------------------------------- */
+
+/* The best face so far: cosine similarity of L2-normalised embeddings. */
+struct face_best {
+    const float  *probe;         /* normalised */
+    unsigned      dim;
+    double        score;
+    char          curp[ATT_CURP_MAX];
+    uint64_t      compared;
+};
+
+static double
+face_similarity(const struct face_best *fb, const uint8_t *rec, size_t len)
+{
+    const struct att_rules  *r = att_rules();
+    const uint8_t           *d;
+    uint32_t                 n, dim;
+    double                   dot = 0, norm = 0;
+    float                    x;
+    char                     model[64];
+    unsigned                 i;
+
+    en_record_str(rec, len, HIPC_F_FACE_MODEL, model, sizeof(model));
+    if (strcmp(model, r->face_model) != 0
+        || hipc_find(rec, len, HIPC_F_FACE_DIM, &d, &n) != 1
+        || hipc_get_u32(d, n, &dim) != 0 || dim != fb->dim
+        || hipc_find(rec, len, HIPC_F_FACE_DATA, &d, &n) != 1
+        || n != dim * 4u)
+    {
+        return -1.0;        /* another model's embedding: not comparable */
+    }
+    for (i = 0; i < dim; i++) {
+        memcpy(&x, d + 4 * i, 4);
+        dot += (double) x * fb->probe[i];
+        norm += (double) x * x;
+    }
+    return norm > 0 ? dot / sqrt(norm) : -1.0;
+}
+
+static void
+face_person(MDB_txn *txn, struct face_best *fb, const char *curp)
+{
+    const uint8_t  *rec;
+    size_t          len;
+    double          s;
+
+    if (en_record_get(txn, en_db_enroll(), "f:", curp, &rec, &len) != 0) {
+        return;
+    }
+    s = face_similarity(fb, rec, len);
+    fb->compared++;
+    if (s > fb->score) {
+        fb->score = s;
+        snprintf(fb->curp, sizeof(fb->curp), "%s", curp);
+    }
+}
+
+/* Every stored face (enrollment's "f:" records), skipping `skip_site`'s
+ * roster (already compared). */
+static int
+face_gallery(MDB_txn *txn, struct face_best *fb, int skip_site)
+{
+    const struct att_rules   *r = att_rules();
+    const struct att_person  *p;
+    MDB_cursor               *cur;
+    MDB_val                   k = { 2, (void *) "f:" }, v;
+    char                      curp[ATT_CURP_MAX];
+    double                    s;
+    int                       rc;
+
+    if ((rc = mdb_cursor_open(txn, en_db_enroll(), &cur)) != 0) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size < 3 || memcmp(k.mv_data, "f:", 2) != 0) {
+            break;
+        }
+        if (k.mv_size - 2 >= sizeof(curp) || v.mv_size < 1) {
+            continue;
+        }
+        memcpy(curp, (const char *) k.mv_data + 2, k.mv_size - 2);
+        curp[k.mv_size - 2] = '\0';
+        p = skip_site >= 0 ? att_person_find(r, curp) : NULL;
+        if (p && att_person_site(r, p) == skip_site) {
+            continue;
+        }
+        s = face_similarity(fb, (const uint8_t *) v.mv_data + 1,
+            v.mv_size - 1);
+        fb->compared++;
+        if (s > fb->score) {
+            fb->score = s;
+            snprintf(fb->curp, sizeof(fb->curp), "%s", curp);
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* The face's search, like the finger's: 1:1 with a matricula, else the
+ * site's roster and then everyone.  0 or an LMDB error. */
+static int
+face_search(MDB_txn *txn, struct att_job *job, struct face_best *fb)
+{
+    const struct att_rules  *r = att_rules();
+    size_t                   i;
+
+    if (job->by_matricula) {
+        if (job->curp[0]) {
+            face_person(txn, fb, job->curp);
+        }
+        return 0;
+    }
+    for (i = 0; i < r->npeople && job->site >= 0; i++) {
+        if (att_person_site(r, &r->people[i]) == job->site) {
+            face_person(txn, fb, r->people[i].curp);
+        }
+    }
+    if (fb->score >= r->face_threshold) {
+        return 0;
+    }
+    return face_gallery(txn, fb, job->site);
+}
+
 static void
 punch_match(void *arg, struct hd_thread *th)
 {
@@ -152,13 +278,16 @@ punch_match(void *arg, struct hd_thread *th)
     const struct att_person  *p;
     struct ids_account        acct;
     struct best               b = { 0 };
+    struct face_best          fb = { 0 };
     struct hm_probe          *probe = NULL;
     MDB_txn                  *txn = NULL;
     char                      name[ATT_CURP_MAX + ATT_NAME_MAX + 4];
+    float                    *face = NULL;
+    double                    norm = 0;
     unsigned                  wait;
     size_t                    i;
     long                      n;
-    int                       rc;
+    int                       rc, finger_ok, face_ok;
 
     if (hd_expired(rq)) {
         ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded", NULL,
@@ -181,6 +310,13 @@ punch_match(void *arg, struct hd_thread *th)
         }
         job->by_matricula = 1;
     }
+    if (job->curp[0] && att_biometric_disabled(txn, job->curp, NULL)) {
+        ops_reply_error(rq, HIPC_ST_LOCKED, "biometric_disabled", "matricula",
+            "biometric punches of this person are disabled after %u failed "
+            "attempts in a row; an administrator must re-enable them",
+            r->disable_after);
+        goto done;
+    }
     throttle_name(name, sizeof(name), 'k', job->f.device);
     wait = throttle_wait(txn, name, job->now);
     if (wait == 0 && job->curp[0]) {
@@ -200,13 +336,15 @@ punch_match(void *arg, struct hd_thread *th)
         goto done;
     }
 
+    b.score = -1.0;
     th->why[0] = '\0';
-    if (job->f.tmpl_len == 0
-        || hm_parse((int) job->f.format, job->f.tmpl, job->f.tmpl_len,
-               &th->fp, th->why, sizeof(th->why)) != 0
-        || (n = hm_encode(&th->fp, th->encoded, sizeof(th->encoded),
-               th->why, sizeof(th->why))) <= 0
-        || (probe = hm_probe_new(th->encoded, (size_t) n)) == NULL)
+    if (att_has(&job->f, HIPC_F_TEMPLATE)
+        && (job->f.tmpl_len == 0
+            || hm_parse((int) job->f.format, job->f.tmpl, job->f.tmpl_len,
+                   &th->fp, th->why, sizeof(th->why)) != 0
+            || (n = hm_encode(&th->fp, th->encoded, sizeof(th->encoded),
+                   th->why, sizeof(th->why))) <= 0
+            || (probe = hm_probe_new(th->encoded, (size_t) n)) == NULL))
     {
         ops_reply_error(rq, HIPC_ST_INVALID, "invalid_template",
             "finger.data", "%s", th->why[0] ? th->why
@@ -215,12 +353,11 @@ punch_match(void *arg, struct hd_thread *th)
     }
     b.probe = probe;
     b.scratch = th->scratch;
-    b.score = -1.0;
-    if (job->by_matricula) {
+    if (probe && job->by_matricula) {
         if (job->curp[0]) {
             rc = compare_person(txn, &b, job->curp);
         }
-    } else {
+    } else if (probe) {
         for (i = 0; i < r->npeople && job->site >= 0; i++) {
             if (att_person_site(r, &r->people[i]) == job->site) {
                 compare_person(txn, &b, r->people[i].curp);
@@ -236,13 +373,60 @@ punch_match(void *arg, struct hd_thread *th)
         }
     }
     ops_count_comparisons(b.compared);
+    finger_ok = probe != NULL && b.score >= ops_threshold();
+
+    /* the face: normalised once, then the same search as the finger's */
+    fb.score = -1.0;
+    if (job->f.face_data) {
+        fb.dim = job->f.face_dim;
+        face = malloc(fb.dim * sizeof(float));
+        if (face == NULL) {
+            ops_reply_error(rq, HIPC_ST_BUSY, "out_of_memory", NULL,
+                "huellad is out of memory");
+            goto done;
+        }
+        memcpy(face, job->f.face_data, fb.dim * sizeof(float));
+        for (i = 0; i < fb.dim; i++) {
+            norm += (double) face[i] * face[i];
+        }
+        for (i = 0; i < fb.dim && norm > 0; i++) {
+            face[i] = (float) (face[i] / sqrt(norm));
+        }
+        fb.probe = face;
+        if (norm > 0) {
+            if (finger_ok) {
+                /* agreeing with the finger is the common case: try first */
+                face_person(txn, &fb, b.curp);
+            }
+            if (fb.score < r->face_threshold
+                && (rc = face_search(txn, job, &fb)) != 0)
+            {
+                ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL,
+                    "%s", mdb_strerror(rc));
+                goto done;
+            }
+        }
+        job->face_score = fb.score < 0 ? 0 : fb.score;
+    }
+    face_ok = fb.score >= r->face_threshold;
+
+    /* Either one identifies (the face stands in for a finger that is not
+     * recognised); when both identify, they must name the same person. */
     job->score = b.score < 0 ? 0 : b.score;
-    job->matched = b.score >= ops_threshold();
-    if (job->matched) {
+    if (finger_ok && face_ok && strcmp(b.curp, fb.curp) != 0) {
+        job->matched = 0;
+        job->disagree = 1;
+    } else if (finger_ok) {
+        job->matched = 1;
         snprintf(job->curp, sizeof(job->curp), "%s", b.curp);
+    } else if (face_ok) {
+        job->matched = 1;
+        job->by_face = 1;
+        snprintf(job->curp, sizeof(job->curp), "%s", fb.curp);
     }
     mdb_txn_abort(txn);
     txn = NULL;
+    free(face);
     hm_probe_free(probe);
     writer_submit(rq);
     return;
@@ -251,6 +435,7 @@ done:
     if (txn) {
         mdb_txn_abort(txn);
     }
+    free(face);
     hm_probe_free(probe);
     hd_request_free(rq);
 }
@@ -265,6 +450,23 @@ att_punch_handle(struct hd_request *rq, struct hd_thread *th)
     (void) th;
     job = att_job_new(rq, punch_allowed, punch_required);
     if (job == NULL) {
+        return;
+    }
+    if (!att_has(&job->f, HIPC_F_TEMPLATE) && !att_has(&job->f, HIPC_F_FACE))
+    {
+        ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "missing_field", "finger",
+            "a punch needs a fingerprint (FORMAT, TEMPLATE), a face, or "
+            "both");
+        free(job);
+        return;
+    }
+    if (att_has(&job->f, HIPC_F_TEMPLATE) != att_has(&job->f, HIPC_F_FORMAT))
+    {
+        ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "missing_field",
+            att_has(&job->f, HIPC_F_FORMAT) ? "finger.data"
+                                            : "finger.format",
+            "a fingerprint needs both FORMAT and TEMPLATE");
+        free(job);
         return;
     }
     site = att_site_of_kiosk(r, job->f.device);
@@ -314,9 +516,9 @@ punch_failed(struct att_job *job, MDB_txn *txn, struct hipc_writer *w)
 {
     const struct att_rules  *r = att_rules();
     struct att_throttle      t;
-    char                     name[ATT_CURP_MAX + ATT_NAME_MAX + 4];
+    char                     name[ATT_CURP_MAX + ATT_NAME_MAX + 4], n[16];
     unsigned                 left = r->throttle_threshold, k;
-    int                      rc;
+    int                      rc, disabled = 0;
 
     for (k = 0; k < 2; k++) {
         if (k == 1 && !job->curp[0]) {
@@ -338,11 +540,38 @@ punch_failed(struct att_job *job, MDB_txn *txn, struct hipc_writer *w)
         } else if (r->throttle_threshold - t.failures < left) {
             left = r->throttle_threshold - t.failures;
         }
+        /* NIST SP 800-63B 5.2.2: the person's biometric is disabled after
+         * disable_after consecutive failures (audited once, when reached) */
+        if (k == 1 && t.failures == r->disable_after) {
+            disabled = 1;
+            snprintf(n, sizeof(n), "%u", t.failures);
+            if ((rc = id_audit(txn, job->f.device, "biometric_disabled",
+                    job->curp, job->f.client, "failures", n, NULL)) != 0)
+            {
+                ops_error(w, "storage_error", NULL, "audit: %s",
+                    mdb_strerror(rc));
+                return HIPC_ST_INTERNAL;
+            }
+        }
     }
     id_audit(txn, job->f.device, "punch_no_match", job->curp,
-        job->f.client, "kiosk", job->f.device, NULL);
-    ops_error(w, "no_match", "finger", "the fingerprint was not "
-        "recognised%s", job->by_matricula ? " for this matricula" : "");
+        job->f.client, "kiosk", job->f.device, job->disagree ? "why"
+        : NULL, "finger and face name different people", NULL);
+    if (job->disagree) {
+        ops_error(w, "biometrics_disagree", "face", "the fingerprint and "
+            "the face were recognised as two different people");
+    } else if (disabled) {
+        ops_error(w, "no_match", "finger", "not recognised for this "
+            "matricula; after %u failed attempts in a row its biometric "
+            "punches are now disabled until an administrator re-enables "
+            "them", r->disable_after);
+    } else {
+        ops_error(w, "no_match", job->f.face_data && !job->f.tmpl ? "face"
+            : "finger", "the %s was not recognised%s",
+            job->f.face_data && !job->f.tmpl ? "face"
+            : job->f.face_data ? "fingerprint or face" : "fingerprint",
+            job->by_matricula ? " for this matricula" : "");
+    }
     hipc_put_u32(w, HIPC_F_ATTEMPTS_LEFT, left);
     if (left == 0) {
         hipc_put_u32(w, HIPC_F_RETRY_AFTER, r->throttle_delay_s);
@@ -376,6 +605,14 @@ att_punch_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     if (!job->matched) {
         return punch_failed(job, txn, w);
     }
+    /* recognised, but disabled (identified without a matricula, or
+     * disabled by another kiosk since matching) */
+    if (att_biometric_disabled(txn, job->curp, NULL)) {
+        ops_error(w, "biometric_disabled", NULL, "biometric punches of this "
+            "person are disabled after %u failed attempts in a row; an "
+            "administrator must re-enable them", r->disable_after);
+        return HIPC_ST_LOCKED;
+    }
     person = att_person_find(r, job->curp);
     shift = att_person_shift(r, person);
     att_local(job->now, &day, &minute);
@@ -385,6 +622,7 @@ att_punch_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     rec.day = att_punch_day(r, shift, day, minute, &rec.minute);
     rec.score = job->score;
     rec.flags = (uint8_t) ((job->by_matricula ? ATT_PF_MATRICULA : 0)
+                           | (job->by_face ? ATT_PF_FACE : 0)
                            | (r->freeze_before != ATT_NO_DAY
                               && rec.day < r->freeze_before
                               ? ATT_PF_FROZEN : 0));
@@ -447,10 +685,10 @@ att_punch_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     }
     att_iso8601(job->now, at);
 
-    payload = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "curp", job->curp,
-        "name", dname, "kind", att_kind_name(rec.kind), "at", at,
+    payload = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "curp",
+        job->curp, "name", dname, "kind", att_kind_name(rec.kind), "at", at,
         "status", att_status_name(rec.status), "kiosk", job->f.device,
-        "site", rec.site);
+        "site", rec.site, "method", job->by_face ? "face" : "finger");
     if (payload == NULL
         || att_receipt(txn, "punch", payload, job->curp, rec.folio, &jws)
            != 0)
@@ -472,7 +710,8 @@ att_punch_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     atts_throttle_clear(txn, att_dbi(), name);
     rc = id_audit(txn, job->f.device, "punch", job->curp, job->f.client,
         "folio", rec.folio, "kind", att_kind_name(rec.kind), "status",
-        att_status_name(rec.status), "at", at, NULL);
+        att_status_name(rec.status), "at", at, "method",
+        job->by_face ? "face" : "finger", NULL);
     if (rc != 0) {
         free(jws);
         ops_error(w, "storage_error", NULL, "audit: %s", mdb_strerror(rc));
@@ -487,6 +726,7 @@ att_punch_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     hipc_put_str(w, HIPC_F_PUNCH_STATUS, att_status_name(rec.status));
     hipc_put_f64(w, HIPC_F_SCORE, rec.score);
     hipc_put_f64(w, HIPC_F_THRESHOLD, ops_threshold());
+    hipc_put_str(w, HIPC_F_AUTH_METHOD, job->by_face ? "face" : "finger");
     if (rec.site[0]) {
         hipc_put_str(w, HIPC_F_SITE, rec.site);
     }

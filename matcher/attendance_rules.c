@@ -139,6 +139,8 @@ att_rules_defaults(struct att_rules *r)
     r->freeze_before = ATT_NO_DAY;
     r->throttle_threshold = 5;
     r->throttle_delay_s = 30;
+    r->disable_after = 50;
+    r->face_threshold = 0.80;
     r->max_attachment_bytes = 512 * 1024;
     r->max_query_days = 62;
 }

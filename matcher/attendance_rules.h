@@ -22,7 +22,7 @@
 #define ATT_LABEL_MAX       128
 #define ATT_CURP_MAX        40
 #define ATT_MATRICULA_MAX   64
-#define ATT_KIOSKS_MAX      16       /* per site */
+#define ATT_KIOSKS_MAX      64       /* per site */
 #define ATT_DAY_PUNCHES_MAX 64       /* punches considered per day */
 #define ATT_NO_DAY          INT32_MIN
 
@@ -101,6 +101,12 @@ struct att_rules {
                                               ATT_NO_DAY = none */
     unsigned            throttle_threshold;  /* failures before waits */
     unsigned            throttle_delay_s;
+    unsigned            disable_after;     /* consecutive failures of one
+                                              person that disable their
+                                              biometric punches */
+    char                face_model[64];    /* "" = face punches refused */
+    unsigned            face_dim;
+    double              face_threshold;    /* cosine similarity */
     unsigned            max_attachment_bytes;
     unsigned            max_query_days;
     struct att_shift   *shifts;

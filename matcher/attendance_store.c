@@ -469,3 +469,86 @@ atts_throttle_clear(MDB_txn *txn, MDB_dbi dbi, const char *name)
     rc = mdb_del(txn, dbi, &key, NULL);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
+
+/* Calls fn for each throttle counter whose name starts with `prefix`. */
+int
+atts_throttle_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
+    int (*fn)(void *arg, const char *name, const struct att_throttle *t),
+    void *arg)
+{
+    uint8_t              k[KEY_MAX];
+    char                 name[KEY_MAX];
+    MDB_cursor          *cur;
+    MDB_val              key, val;
+    struct att_throttle  t;
+    size_t               n;
+    int                  rc;
+
+    key.mv_data = k;
+    key.mv_size = n = throttle_key(k, sizeof(k), prefix);
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size < n || memcmp(key.mv_data, k, n) != 0
+            || key.mv_size - 1 >= sizeof(name))
+        {
+            break;
+        }
+        if (val.mv_size != sizeof(t)) {
+            continue;
+        }
+        memcpy(&t, val.mv_data, sizeof(t));
+        memcpy(name, (const char *) key.mv_data + 1, key.mv_size - 1);
+        name[key.mv_size - 1] = '\0';
+        if (fn(arg, name, &t) != 0) {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* ---- rules changes ------------------------------------------------------ */
+
+int
+atts_change_put(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, const char *json)
+{
+    uint8_t  k[9];
+    MDB_val  key = { sizeof(k), k }, val = { strlen(json), (void *) json };
+
+    k[0] = 'R';
+    be64(k + 1, seq);
+    return mdb_put(txn, dbi, &key, &val, 0);
+}
+
+int
+atts_change_each(MDB_txn *txn, MDB_dbi dbi,
+    int (*fn)(void *arg, uint64_t seq, const char *json, size_t len),
+    void *arg)
+{
+    uint8_t      k[1] = { 'R' };
+    MDB_cursor  *cur;
+    MDB_val      key = { 1, k }, val;
+    int          rc;
+
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size != 9 || ((const uint8_t *) key.mv_data)[0] != 'R') {
+            break;
+        }
+        if (fn(arg, get_be64((const uint8_t *) key.mv_data + 1),
+                val.mv_data, val.mv_size) != 0)
+        {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}

@@ -11,7 +11,9 @@
  *   'A' id:u64                  -> attachment bytes
  *   'N' CURP 0 seq:u64          -> a notification (JSON text)
  *   'T' "k:" kiosk | "p:" CURP  -> struct att_throttle
- *   'C' name                    -> u64 counter (punch, just, notify)
+ *   'C' name                    -> u64 counter (punch, just, notify,
+ *                                  change)
+ *   'R' seq:u64                 -> a rules change (JSON text, as accepted)
  * Like store.c it never begins or commits a transaction.  Records carry a
  * version byte first so a later layout can be told apart.
  */
@@ -44,6 +46,7 @@ struct att_punch_rec {
 
 #define ATT_PF_FROZEN     1u    /* recorded into a frozen day */
 #define ATT_PF_MATRICULA  2u    /* 1:1 with a typed matricula */
+#define ATT_PF_FACE       4u    /* recognised by the face */
 
 struct att_just_rec {
     uint8_t   version;          /* 1 */
@@ -117,5 +120,17 @@ int atts_throttle_get(MDB_txn *txn, MDB_dbi dbi, const char *key,
 int atts_throttle_put(MDB_txn *txn, MDB_dbi dbi, const char *key,
     const struct att_throttle *t);
 int atts_throttle_clear(MDB_txn *txn, MDB_dbi dbi, const char *key);
+/* Calls fn for each counter whose name starts with prefix ("p:"). */
+int atts_throttle_each(MDB_txn *txn, MDB_dbi dbi, const char *prefix,
+    int (*fn)(void *arg, const char *name, const struct att_throttle *t),
+    void *arg);
+
+/* Rules changes made through the admin API, replayed in seq order over
+ * the YAML rules at start (attendance_changes.c). */
+int atts_change_put(MDB_txn *txn, MDB_dbi dbi, uint64_t seq,
+    const char *json);
+int atts_change_each(MDB_txn *txn, MDB_dbi dbi,
+    int (*fn)(void *arg, uint64_t seq, const char *json, size_t len),
+    void *arg);
 
 #endif /* HUELLA_ATTENDANCE_STORE_H */

@@ -142,15 +142,55 @@ throttle_key(struct config_ctx *cx, const char *key, size_t i,
     struct att_rules  *r = arg;
     int                n;
 
-    if (get_int(cx, key, v, 1, i == 0 ? 100 : 3600, &n) != 0) {
+    if (get_int(cx, key, v, 1, i == 0 ? 100 : i == 1 ? 3600 : 10000, &n)
+        != 0)
+    {
         return -1;
     }
     if (i == 0) {
         r->throttle_threshold = (unsigned) n;
-    } else {
+    } else if (i == 1) {
         r->throttle_delay_s = (unsigned) n;
+    } else {
+        r->disable_after = (unsigned) n;
     }
     return 0;
+}
+
+/* ---- face punches ------------------------------------------------------- */
+
+static int
+face_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
+    void *arg)
+{
+    struct att_rules  *r = arg;
+    uint64_t           u;
+    size_t             k;
+
+    switch (i) {
+    case 0:
+        if (get_text(cx, key, v, r->face_model, sizeof(r->face_model)) != 0)
+        {
+            return -1;
+        }
+        for (k = 0; r->face_model[k]; k++) {
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789._-", r->face_model[k]))
+            {
+                return config_fail(cx, v, "key '%s': a model name is "
+                    "letters, digits, '.', '_' or '-'", key);
+            }
+        }
+        return 0;
+    case 1:
+        if (get_uint(cx, key, v, 1, 1024, &u) != 0) {
+            return -1;
+        }
+        r->face_dim = (unsigned) u;
+        return 0;
+    default:
+        return get_real(cx, key, v, 0.0, 1.0, &r->face_threshold);
+    }
 }
 
 /* ---- holidays, reasons -------------------------------------------------- */
@@ -566,7 +606,9 @@ section_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
     struct att_load    *ld = arg;
     struct att_rules   *r = ld->r;
     struct att_policy  *p = &r->policy;
-    static const char *const throttle_keys[] = { "threshold", "delay_s" };
+    static const char *const throttle_keys[] = { "threshold", "delay_s",
+                                                 "disable_after" };
+    static const char *const face_keys[] = { "model", "dim", "threshold" };
     char                path[4096];
     uint64_t            u;
     int                 n;
@@ -607,7 +649,7 @@ section_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
     case 7: return get_int(cx, key, v, 0, 720, &p->exit_window_min);
     case 8: return get_int(cx, key, v, 0, 240, &p->duplicate_window_min);
     case 9: return get_date(cx, key, v, &r->freeze_before);
-    case 10: return config_walk(cx, key, v, throttle_keys, 2, throttle_key, r);
+    case 10: return config_walk(cx, key, v, throttle_keys, 3, throttle_key, r);
     case 11:
         if (get_int(cx, key, v, 1, 4096, &n) != 0) {
             return -1;
@@ -631,6 +673,15 @@ section_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
     case 16: return each_item(cx, key, v, site_item, r);
     case 17: return each_item(cx, key, v, group_item, r);
     case 18: return each_item(cx, key, v, person_item, r);
+    case 19:
+        if (config_walk(cx, key, v, face_keys, 3, face_key, r) != 0) {
+            return -1;
+        }
+        if (r->face_model[0] == '\0' || r->face_dim == 0) {
+            return config_fail(cx, v, "key '%s': model and dim are both "
+                "required", key);
+        }
+        return 0;
     default:
         if (get_path(cx, key, v, path, sizeof(path)) != 0) {
             return -1;
@@ -644,7 +695,7 @@ static const char *const section_keys[] = {
     "tolerance_min", "late_max_min", "early_exit_min", "exit_window_min",
     "duplicate_window_min", "freeze_before", "throttle",
     "max_attachment_kib", "max_query_days", "holidays", "reasons", "shifts",
-    "sites", "groups", "people", "include"
+    "sites", "groups", "people", "face", "include"
 };
 #define SECTION_KEYS  (sizeof(section_keys) / sizeof(section_keys[0]))
 

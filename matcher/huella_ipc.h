@@ -143,8 +143,13 @@ enum hipc_op {
     HIPC_OP_REPORT = 98,         /* CURP | SCOPE=team, FROM, TO, ACTOR,
                                     ROLES, [OUTPUT json|csv] -> JSON | TEXT*/
     HIPC_OP_SUPERVISOR_CHECK = 99, /* CURP, ACTOR, ROLES -> OK | FORBIDDEN */
-    HIPC_OP_ATTENDANCE_RULES = 100 /* -> JSON: shifts, sites, reasons,
-                                    holidays, policy                       */
+    HIPC_OP_ATTENDANCE_RULES = 100, /* [ACTOR, ROLES] -> JSON: shifts,
+                                    sites, reasons, holidays, policy (admin
+                                    and auditor: groups, people too)       */
+    HIPC_OP_ATT_RULES_CHANGE = 101, /* JSON (a change), ACTOR, ROLES ->
+                                    JSON (the effective rules), SEQ        */
+    HIPC_OP_BIOMETRIC_ENABLE = 102, /* CURP, ACTOR, ROLES -> JSON          */
+    HIPC_OP_BIOMETRIC_LIST = 103 /* ACTOR, ROLES -> JSON (disabled people) */
 };
 
 /* Reply status; the module maps each to an HTTP status. */

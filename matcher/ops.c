@@ -1143,7 +1143,7 @@ ops_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     if (enroll_ops_owns(rq->op)) {
         return enroll_ops_write(rq, txn, w);
     }
-    if (rq->op >= HIPC_OP_PUNCH && rq->op <= HIPC_OP_ATTENDANCE_RULES) {
+    if (attendance_owns(rq->op)) {
         return attendance_write(rq, txn, w);
     }
     if (rq->op == HIPC_OP_IMPORT_BATCH) {
@@ -1264,7 +1264,7 @@ ops_handle(struct hd_request *rq, struct hd_thread *th)
             enroll_ops_handle(rq, th);
             break;
         }
-        if (rq->op >= HIPC_OP_PUNCH && rq->op <= HIPC_OP_ATTENDANCE_RULES) {
+        if (attendance_owns(rq->op)) {
             attendance_handle(rq, th);
             break;
         }
@@ -1280,6 +1280,9 @@ ops_committed(struct hd_request *rq, int status)
     if (rq->op >= HIPC_OP_ACCOUNT_CREATE && rq->op <= HIPC_OP_ACCOUNT_UNLOCK)
     {
         identity_committed(rq, status);
+    }
+    if (attendance_owns(rq->op)) {
+        attendance_committed(rq, status);
     }
 }
 

@@ -7,6 +7,9 @@
  *   GET /api/v1/subjects/{curp}/attendance?from=&to= someone's days
  *   GET /api/v1/attendance/rules                     shifts, sites, reasons
  *   GET /api/v1/reports/attendance?from=&to=[&curp=|&scope=][&format=csv]
+ *   POST /api/v1/attendance/rules/changes            an admin's change
+ *   GET /api/v1/attendance/biometric-disabled        people disabled
+ *   POST /api/v1/subjects/{curp}/biometric/enable    re-enable one
  *
  * The module checks the shape of every field (422 naming it) and passes
  * the caller as ACTOR and ROLES; huellad decides whose records the caller
@@ -41,6 +44,10 @@ static ngx_int_t ngx_http_huella_days_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
 static ngx_int_t ngx_http_huella_rules_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_report_encode(ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_rules_change_encode(
+    ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_biometric_enable_encode(
+    ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_report_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
 
@@ -60,6 +67,25 @@ ngx_http_huella_endpoint_t  ngx_http_huella_subject_attendance = {
 ngx_http_huella_endpoint_t  ngx_http_huella_attendance_rules = {
     .op = HIPC_OP_ATTENDANCE_RULES,
     .encode = ngx_http_huella_rules_encode,
+    .decode = ngx_http_huella_days_decode,
+};
+
+ngx_http_huella_endpoint_t  ngx_http_huella_attendance_rules_change = {
+    .op = HIPC_OP_ATT_RULES_CHANGE,
+    .encode = ngx_http_huella_rules_change_encode,
+    .decode = ngx_http_huella_days_decode,
+    .body = 1,
+};
+
+ngx_http_huella_endpoint_t  ngx_http_huella_biometric_disabled = {
+    .op = HIPC_OP_BIOMETRIC_LIST,
+    .encode = ngx_http_huella_rules_encode,
+    .decode = ngx_http_huella_days_decode,
+};
+
+ngx_http_huella_endpoint_t  ngx_http_huella_biometric_enable = {
+    .op = HIPC_OP_BIOMETRIC_ENABLE,
+    .encode = ngx_http_huella_biometric_enable_encode,
     .decode = ngx_http_huella_days_decode,
 };
 
@@ -432,9 +458,50 @@ ngx_http_huella_days_decode(ngx_http_huella_ctx_t *ctx,
 }
 
 
+/* the caller only (admins and auditors see groups and people too) */
+
 static ngx_int_t
 ngx_http_huella_rules_encode(ngx_http_huella_ctx_t *ctx)
 {
+    ngx_http_huella_att_caller(ctx);
+
+    return NGX_OK;
+}
+
+
+/* the change as sent; huellad checks every key (422 naming it) */
+
+static ngx_int_t
+ngx_http_huella_rules_change_encode(ngx_http_huella_ctx_t *ctx)
+{
+    char  *text;
+
+    if (!json_is_object(ctx->body)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_type", NULL,
+                                      "a rules change is a JSON object");
+    }
+
+    text = json_dumps(ctx->body, JSON_COMPACT);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    hipc_put(&ctx->writer, HIPC_F_JSON, text, ngx_strlen(text));
+    free(text);
+
+    ngx_http_huella_att_caller(ctx);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_huella_biometric_enable_encode(ngx_http_huella_ctx_t *ctx)
+{
+    hipc_put(&ctx->writer, HIPC_F_CURP, ctx->curp.data, ctx->curp.len);
+    ngx_http_huella_att_caller(ctx);
+
     return NGX_OK;
 }
 

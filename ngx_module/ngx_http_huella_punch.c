@@ -2,8 +2,9 @@
 /*
  * Kiosk punches (issue 6, docs/attendance-api.md):
  *
- *   POST /api/v1/punches  {"finger":{"format","data"},"matricula"?,
- *                          "site"?,"face"?}
+ *   POST /api/v1/punches  {"finger":{"format","data"}?,"matricula"?,
+ *                          "site"?,"face":{"model","dim","data"}?}
+ *                          (a finger, a face, or both)
  *
  * The route asks for the RFC 9421 signature of a registered kiosk
  * (NGX_HTTP_HUELLA_SIGNED_KIOSK, ngx_http_huella_signature.c): encode()
@@ -27,11 +28,14 @@
 
 
 #define NGX_HTTP_HUELLA_MATRICULA_MAX  32
+#define NGX_HTTP_HUELLA_PUNCH_DIM_MAX  1024
 
 
 static ngx_int_t ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_punch_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
+static ngx_int_t ngx_http_huella_punch_face(ngx_http_huella_ctx_t *ctx,
+    json_t *face);
 
 
 ngx_http_huella_endpoint_t  ngx_http_huella_punch = {
@@ -50,6 +54,7 @@ ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx)
     size_t                     i;
     json_t                    *face;
     ngx_int_t                  rc;
+    ngx_uint_t                 has_face, has_finger;
     ngx_str_t                  matricula, site, *client;
     ngx_http_huella_finger_t   finger;
 
@@ -64,25 +69,22 @@ ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx)
     }
 
     face = json_object_get(ctx->body, "face");
+    has_face = face != NULL && !json_is_null(face);
+    has_finger = json_object_get(ctx->body, "finger") != NULL
+                 && !json_is_null(json_object_get(ctx->body, "finger"));
 
-    if (face && !json_is_null(face)
-        && json_object_get(ctx->body, "finger") == NULL)
-    {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "face_not_supported", "face",
-                                      "punches are matched by fingerprint;"
-                                      " send \"finger\"");
+    if (!has_finger && !has_face) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_field", "finger",
+                                      "a punch needs \"finger\", \"face\" "
+                                      "or both");
     }
 
-    if (face && !json_is_null(face) && !json_is_object(face)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_type", "face",
-                                      "\"face\" must be an object");
-    }
-
-    rc = ngx_http_huella_nested_finger(ctx, &finger);
-    if (rc != NGX_OK) {
-        return rc;
+    if (has_finger) {
+        rc = ngx_http_huella_nested_finger(ctx, &finger);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     rc = ngx_http_huella_string(ctx, ctx->body, "matricula", "matricula", 0,
@@ -134,9 +136,19 @@ ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx)
         return rc;
     }
 
-    hipc_put_u32(&ctx->writer, HIPC_F_FORMAT, finger.format);
-    hipc_put(&ctx->writer, HIPC_F_TEMPLATE, finger.data.data,
-             finger.data.len);
+    if (has_finger) {
+        hipc_put_u32(&ctx->writer, HIPC_F_FORMAT, finger.format);
+        hipc_put(&ctx->writer, HIPC_F_TEMPLATE, finger.data.data,
+                 finger.data.len);
+    }
+
+    if (has_face) {
+        rc = ngx_http_huella_punch_face(ctx, face);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     hipc_put(&ctx->writer, HIPC_F_DEVICE_ID, ctx->device->id.data,
              ctx->device->id.len);
 
@@ -160,8 +172,90 @@ ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx)
 
 
 /*
+ * "face": {"model","dim","data"}: the shape here (the model and dim
+ * must be huellad's attendance.face: 400 face_model_mismatch,
+ * face_dim_mismatch), as FACE (FACE_MODEL, FACE_DIM, FACE_DATA).
+ */
+
+static ngx_int_t
+ngx_http_huella_punch_face(ngx_http_huella_ctx_t *ctx, json_t *face)
+{
+    size_t     at;
+    ngx_int_t  rc, dim;
+    ngx_str_t  model, data, bytes, err;
+
+    if (!json_is_object(face)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_type", "face",
+                                      "\"face\" must be an object with "
+                                      "model, dim and data");
+    }
+
+    rc = ngx_http_huella_string(ctx, face, "model", "face.model", 1, &model);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!ngx_http_huella_att_word(&model, NGX_HTTP_HUELLA_ATT_WORD_MAX)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_face_model", "face.model",
+                                      "face.model is 1 to %d printable "
+                                      "characters without spaces",
+                                      NGX_HTTP_HUELLA_ATT_WORD_MAX);
+    }
+
+    dim = 0;
+
+    rc = ngx_http_huella_integer(ctx, face, "dim", "face.dim", 1,
+                                 NGX_HTTP_HUELLA_PUNCH_DIM_MAX, &dim);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (dim == 0) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_field", "face.dim",
+                                      "\"face.dim\" is required");
+    }
+
+    rc = ngx_http_huella_string(ctx, face, "data", "face.data", 1, &data);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_huella_base64_decode(ctx->request->pool, &data, &bytes,
+                                       &err);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_base64", "face.data", "%V",
+                                      &err);
+    }
+
+    if (bytes.len != (size_t) dim * 4) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_face_data", "face.data",
+                                      "face.data holds %uz bytes, %i float32 "
+                                      "values are %i bytes", bytes.len, dim,
+                                      dim * 4);
+    }
+
+    at = hipc_open(&ctx->writer, HIPC_F_FACE);
+    hipc_put(&ctx->writer, HIPC_F_FACE_MODEL, model.data, model.len);
+    hipc_put_u32(&ctx->writer, HIPC_F_FACE_DIM, (uint32_t) dim);
+    hipc_put(&ctx->writer, HIPC_F_FACE_DATA, bytes.data, bytes.len);
+    hipc_close(&ctx->writer, at);
+
+    return NGX_OK;
+}
+
+
+/*
  * 201 {"curp","name","kind","at","folio","status","counted","site"?,
- *      "kiosk","receipt"?}
+ *      "kiosk","receipt"?,"method":"finger"|"face"}
  */
 
 static ngx_int_t
@@ -224,6 +318,11 @@ ngx_http_huella_punch_decode(ngx_http_huella_ctx_t *ctx,
 
         case HIPC_F_RECEIPT:
             json_object_set_new(doc, "receipt",
+                                json_stringn((const char *) data, len));
+            break;
+
+        case HIPC_F_AUTH_METHOD:
+            json_object_set_new(doc, "method",
                                 json_stringn((const char *) data, len));
             break;
         }

@@ -759,8 +759,8 @@ class AttendanceTest(unittest.TestCase):
               "matricula": 2}, 422, "invalid_type", "matricula"),
             ({"finger": {"format": fmt, "data": finger(2, 2)},
               "site": "luna"}, 422, "unknown_site", "site"),
-            ({"face": {"model": "m", "dim": 1, "data": "AAAAAA=="}}, 422,
-             "face_not_supported", "face"),
+            ({"face": {"model": "m", "dim": 1, "data": "AAAAAA=="}}, 400,
+             "face_model_mismatch", "face.model"),
         ]
         for body, st, code, field in cases:
             with self.subTest(body=str(body)[:60]):
