@@ -188,7 +188,27 @@ if [ "$fresh_data" -eq 1 ] || [ ! -s "$KIOSK/device_id" ] || [ ! -s "$KIOSK/devi
   rm -f "$KIOSK/device_id"
   register_kiosk || say "could not register the demo kiosk; /kiosk/ will not punch"
 fi
+# The demo kiosk belongs to the demo site "central" (its 1:N search is that
+# site's roster first): mapped once through the attendance admin API, which
+# keeps the mapping in huellad's data (docs/attendance-api.md).
+KIOSK_SITE=central
+map_kiosk_site() {
+  local id rules
+  id=$(cat "$KIOSK/device_id")
+  rules=$(curl -fsS "$base/api/v1/attendance/rules" \
+    -H "Authorization: Bearer $(cat "$VAR/admin.token")") || return 1
+  printf '%s' "$rules" | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(sys.argv[1] in s["kiosks"] for s in d["sites"]) else 1)' \
+    "$id" && return 0
+  curl -fsS -o /dev/null -X POST "$base/api/v1/attendance/rules/changes" \
+    -H "Authorization: Bearer $(cat "$VAR/admin.token")" \
+    -H 'Content-Type: application/json' \
+    --data "{\"kiosks\":{\"$id\":\"$KIOSK_SITE\"}}" || return 1
+  say "the demo kiosk $id belongs to site $KIOSK_SITE"
+}
 if [ -s "$KIOSK/device_id" ]; then
+  map_kiosk_site || say "could not map the demo kiosk to site $KIOSK_SITE"
   python3 "$ROOT/tools/kiosk-agent.py" --port "$AGENT_PORT" --huella "$base" \
     --key "$KIOSK/device.key" --device-id-file "$KIOSK/device_id" \
     --huellactl "$BIN/huellactl" --demo-fingers "$ROOT/config/demo/fingers" \

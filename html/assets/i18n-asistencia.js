@@ -125,6 +125,12 @@ Object.assign(HUELLA_STRINGS["es-MX"], {
   kiosk_agent_note: "Demostración: un lector simulado toma una huella de ejemplo.",
   kiosk_device: "No se registró: este reloj no pudo identificarse con el servidor (firma del dispositivo). Avise a Recursos Humanos.",
   kiosk_duplicate: "Ya se había registrado hace unos minutos: no se cuenta dos veces.",
+  kiosk_by_face: "Reconocido(a) por su rostro.",
+  kiosk_no_match_face: "No reconocimos su rostro. Mire de frente a la cámara, sin lentes oscuros ni cubrebocas, y vuelva a intentar.",
+  kiosk_disagree: "La huella y el rostro no coinciden con la misma persona. No se registró.",
+  kiosk_disagree_hint: "Registre de nuevo usted solo(a) frente al reloj.",
+  kiosk_bio_disabled: "Registro biométrico desactivado",
+  kiosk_bio_disabled_hint: "Hubo demasiados intentos fallidos con su matrícula. Pida a Recursos Humanos que lo reactive; mientras tanto su registro no se toma en este reloj.",
 });
 Object.assign(HUELLA_STRINGS.en, {
   att_nav: "Attendance",
@@ -240,4 +246,10 @@ Object.assign(HUELLA_STRINGS.en, {
   kiosk_agent_note: "Demo: a simulated reader takes a sample fingerprint.",
   kiosk_device: "Not recorded: this clock could not identify itself to the server (device signature). Tell Human Resources.",
   kiosk_duplicate: "Already recorded a few minutes ago: it is not counted twice.",
+  kiosk_by_face: "Recognised by your face.",
+  kiosk_no_match_face: "We did not recognise your face. Look straight at the camera, without dark glasses or a face mask, and try again.",
+  kiosk_disagree: "The fingerprint and the face do not belong to the same person. Not recorded.",
+  kiosk_disagree_hint: "Punch again on your own in front of the clock.",
+  kiosk_bio_disabled: "Biometric punches disabled",
+  kiosk_bio_disabled_hint: "There were too many failed attempts with your staff number. Ask Human Resources to re-enable them; until then this clock does not take your punch.",
 });

@@ -3,8 +3,11 @@
  * agent (agent-sim.js describes the agent and simulates it for the demo).
  *
  * The answer of POST /api/v1/punches is shown as soon as it arrives:
- * 201 {curp, name, kind: entrada|salida, at, folio, status}; 401 no_match
- * with attempts_left; 429 too_many_attempts with retry_after (a countdown).
+ * 201 {curp, name, kind: entrada|salida, at, folio, status, method:
+ * finger|face}; 401 no_match with attempts_left (field "face" when only a
+ * face was sent), 401 biometrics_disagree (finger and face of two people);
+ * 423 biometric_disabled (50 failures in a row: an admin re-enables); 429
+ * too_many_attempts with retry_after (a countdown).
  *
  * Flaky network: punches are NEVER queued.  When the kiosk is offline, or
  * the request fails or times out, the screen says "No se registró: sin
@@ -100,7 +103,12 @@
       `${HUELLA_STRINGS["es-MX"][stKey] ? huellaT(stKey) : ""}${st && d.folio ? " · " : ""}${d.folio ? huellaT("kiosk_folio", { folio: d.folio }) : ""}`);
     if (st === "duplicada" || d.counted === false) {
       huellaSetText($("r-extra"), "kiosk_duplicate");
+    } else if (d.method === "face") {
+      const ex = $("r-extra");
+      ex.hidden = false;
+      ex.textContent = `${ex.textContent ? `${ex.textContent} · ` : ""}${huellaT("kiosk_by_face")}`;
     }
+    $("result").dataset.method = d.method || "finger";
     $("result").dataset.kind = kind;
     $("result").dataset.status = st;
     $("matricula").value = "";
@@ -145,6 +153,19 @@
       startCountdown(err.retry_after || 30);
       return;
     }
+    if (r.status === 423 || err.code === "biometric_disabled") {
+      show("bad", ["kiosk_bio_disabled"], ["kiosk_bio_disabled_hint"], null);
+      $("matricula").value = "";
+      later(RESET_MS + 3000);
+      return;
+    }
+    if (err.code === "biometrics_disagree") {
+      const n = err.attempts_left;
+      show("warn", ["kiosk_disagree"], ["kiosk_disagree_hint"],
+        n === undefined ? null : n === 1 ? ["kiosk_attempts_one"] : ["kiosk_attempts", { n }]);
+      later(RESET_MS);
+      return;
+    }
     if (r.status === 401 && err.code !== "no_match") {
       // The request's device signature was refused: not the person's fault.
       show("bad", ["kiosk_device"], null, err.code ? `(${err.code})` : null);
@@ -153,7 +174,7 @@
     }
     if (err.code === "no_match") {
       const n = err.attempts_left;
-      show("warn", ["kiosk_no_match"],
+      show("warn", [err.field === "face" ? "kiosk_no_match_face" : "kiosk_no_match"],
         n === undefined ? null : n === 1 ? ["kiosk_attempts_one"] : ["kiosk_attempts", { n }], null);
       later(RESET_MS);
       return;

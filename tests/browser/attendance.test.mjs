@@ -447,6 +447,37 @@ describe("kiosk (STUB: capture device agent via page.route)", () => {
     } finally { await closePage(page); }
   });
 
+  test("a punch by face, then finger and face that disagree, then biometric punches disabled", async () => {
+    const page = await newPage(browser, "kiosk");
+    try {
+      const answers = [
+        [201, { curp: SUPER.curp, name: SUPER.name, kind: "entrada", at: `${todayMx()}T07:58:00-06:00`,
+                folio: "HUE-2026-000000125", status: "a_tiempo", method: "face" }],
+        [401, { error: { code: "biometrics_disagree", message: "two people", field: "face",
+                         attempts_left: 3 } }],
+        [423, { error: { code: "biometric_disabled", message: "disabled" } }],
+      ];
+      await page.route(AGENT, (route) => { const [s, b] = answers.shift(); return json(route, s, b); });
+      await page.goto(baseUrl() + "/kiosk/", { waitUntil: "load" });
+      const btn = page.getByRole("button", { name: "Registrar con mi huella" });
+      await btn.click();
+      await page.locator("#result").filter({ hasText: "Reconocido(a) por su rostro." }).waitFor();
+      assert.match(await page.locator("#result").textContent(), /Entrada registrada a las 07:58/);
+      assert.equal(await page.locator("#result").getAttribute("data-method"), "face");
+      await screenshot(page, "att-kiosk-face");
+      await btn.click();
+      await page.locator("#result").filter({ hasText: "La huella y el rostro no coinciden" }).waitFor();
+      assert.match(await page.locator("#result").textContent(), /Le quedan 3 intentos\./);
+      await screenshot(page, "att-kiosk-disagree");
+      await btn.click();
+      await page.locator("#result").filter({ hasText: "Registro biométrico desactivado" }).waitFor();
+      assert.match(await page.locator("#result").textContent(), /Pida a Recursos Humanos que lo reactive/);
+      assert.ok(!(await btn.isDisabled()));
+      await screenshot(page, "att-kiosk-biometric-disabled");
+      await assertClean(page, { statuses: [401, 423] });
+    } finally { await closePage(page); }
+  });
+
   test("offline: the punch is refused and said so, never queued", async () => {
     const page = await newPage(browser, "kiosk");
     try {

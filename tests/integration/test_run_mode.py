@@ -248,6 +248,8 @@ class RunModeTest(unittest.TestCase):
         self.assertEqual(st, 201, doc)
         self.assertEqual(doc["name"], "Carlos Martínez Sánchez")
         self.assertIn(doc["kind"], ("entrada", "salida"))
+        # the demo kiosk belongs to the demo site (its roster first)
+        self.assertEqual(doc.get("site"), "central", doc)
         # Strict input: the agent refuses before signing anything.
         for body, code in (({"matricula": "M 2"}, "invalid_matricula"),
                            ({"x": 1}, "unknown_field"),

@@ -6,12 +6,16 @@
  * matricula), entrada/salida and statuses, duplicate, night shift across
  * midnight, throttling, consultation and who may see it, justification
  * filed / refused / approved and the day recomputed, notifications,
- * reports in JSON and CSV, and an acknowledged punch surviving kill -9.
+ * reports in JSON and CSV, and an acknowledged punch surviving kill -9;
+ * rules changed by an admin (applied at once, refused whole, replayed
+ * after kill -9, swapped under concurrent readers), biometric punches
+ * disabled after 50 failures and re-enabled, face fields refused.
  */
 
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +64,8 @@ configure(struct hd_config *cfg)
         _exit(1);
     }
     fprintf(f, "attendance:\n  test_clock: true\n"
+        "  face:\n    model: face-api-128\n    dim: 4\n"
+        "    threshold: 0.9\n"
         "  include: config/attendance-demo.yaml\n");
     fclose(f);
     if (config_load(path, cfg, err, sizeof(err)) != 0) {
@@ -632,6 +638,236 @@ START_TEST(bad_requests)
 }
 END_TEST
 
+
+/* ---- rules through the admin op, biometric disable, faces -------------- */
+
+static int
+change(const char *json, const char *roles)
+{
+    begin();
+    hipc_put(&rw, HIPC_F_JSON, json, strlen(json));
+    s(HIPC_F_ACTOR, "tok_admin");
+    s(HIPC_F_ROLES, roles);
+    return call(HIPC_OP_ATT_RULES_CHANGE);
+}
+
+static json_t *
+rules_full(void)
+{
+    begin();
+    s(HIPC_F_ACTOR, "tok_admin");
+    s(HIPC_F_ROLES, "admin");
+    ck_assert_int_eq(call(HIPC_OP_ATTENDANCE_RULES), HIPC_ST_OK);
+    return rep_json();
+}
+
+START_TEST(rules_change_applied_refused_replayed)
+{
+    json_t  *doc;
+    char    *text;
+
+    /* María (matutino 08:00, tolerance 10): 08:12 is retardo */
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, at(2025, 3, 10, 8, 12)),
+        HIPC_ST_OK);
+    expect_punch(MARIA, "entrada", "retardo");
+    ck_assert_int_eq(change("{\"policy\":{\"tolerance_min\":15},"
+        "\"kiosks\":{\"dev_0123456789abcdef\":\"norte\"}}", "admin"),
+        HIPC_ST_OK);
+    doc = rep_json();
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "change")), 1);
+    json_decref(doc);
+    /* at once: the next day's 08:12 is a_tiempo */
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, at(2025, 3, 11, 8, 12)),
+        HIPC_ST_OK);
+    expect_punch(MARIA, "entrada", "a_tiempo");
+    /* the registered kiosk is norte's: its 1:N answer names the site */
+    ck_assert_int_eq(punch(103, 2, NULL, "dev_0123456789abcdef",
+        at(2025, 3, 11, 8, 13)), HIPC_ST_OK);
+    ck_assert(rep_eq(HIPC_F_SITE, "norte"));
+
+    /* refused whole, naming the path; not an admin: forbidden */
+    ck_assert_int_eq(change("{\"policy\":{\"tolerance_min\":20},"
+        "\"shifts\":[{\"name\":\"x\",\"start\":\"8:00\",\"end\":\"9:00\","
+        "\"days\":[\"mon\"]}]}", "admin"), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "invalid_value"));
+    ck_assert(rep_eq(HIPC_F_FIELD, "shifts[0].start"));
+    ck_assert_int_eq(change("{\"people\":[{\"curp\":\"" MARIA "\","
+        "\"site\":\"luna\"}]}", "admin"), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "unknown_site"));
+    ck_assert(rep_eq(HIPC_F_FIELD, "people[0].site"));
+    ck_assert_int_eq(change("{}", "admin"), HIPC_ST_BAD_REQUEST);
+    ck_assert_int_eq(change("[1]", "admin"), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "invalid_json"));
+    ck_assert_int_eq(change("{\"policy\":{\"tolerance_min\":12}}",
+        "supervisor,worker"), HIPC_ST_FORBIDDEN);
+    doc = rules_full();
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(doc,
+        "policy"), "tolerance_min")), 15);
+    json_decref(doc);
+
+    /* a second change builds on the first; both replayed after kill -9 */
+    ck_assert_int_eq(change("{\"holidays\":{\"add\":[\"2025-03-12\"]},"
+        "\"people\":[{\"curp\":\"" MARIA "\",\"shift\":\"vespertino\"}]}",
+        "admin"), HIPC_ST_OK);
+    kill_server();
+    start_server();
+    doc = rules_full();
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(doc,
+        "policy"), "tolerance_min")), 15);
+    text = json_dumps(json_object_get(doc, "holidays"), 0);
+    ck_assert_ptr_nonnull(strstr(text, "2025-03-12"));
+    free(text);
+    json_decref(doc);
+    /* María is vespertino (14:00) now: 14:05 is a_tiempo */
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, at(2025, 3, 13, 14, 5)),
+        HIPC_ST_OK);
+    expect_punch(MARIA, "entrada", "a_tiempo");
+    /* the public view has no people */
+    begin();
+    ck_assert_int_eq(call(HIPC_OP_ATTENDANCE_RULES), HIPC_ST_OK);
+    doc = rep_json();
+    ck_assert_ptr_null(json_object_get(doc, "people"));
+    json_decref(doc);
+}
+END_TEST
+
+/* Readers on another connection while the rules are swapped: every query
+ * answers (ASan would see a snapshot freed under a reader). */
+static void *
+reader(void *arg)
+{
+    struct hipc_client  *c = testd_connect(300);
+    static uint8_t       q[4096], a[HIPC_PAYLOAD_MAX];
+    struct hipc_writer   w;
+    size_t               len;
+    int                  i, st, *bad = arg;
+
+    for (i = 0; i < 200; i++) {
+        hipc_writer_init(&w, q, sizeof(q));
+        hipc_put_str(&w, HIPC_F_CURP, MARIA);
+        hipc_put_str(&w, HIPC_F_FROM, "2025-03-01");
+        hipc_put_str(&w, HIPC_F_TO, "2025-03-31");
+        hipc_put_str(&w, HIPC_F_ACTOR, MARIA);
+        hipc_put_str(&w, HIPC_F_ROLES, "worker");
+        hipc_put_u64(&w, HIPC_F_TEST_NOW, at(2025, 4, 1, 9, 0));
+        if (hipc_client_call(c, HIPC_OP_ATTENDANCE_QUERY, q, w.len, a,
+                sizeof(a), &len, &st, 30000) != 0 || st != HIPC_ST_OK)
+        {
+            (*bad)++;
+        }
+    }
+    hipc_client_close(c);
+    return NULL;
+}
+
+START_TEST(rules_swapped_under_readers)
+{
+    pthread_t  t;
+    char       json[128];
+    int        i, bad = 0;
+
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, at(2025, 3, 10, 8, 12)),
+        HIPC_ST_OK);
+    ck_assert_int_eq(pthread_create(&t, NULL, reader, &bad), 0);
+    for (i = 0; i < 60; i++) {
+        snprintf(json, sizeof(json), "{\"policy\":{\"tolerance_min\":%d},"
+            "\"shifts\":[{\"name\":\"s%d\",\"start\":\"07:00\","
+            "\"end\":\"15:00\",\"days\":[\"mon\"]}]}", 5 + i % 20, i);
+        ck_assert_int_eq(change(json, "admin"), HIPC_ST_OK);
+    }
+    pthread_join(t, NULL);
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
+START_TEST(biometric_disabled_after_50)
+{
+    uint64_t  when = at(2025, 3, 10, 9, 0);
+    json_t   *doc;
+    int       i;
+
+    /* Someone never enrolled (105) typing María's matricula, 50 times,
+     * each past the 30 s throttle wait */
+    for (i = 0; i < 50; i++) {
+        when += 31;
+        ck_assert_int_eq(punch(105, 2, "M0002", KIOSK, when),
+            HIPC_ST_UNAUTHORIZED);
+        ck_assert(rep_eq(HIPC_F_ERR_CODE, "no_match"));
+    }
+    /* María herself is refused now, 1:1 and 1:N */
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, when + 31),
+        HIPC_ST_LOCKED);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "biometric_disabled"));
+    ck_assert_int_eq(punch(102, 2, NULL, "kiosk-norte-1", when + 32),
+        HIPC_ST_LOCKED);
+    /* the list */
+    begin();
+    s(HIPC_F_ACTOR, "aud");
+    s(HIPC_F_ROLES, "auditor");
+    ck_assert_int_eq(call(HIPC_OP_BIOMETRIC_LIST), HIPC_ST_OK);
+    doc = rep_json();
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+        json_object_get(doc, "disabled"), 0), "curp")), MARIA);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(
+        json_object_get(doc, "disabled"), 0), "failures")), 50);
+    json_decref(doc);
+    /* only an admin re-enables */
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_ACTOR, "aud");
+    s(HIPC_F_ROLES, "auditor");
+    ck_assert_int_eq(call(HIPC_OP_BIOMETRIC_ENABLE), HIPC_ST_FORBIDDEN);
+    begin();
+    s(HIPC_F_CURP, MARIA);
+    s(HIPC_F_ACTOR, "tok_admin");
+    s(HIPC_F_ROLES, "admin");
+    ck_assert_int_eq(call(HIPC_OP_BIOMETRIC_ENABLE), HIPC_ST_OK);
+    ck_assert_int_eq(call(HIPC_OP_BIOMETRIC_ENABLE), HIPC_ST_CONFLICT);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "not_disabled"));
+    ck_assert_int_eq(punch(102, 2, "M0002", KIOSK, when + 33), HIPC_ST_OK);
+    expect_punch(MARIA, "entrada", "falta");      /* 09:26: too late */
+}
+END_TEST
+
+static int
+face_punch(const char *model, uint32_t dim, const float *v, size_t n)
+{
+    size_t  at_ = 0;
+
+    begin();
+    s(HIPC_F_DEVICE_ID, KIOSK);
+    hipc_put_u64(&rw, HIPC_F_TEST_NOW, at(2025, 3, 10, 8, 0));
+    at_ = hipc_open(&rw, HIPC_F_FACE);
+    s(HIPC_F_FACE_MODEL, model);
+    hipc_put_u32(&rw, HIPC_F_FACE_DIM, dim);
+    hipc_put(&rw, HIPC_F_FACE_DATA, v, n * sizeof(float));
+    hipc_close(&rw, at_);
+    return call(HIPC_OP_PUNCH);
+}
+
+START_TEST(face_fields)
+{
+    float  v[4] = { 0.5f, 0.5f, 0.5f, 0.5f }, bad[4] = { 1, 0, 0, 0 };
+
+    ck_assert_int_eq(face_punch("arcface", 4, v, 4), HIPC_ST_BAD_REQUEST);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "face_model_mismatch"));
+    ck_assert(rep_eq(HIPC_F_FIELD, "face.model"));
+    ck_assert_int_eq(face_punch("face-api-128", 3, v, 3),
+        HIPC_ST_BAD_REQUEST);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "face_dim_mismatch"));
+    ck_assert_int_eq(face_punch("face-api-128", 4, v, 3), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "invalid_face_data"));
+    bad[2] = 0.0f / 0.0f;
+    ck_assert_int_eq(face_punch("face-api-128", 4, bad, 4), HIPC_ST_INVALID);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "invalid_face_data"));
+    /* well formed, but nobody has a face here: no match, on the face */
+    ck_assert_int_eq(face_punch("face-api-128", 4, v, 4),
+        HIPC_ST_UNAUTHORIZED);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "no_match"));
+    ck_assert(rep_eq(HIPC_F_FIELD, "face"));
+}
+END_TEST
+
 static Suite *
 attendance_suite(void)
 {
@@ -648,6 +884,10 @@ attendance_suite(void)
     tcase_add_test(tc, reports);
     tcase_add_test(tc, acknowledged_punch_survives_kill_9);
     tcase_add_test(tc, bad_requests);
+    tcase_add_test(tc, rules_change_applied_refused_replayed);
+    tcase_add_test(tc, rules_swapped_under_readers);
+    tcase_add_test(tc, biometric_disabled_after_50);
+    tcase_add_test(tc, face_fields);
     suite_add_tcase(su, tc);
     return su;
 }
