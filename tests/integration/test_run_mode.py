@@ -232,9 +232,15 @@ class RunModeTest(unittest.TestCase):
             self.assertRegex(f.read().strip(), r"^dev_[0-9a-f]{16}$")
         self.assertEqual(os.stat(os.path.join(kiosk, "device.key")).st_mode
                          & 0o077, 0)
+        # The agent starts once the kiosk is registered and mapped to its
+        # site, after the demo data: until it listens nginx answers 502.
+        for _ in range(150):
+            st, doc = self.agent({"matricula": "M0002"})
+            if st != 502:
+                break
+            time.sleep(0.1)
         # The agent picks the demo finger of M0002 (102_2.iso, a second
         # impression of María's enrolled 102_1.iso).
-        st, doc = self.agent({"matricula": "M0002"})
         self.assertEqual(st, 201, doc)
         self.assertEqual(doc["name"], "María López Hernández")
         self.assertIn(doc["kind"], ("entrada", "salida"))
