@@ -63,6 +63,8 @@ struct hd_enroll_config {
     unsigned  quality_failures;           /* refusals that open an exception */
     unsigned  quality_window_s;           /* ... within this window */
     unsigned  last_used_flush_s;          /* device last use: batched writes */
+    uint64_t  dedup_sync_max_comparisons; /* more: a queued dedup job */
+    unsigned  debug_dedup_job_pause_ms;   /* tests: a slow job (allow_debug) */
 };
 
 struct hd_config {

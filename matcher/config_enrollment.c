@@ -1,7 +1,8 @@
 /*
  * config_enrollment.c -- the `receipts:` and `enrollment:` sections of
  * config/huella.yaml (issue 5): the receipt signing key, the dedup
- * threshold, the exception rule and the device last-use flush interval.
+ * threshold, the exception rule, the device last-use flush interval and
+ * the size of search above which dedup runs as a queued job.
  *
  * Same strictness as the rest of the file (config.c): unknown or repeated
  * keys, wrong types and out-of-range values are refused with FILE:LINE and
@@ -23,6 +24,9 @@ config_enroll_defaults(struct hd_enroll_config *en)
     en->quality_failures = 3;
     en->quality_window_s = 86400;
     en->last_used_flush_s = 60;
+    /* About one second of one thread's comparisons: a 2-finger enrollment
+     * stays synchronous up to ~75k templates. */
+    en->dedup_sync_max_comparisons = 150000;
 }
 
 typedef int (*enroll_key_fn)(struct config_ctx *cx, const char *key,
@@ -99,11 +103,22 @@ enrollment_key(struct config_ctx *cx, const char *key, size_t i,
         }
         en->quality_window_s = (unsigned) u;
         return 0;
-    default:
+    case 3:
         if (get_uint(cx, key, v, 1, 3600, &u) != 0) {
             return -1;
         }
         en->last_used_flush_s = (unsigned) u;
+        return 0;
+    case 4:
+        /* 0: every enrollment with fingers is a queued job. */
+        return get_uint(cx, key, v, 0, UINT64_C(1000000000000),
+            &en->dedup_sync_max_comparisons);
+    default:
+        /* Refused at start without matcher.allow_debug (enroll_ops.c). */
+        if (get_uint(cx, key, v, 0, 60000, &u) != 0) {
+            return -1;
+        }
+        en->debug_dedup_job_pause_ms = (unsigned) u;
         return 0;
     }
 }
@@ -122,7 +137,8 @@ config_load_enrollment(struct config_ctx *cx, yaml_node_t *map,
     struct hd_enroll_config *en)
 {
     static const char *const keys[] = { "dedup_fmr", "quality_failures",
-        "quality_window_s", "device_last_used_flush_s" };
+        "quality_window_s", "device_last_used_flush_s",
+        "dedup_sync_max_comparisons", "debug_dedup_job_pause_ms" };
 
-    return walk(cx, "enrollment", map, keys, 4, enrollment_key, en);
+    return walk(cx, "enrollment", map, keys, 6, enrollment_key, en);
 }

@@ -14,6 +14,7 @@
 
 #include "devices.h"
 #include "enrollment.h"
+#include "enrollment_jobs.h"
 #include "identifiers.h"
 #include "ipc_server.h"
 #include "receipt.h"
@@ -68,7 +69,7 @@ en_put_err(struct hipc_writer *w, const struct en_err *e)
 int
 en_has(const struct en_fields *f, unsigned tag)
 {
-    return tag < 128 && (f->seen[tag / 64] >> (tag % 64)) & 1;
+    return tag < 192 && (f->seen[tag / 64] >> (tag % 64)) & 1;
 }
 
 static int
@@ -105,6 +106,8 @@ tag_json(unsigned tag)
     case HIPC_F_FINGER: return "fingers";
     case HIPC_F_FACE: return "face";
     case HIPC_F_MISSING: return "missing";
+    case HIPC_F_JOB_ID: return "job_id";
+    case HIPC_F_ASYNC: return "async";
     default: return "request";
     }
 }
@@ -413,6 +416,17 @@ decode_one(struct en_fields *f, unsigned tag, const uint8_t *d, uint32_t n,
         return take_word(e, tag, d, n, f->case_id, sizeof(f->case_id));
     case HIPC_F_FOLIO:
         return take_word(e, tag, d, n, f->folio, sizeof(f->folio));
+    case HIPC_F_JOB_ID:
+        return take_word(e, tag, d, n, f->job_id, sizeof(f->job_id));
+    case HIPC_F_ASYNC: {
+        uint32_t  v;
+
+        if (hipc_get_u32(d, n, &v) != 0 || v > 1) {
+            return malformed(e, tag);
+        }
+        f->async = (int) v;
+        return 0;
+    }
     case HIPC_F_ACTOR:
         return take_text(e, tag, d, n, f->actor, sizeof(f->actor), 1);
     case HIPC_F_CLIENT:
@@ -451,7 +465,7 @@ en_decode(const uint8_t *buf, size_t len, const uint16_t *allowed,
     memset(f, 0, sizeof(*f));
     hipc_reader_init(&r, buf, len);
     while ((rc = hipc_next(&r, &tag, &d, &n)) == 1) {
-        if (tag >= 128 || !in_list(allowed, tag)) {
+        if (tag >= 192 || !in_list(allowed, tag)) {
             return en_fail(e, HIPC_ST_BAD_REQUEST, "unexpected_field", NULL,
                 "field tag %u is not part of this request", tag);
         }
@@ -652,7 +666,7 @@ en_dispatch(struct hd_request *rq, void *prep, void (*prep_free)(void *),
 int
 enroll_ops_owns(unsigned op)
 {
-    return op >= HIPC_OP_DEVICE_REGISTER && op <= HIPC_OP_SUBJECT_LOOKUP;
+    return op >= HIPC_OP_DEVICE_REGISTER && op <= HIPC_OP_DEDUP_JOB_FINISH;
 }
 
 void
@@ -669,6 +683,15 @@ enroll_ops_handle(struct hd_request *rq, struct hd_thread *th)
     case HIPC_OP_JWKS:
         receipt_ops_handle(rq, th);
         break;
+    case HIPC_OP_DEDUP_JOB_GET:
+    case HIPC_OP_DEDUP_JOB_LIST:
+        en_jobs_handle(rq, th);
+        break;
+    case HIPC_OP_DEDUP_JOB_FINISH:
+        /* only the job thread hands this to the writer, never a client */
+        ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "unknown_op", NULL,
+            "operation %u is internal to huellad", rq->op);
+        break;
     default:
         enrollment_handle(rq, th);
         break;
@@ -682,6 +705,8 @@ enroll_ops_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     case HIPC_OP_DEVICE_REGISTER:
     case HIPC_OP_DEVICE_SET_STATUS:
         return devices_write(rq, txn, w);
+    case HIPC_OP_DEDUP_JOB_FINISH:
+        return en_jobs_write_finish(rq, txn, w);
     default:
         return enrollment_write(rq, txn, w);
     }
@@ -701,6 +726,11 @@ enroll_ops_init(const struct hd_config *cfg, struct store *st, char *err,
     int       rc;
 
     eg.cfg = cfg->enroll;
+    if (eg.cfg.debug_dedup_job_pause_ms > 0 && !cfg->allow_debug) {
+        snprintf(err, errlen, "enrollment.debug_dedup_job_pause_ms is "
+            "refused without matcher.allow_debug: true (tests only)");
+        return -1;
+    }
     if ((rc = mdb_txn_begin(store_env(st), NULL, 0, &txn)) != 0) {
         snprintf(err, errlen, "enrollment databases: %s", mdb_strerror(rc));
         return -1;

@@ -1,8 +1,9 @@
 /*
- * enroll_ops.h -- huellad's employer-enrollment ops (issue 5, ops 70..80):
+ * enroll_ops.h -- huellad's employer-enrollment ops (issue 5, ops 70..83):
  * what they share.
  *
- * Owns the routing of ops 70..80 to devices.c, receipt.c and enrollment.c,
+ * Owns the routing of ops 70..83 to devices.c, receipt.c, enrollment.c and
+ * enrollment_jobs.c,
  * the strict decoding of their request fields into struct en_fields, the
  * three LMDB databases they keep (opened here, so store.c need not know
  * them), the TLV record helpers those files store their records with, and
@@ -17,7 +18,10 @@
  *   enrollment  "s:" CURP -> biometric status, "f:" CURP -> face template,
  *               "c:" case -> dedup case, "o:" CURP -> open case id,
  *               "x:" CURP -> exception, "q:" CURP -> quality refusals,
- *               "n:" NSS -> CURP
+ *               "n:" NSS -> CURP, "e:" seq -> CURP (enrollment journal),
+ *               "m:enrseq" -> u64, "j:" job -> dedup job,
+ *               "J:" seq -> job id (the FIFO queue), "p:" CURP -> job id
+ *               (pending), "m:jobseq" -> u64
  */
 
 #ifndef HUELLA_ENROLL_OPS_H
@@ -58,12 +62,14 @@ struct en_missing {
 /* Decoded request fields: NUL-terminated copies; binary fields point into
  * the payload they were decoded from. */
 struct en_fields {
-    uint64_t           seen[2];                 /* bit per tag < 128 */
+    uint64_t           seen[3];                 /* bit per tag < 192 */
     char               curp[STORE_CURP_MAX];
     char               nss[STORE_NSS_MAX];
     char               rfc[EN_RFC_MAX];
     char               device_id[EN_ID_MAX];
     char               case_id[EN_ID_MAX];
+    char               job_id[EN_ID_MAX];
+    int                async;                   /* ASYNC 1: queue it */
     char               folio[EN_FOLIO_MAX];
     char               make[EN_TEXT_MAX];
     char               model[EN_TEXT_MAX];

@@ -9,7 +9,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <openssl/sha.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "devices.h"
 #include "enroll_ops.h"
+#include "enrollment_jobs.h"
 #include "enrollment_status.h"
 #include "fingerprint.h"
 #include "identity.h"
@@ -27,51 +27,10 @@
 #include "writer.h"
 
 #define T(x) HIPC_F_##x
-#define HITS_MAX  16
 
-static sem_t  enroll_lock;
-
-struct prepared_finger {
-    uint32_t  position, format;
-    uint16_t  minutiae;
-    uint8_t   quality;
-    size_t    off, len;
-    char      sha256[65];
-};
-
-struct finger_error {
-    unsigned  index, position;
-    char      code[24];
-    char      msg[160];
-};
-
-struct dedup_hit {
-    char      curp[STORE_CURP_MAX];
-    unsigned  probe_position, position;
-    double    score;
-};
-
-struct enroll_prep {
-    struct prepared_finger  fingers[EN_FINGERS_MAX];
-    unsigned                nfingers;
-    uint8_t                *blob;
-    size_t                  blob_len;
-    struct finger_error     errs[EN_FINGERS_MAX];
-    unsigned                nerr;
-    int                     low_quality;
-    char                    face_sha256[65];
-    struct dedup_hit        hits[HITS_MAX];
-    unsigned                nhits;
-    uint64_t                searched;
-    double                  threshold;
-    int                     holds_lock;
-    uint8_t                *payload;       /* DEDUP_RESOLVE: the case's */
-    size_t                  payload_len;
-};
-
-static const uint16_t enroll_allowed[] = { T(CURP), T(RFC), T(DEVICE_ID),
-    T(FINGER), T(MISSING), T(FACE), T(ACTOR), T(CLIENT), 0 };
-static const uint16_t enroll_required[] = { T(CURP), T(RFC), T(DEVICE_ID),
+const uint16_t en_enroll_allowed[] = { T(CURP), T(RFC), T(DEVICE_ID),
+    T(FINGER), T(MISSING), T(FACE), T(ACTOR), T(CLIENT), T(ASYNC), 0 };
+const uint16_t en_enroll_required[] = { T(CURP), T(RFC), T(DEVICE_ID),
     T(ACTOR), 0 };
 
 static void
@@ -84,16 +43,18 @@ hex32(const uint8_t d[32], char out[65])
     }
 }
 
-static void
-prep_free(void *arg)
+void
+en_prep_free(void *arg)
 {
     struct enroll_prep  *p = arg;
 
     if (p == NULL) {
         return;
     }
-    if (p->holds_lock) {
-        sem_post(&enroll_lock);
+    if (p->job_finish) {
+        en_jobs_finish_done();      /* committed or not: the thread looks */
+    } else if (p->queue) {
+        en_jobs_wake();             /* a job was queued (or not) */
     }
     free(p->blob);
     free(p->payload);
@@ -138,14 +99,14 @@ enroll_check(const struct en_fields *f, struct en_err *e)
     return 0;
 }
 
-/* Parses, gates and encodes every finger into p (pool thread). */
-static int
-prepare_fingers(struct hd_thread *th, const struct en_fields *f,
+/* Parses, gates and encodes every finger into p (pool or job thread). */
+int
+en_prepare_fingers(struct hd_thread *th, const struct en_fields *f,
     struct enroll_prep *p)
 {
-    const struct en_finger  *in;
-    struct prepared_finger  *out;
-    struct finger_error     *fe;
+    const struct en_finger     *in;
+    struct en_prepared_finger  *out;
+    struct en_finger_error     *fe;
     uint8_t                  digest[32];
     unsigned                 i;
     long                     n;
@@ -201,6 +162,48 @@ prepare_fingers(struct hd_thread *th, const struct en_fields *f,
     return 0;
 }
 
+/* ---- the enrollment journal ------------------------------------------------ */
+
+/* "e:" + 16 hex digits of the sequence -> CURP, one per stored enrollment,
+ * and "m:enrseq" -> the last sequence (u64). */
+
+static uint64_t
+journal_seq(MDB_txn *txn)
+{
+    char      kb[32];
+    MDB_val   k = en_key(kb, sizeof(kb), "m:", "enrseq"), v;
+    uint64_t  seq = 0;
+
+    if (mdb_get(txn, en_db_enroll(), &k, &v) == 0
+        && v.mv_size == sizeof(seq))
+    {
+        memcpy(&seq, v.mv_data, sizeof(seq));
+    }
+    return seq;
+}
+
+static int
+journal_append(MDB_txn *txn, const char *curp)
+{
+    char      kb[32], id[20];
+    MDB_val   k, v;
+    uint64_t  seq = journal_seq(txn) + 1;
+    int       rc;
+
+    snprintf(id, sizeof(id), "%016llx", (unsigned long long) seq);
+    k = en_key(kb, sizeof(kb), "e:", id);
+    v.mv_data = (void *) curp;
+    v.mv_size = strlen(curp);
+    rc = mdb_put(txn, en_db_enroll(), &k, &v, 0);
+    if (rc == 0) {
+        k = en_key(kb, sizeof(kb), "m:", "enrseq");
+        v.mv_data = &seq;
+        v.mv_size = sizeof(seq);
+        rc = mdb_put(txn, en_db_enroll(), &k, &v, 0);
+    }
+    return rc;
+}
+
 /* ---- dedup ------------------------------------------------------------------ */
 
 static void
@@ -209,10 +212,18 @@ add_hit(struct enroll_prep *p, const char *curp, unsigned probe_pos,
 {
     unsigned  i, worst = 0;
 
-    if (p->nhits < HITS_MAX) {
+    for (i = 0; i < p->nhits; i++) {
+        if (p->hits[i].probe_position == probe_pos
+            && p->hits[i].position == pos
+            && strcmp(p->hits[i].curp, curp) == 0)
+        {
+            return;     /* the recheck met a finger the scan had seen */
+        }
+    }
+    if (p->nhits < EN_HITS_MAX) {
         i = p->nhits++;
     } else {
-        for (i = 1; i < HITS_MAX; i++) {
+        for (i = 1; i < EN_HITS_MAX; i++) {
             if (p->hits[i].score < p->hits[worst].score) {
                 worst = i;
             }
@@ -228,32 +239,58 @@ add_hit(struct enroll_prep *p, const char *curp, unsigned probe_pos,
     p->hits[i].score = score;
 }
 
-/* Every prepared finger against every finger of every other subject. */
+static void
+probes_free(struct hm_probe **probes, unsigned n)
+{
+    unsigned  i;
+
+    for (i = 0; i < n; i++) {
+        hm_probe_free(probes[i]);
+        probes[i] = NULL;
+    }
+}
+
 static int
-dedup_scan(struct hd_thread *th, MDB_txn *txn, const char *curp,
-    struct enroll_prep *p)
+probes_new(struct enroll_prep *p, struct hm_probe **probes)
+{
+    unsigned  i;
+
+    for (i = 0; i < p->nfingers; i++) {
+        probes[i] = hm_probe_new(p->blob + p->fingers[i].off,
+            p->fingers[i].len);
+        if (probes[i] == NULL) {
+            probes_free(probes, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* How many gallery templates a job compares between progress updates. */
+#define SCAN_CHUNK  256
+
+int
+en_dedup_scan(struct hd_thread *th, MDB_txn *txn, const char *curp,
+    struct enroll_prep *p, struct en_progress *progress)
 {
     struct hm_probe     *probes[EN_FINGERS_MAX] = { 0 };
     struct store_finger  fg;
+    struct timespec      ts;
     MDB_cursor          *cur;
     MDB_val              k, v;
     char                 other[STORE_CURP_MAX];
-    unsigned             i;
+    unsigned             i, chunk = 0;
     uint64_t             compared = 0;
     double               s;
     int                  rc;
 
     p->threshold = hm_threshold_for_fmr(en_cfg()->dedup_fmr);
+    p->snapshot = journal_seq(txn);
     if (p->nfingers == 0) {
         return 0;
     }
-    for (i = 0; i < p->nfingers; i++) {
-        probes[i] = hm_probe_new(p->blob + p->fingers[i].off,
-            p->fingers[i].len);
-        if (probes[i] == NULL) {
-            rc = -1;
-            goto done;
-        }
+    if (probes_new(p, probes) != 0) {
+        return -1;
     }
     if ((rc = store_finger_cursor(ops_store(), txn, &cur)) != 0) {
         goto done;
@@ -274,15 +311,107 @@ dedup_scan(struct hd_thread *th, MDB_txn *txn, const char *curp,
                 add_hit(p, other, p->fingers[i].position, fg.position, s);
             }
         }
+        if (progress && ++chunk == SCAN_CHUNK) {
+            chunk = 0;
+            atomic_store(&progress->compared, compared);
+            if (progress->pause_ms) {
+                ts.tv_sec = progress->pause_ms / 1000;
+                ts.tv_nsec = (long) (progress->pause_ms % 1000) * 1000000L;
+                nanosleep(&ts, NULL);
+            }
+        }
     }
     mdb_cursor_close(cur);
     rc = rc == MDB_NOTFOUND ? 0 : rc;
+    if (progress) {
+        atomic_store(&progress->compared, compared);
+    }
 done:
     ops_count_comparisons(compared);
-    for (i = 0; i < p->nfingers; i++) {
-        hm_probe_free(probes[i]);
-    }
+    probes_free(probes, p->nfingers);
     return rc;
+}
+
+struct recheck {
+    struct enroll_prep   *p;
+    struct hm_probe     **probes;
+    struct hm_scratch    *scratch;
+    const char           *other;
+    uint64_t              compared;
+};
+
+static int
+recheck_finger(void *arg, const struct store_finger *fg)
+{
+    struct recheck  *rc = arg;
+    unsigned         i;
+    double           s;
+
+    for (i = 0; i < rc->p->nfingers; i++) {
+        s = hm_compare(rc->probes[i], fg->stored, fg->stored_len,
+            rc->scratch);
+        rc->compared++;
+        if (s >= rc->p->threshold) {
+            add_hit(rc->p, rc->other, rc->p->fingers[i].position,
+                fg->position, s);
+        }
+    }
+    return 0;
+}
+
+int
+en_dedup_recheck(MDB_txn *txn, const char *curp, struct enroll_prep *p)
+{
+    struct hm_probe  *probes[EN_FINGERS_MAX] = { 0 };
+    struct recheck    r = { p, probes, NULL, NULL, 0 };
+    MDB_cursor       *cur;
+    MDB_val           k, v;
+    char              kb[32], id[20], other[STORE_CURP_MAX];
+    int               rc;
+
+    if (p->nfingers == 0 || journal_seq(txn) <= p->snapshot) {
+        return 0;              /* nobody enrolled since the scan began */
+    }
+    p->threshold = hm_threshold_for_fmr(en_cfg()->dedup_fmr);
+    if (probes_new(p, probes) != 0) {
+        return -1;
+    }
+    r.scratch = hm_scratch_new();
+    if (r.scratch == NULL
+        || (rc = mdb_cursor_open(txn, en_db_enroll(), &cur)) != 0)
+    {
+        hm_scratch_free(r.scratch);
+        probes_free(probes, p->nfingers);
+        return -1;
+    }
+    snprintf(id, sizeof(id), "%016llx", (unsigned long long) p->snapshot + 1);
+    k = en_key(kb, sizeof(kb), "e:", id);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size < 2 || memcmp(k.mv_data, "e:", 2) != 0) {
+            break;
+        }
+        if (v.mv_size >= sizeof(other)) {
+            continue;
+        }
+        memcpy(other, v.mv_data, v.mv_size);
+        other[v.mv_size] = '\0';
+        if (strcmp(other, curp) == 0) {
+            continue;
+        }
+        r.other = other;
+        rc = store_finger_each(ops_store(), txn, other, recheck_finger, &r);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+        }
+        p->searched++;
+    }
+    mdb_cursor_close(cur);
+    ops_count_comparisons(r.compared);
+    hm_scratch_free(r.scratch);
+    probes_free(probes, p->nfingers);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
 /* ---- the checks shared by the pool and the writer --------------------------- */
@@ -301,16 +430,13 @@ subject_open_case(MDB_txn *txn, const char *curp, char *case_id, size_t cap)
     return rc;
 }
 
-static int
-enroll_preconditions(MDB_txn *txn, const struct en_fields *f,
+int
+en_subject_preconditions(MDB_txn *txn, const struct en_fields *f,
     struct en_err *e)
 {
     char  case_id[EN_ID_MAX], state[EN_WORD_MAX];
     int   rc;
 
-    if (devices_check(txn, f->device_id, f->rfc, "enrollment", e) != 0) {
-        return -1;
-    }
     rc = subject_open_case(txn, f->curp, case_id, sizeof(case_id));
     if (rc == 0) {
         return en_fail(e, HIPC_ST_CONFLICT, "duplicate_suspect", "curp",
@@ -328,7 +454,44 @@ enroll_preconditions(MDB_txn *txn, const struct en_fields *f,
     return 0;
 }
 
-/* ---- ENROLL: ring -> pool -> writer ---------------------------------------- */
+/* A new enrollment: also the device, and no dedup job already pending for
+ * the CURP (job_id gets its id then). */
+static int
+enroll_preconditions(MDB_txn *txn, const struct en_fields *f,
+    struct en_err *e, char *job_id, size_t cap)
+{
+    if (devices_check(txn, f->device_id, f->rfc, "enrollment", e) != 0) {
+        return -1;
+    }
+    if (en_subject_preconditions(txn, f, e) != 0) {
+        return -1;
+    }
+    if (en_jobs_pending(txn, f->curp, job_id, cap) == 0) {
+        return en_fail(e, HIPC_ST_CONFLICT, "dedup_pending", "curp",
+            "dedup job %s for this CURP is not finished; follow its status",
+            job_id);
+    }
+    return 0;
+}
+
+/* ---- ENROLL: ring -> pool -> writer (or the job queue) ----------------------- */
+
+static void
+en_reply_job_err(struct hd_request *rq, const struct en_err *e,
+    const char *job_id)
+{
+    struct hipc_writer  w;
+    uint8_t             buf[1024];
+
+    if (strcmp(e->code, "dedup_pending") != 0) {
+        en_reply_err(rq, e);
+        return;
+    }
+    hipc_writer_init(&w, buf, sizeof(buf));
+    en_put_err(&w, e);
+    hipc_put_str(&w, T(JOB_ID), job_id);
+    hd_reply(rq, e->status, buf, w.len);
+}
 
 static void
 enroll_pool(void *arg, struct hd_thread *th)
@@ -338,6 +501,7 @@ enroll_pool(void *arg, struct hd_thread *th)
     struct en_fields     f;
     struct en_err        e;
     MDB_txn             *txn;
+    char                 job_id[EN_ID_MAX];
     int                  rc;
 
     if (hd_expired(rq)) {
@@ -346,8 +510,9 @@ enroll_pool(void *arg, struct hd_thread *th)
         hd_request_free(rq);
         return;
     }
-    if (en_decode(rq->payload, rq->len, enroll_allowed, enroll_required, &f,
-            &e) != 0 || prepare_fingers(th, &f, p) != 0)
+    if (en_decode(rq->payload, rq->len, en_enroll_allowed,
+            en_enroll_required, &f, &e) != 0
+        || en_prepare_fingers(th, &f, p) != 0)
     {
         ops_reply_error(rq, HIPC_ST_BUSY, "out_of_memory", NULL,
             "huellad is out of memory");
@@ -358,23 +523,32 @@ enroll_pool(void *arg, struct hd_thread *th)
         writer_submit(rq);         /* the refusal is counted durably */
         return;
     }
-    while (sem_wait(&enroll_lock) != 0) {
-        /* EINTR */
-    }
-    p->holds_lock = 1;
     if ((rc = store_read_begin(ops_store(), &txn)) != 0) {
         ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL, "%s",
             mdb_strerror(rc));
         hd_request_free(rq);
         return;
     }
-    if (enroll_preconditions(txn, &f, &e) != 0) {
+    if (enroll_preconditions(txn, &f, &e, job_id, sizeof(job_id)) != 0) {
         mdb_txn_abort(txn);
-        en_reply_err(rq, &e);
+        en_reply_job_err(rq, &e, job_id);
         hd_request_free(rq);
         return;
     }
-    rc = dedup_scan(th, txn, f.curp, p);
+    /* Too much work for the request's deadline, or the client asked:
+     * the writer stores it as a job and the job thread searches. */
+    p->comparisons = (uint64_t) p->nfingers
+                     * store_count_fingers(ops_store(), txn);
+    if (p->nfingers > 0
+        && (f.async
+            || p->comparisons > en_cfg()->dedup_sync_max_comparisons))
+    {
+        mdb_txn_abort(txn);
+        p->queue = 1;
+        writer_submit(rq);
+        return;
+    }
+    rc = en_dedup_scan(th, txn, f.curp, p, NULL);
     mdb_txn_abort(txn);
     if (rc != 0) {
         ops_reply_error(rq, HIPC_ST_INTERNAL, "dedup_failed", NULL,
@@ -393,8 +567,8 @@ op_enroll(struct hd_request *rq)
     struct en_err        e;
     struct enroll_prep  *p;
 
-    if (en_decode(rq->payload, rq->len, enroll_allowed, enroll_required, &f,
-            &e) != 0 || enroll_check(&f, &e) != 0)
+    if (en_decode(rq->payload, rq->len, en_enroll_allowed,
+            en_enroll_required, &f, &e) != 0 || enroll_check(&f, &e) != 0)
     {
         en_reply_err(rq, &e);
         return;
@@ -405,7 +579,7 @@ op_enroll(struct hd_request *rq)
             "huellad is out of memory");
         return;
     }
-    en_dispatch(rq, p, prep_free, enroll_pool);
+    en_dispatch(rq, p, en_prep_free, enroll_pool);
 }
 
 /* The refusal: every failing finger named, the failure counted. */
@@ -443,16 +617,16 @@ write_refusal(const struct en_fields *f, struct enroll_prep *p, MDB_txn *txn,
 }
 
 /* Opens a dedup case holding the whole request, to be resolved later. */
-static int
-write_case(const struct en_fields *f, struct enroll_prep *p,
-    const struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
+int
+en_write_case(const struct en_fields *f, struct enroll_prep *p,
+    const uint8_t *payload, size_t len, MDB_txn *txn, struct hipc_writer *w)
 {
     struct hipc_writer  cw;
     uint8_t            *buf;
     char                case_id[EN_ID_MAX], kb[64];
     MDB_val             k, v;
     unsigned            i;
-    size_t              at, cap = rq->len + 8192;
+    size_t              at, cap = len + 8192;
     int                 rc;
 
     buf = malloc(cap);
@@ -479,7 +653,7 @@ write_case(const struct en_fields *f, struct enroll_prep *p,
         hipc_put_f64(&cw, T(SCORE), p->hits[i].score);
         hipc_close(&cw, at);
     }
-    hipc_put(&cw, T(PAYLOAD), rq->payload, rq->len);
+    hipc_put(&cw, T(PAYLOAD), payload, len);
     rc = en_record_put(txn, en_db_enroll(), "c:", case_id, &cw);
     free(buf);
     if (rc == 0) {
@@ -507,9 +681,9 @@ write_case(const struct en_fields *f, struct enroll_prep *p,
 }
 
 /* Stores the whole enrollment and its receipt (inside the caller's nested
- * transaction: all of it or nothing). */
-static int
-store_enrollment(const struct en_fields *f, struct enroll_prep *p,
+ * transaction: all of it or nothing), journaled for the recheck. */
+int
+en_store_enrollment(const struct en_fields *f, struct enroll_prep *p,
     const char *case_id, MDB_txn *txn, struct hipc_writer *w)
 {
     struct store_subject   s;
@@ -558,6 +732,9 @@ store_enrollment(const struct en_fields *f, struct enroll_prep *p,
     if (rc == 0 && unreadable) {
         rc = en_exception_open(txn, f->curp, "unreadable_prints",
             "declared unreadable at enrollment", f->actor, f->client);
+    }
+    if (rc == 0 && p->nfingers > 0) {
+        rc = journal_append(txn, f->curp);
     }
     if (rc != 0) {
         goto fail;
@@ -619,22 +796,36 @@ write_enroll(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     struct enroll_prep  *p = rq->prep;
     struct en_fields     f;
     struct en_err        e;
+    char                 job_id[EN_ID_MAX];
+    int                  rc;
 
-    if (en_decode(rq->payload, rq->len, enroll_allowed, enroll_required, &f,
-            &e) != 0)
+    if (en_decode(rq->payload, rq->len, en_enroll_allowed,
+            en_enroll_required, &f, &e) != 0)
     {
         return en_put_err(w, &e);
     }
     if (p->nerr > 0) {
         return write_refusal(&f, p, txn, w);
     }
-    if (enroll_preconditions(txn, &f, &e) != 0) {
+    if (enroll_preconditions(txn, &f, &e, job_id, sizeof(job_id)) != 0) {
+        if (strcmp(e.code, "dedup_pending") == 0) {
+            hipc_put_str(w, T(JOB_ID), job_id);
+        }
         return en_put_err(w, &e);
     }
-    if (p->nhits > 0) {
-        return write_case(&f, p, rq, txn, w);
+    if (p->queue) {
+        return en_jobs_write_queued(&f, p, rq->payload, rq->len, txn, w);
     }
-    return store_enrollment(&f, p, NULL, txn, w);
+    /* Enrollments that committed while this one was scanning. */
+    if ((rc = en_dedup_recheck(txn, f.curp, p)) != 0) {
+        ops_error(w, "dedup_failed", NULL, "the dedup recheck failed: %s",
+            rc > 0 ? mdb_strerror(rc) : "out of memory");
+        return HIPC_ST_INTERNAL;
+    }
+    if (p->nhits > 0) {
+        return en_write_case(&f, p, rq->payload, rq->len, txn, w);
+    }
+    return en_store_enrollment(&f, p, NULL, txn, w);
 }
 
 /* ---- DEDUP_RESOLVE ----------------------------------------------------------- */
@@ -680,9 +871,9 @@ resolve_pool(void *arg, struct hd_thread *th)
     p->payload_len = n;
     mdb_txn_abort(txn);
     if (strcmp(f.state, "false_alarm") == 0
-        && (en_decode(p->payload, p->payload_len, enroll_allowed,
-                enroll_required, &ef, &e) != 0
-            || prepare_fingers(th, &ef, p) != 0 || p->nerr > 0))
+        && (en_decode(p->payload, p->payload_len, en_enroll_allowed,
+                en_enroll_required, &ef, &e) != 0
+            || en_prepare_fingers(th, &ef, p) != 0 || p->nerr > 0))
     {
         ops_reply_error(rq, HIPC_ST_INTERNAL, "case_unreadable", "case_id",
             "the enrollment held by case %s cannot be prepared", f.case_id);
@@ -714,7 +905,7 @@ write_resolve(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
 
     en_decode(rq->payload, rq->len, resolve_allowed, resolve_required, &f,
         &e);
-    en_decode(p->payload, p->payload_len, enroll_allowed, enroll_required,
+    en_decode(p->payload, p->payload_len, en_enroll_allowed, en_enroll_required,
         &ef, &e);
     rc = en_record_get(txn, en_db_enroll(), "c:", f.case_id, &rec, &len);
     if (rc != 0) {
@@ -775,7 +966,7 @@ write_resolve(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
         return HIPC_ST_INTERNAL;
     }
     if (strcmp(f.state, "false_alarm") == 0) {
-        status = store_enrollment(&ef, p, f.case_id, txn, w);
+        status = en_store_enrollment(&ef, p, f.case_id, txn, w);
     } else {
         payload = json_pack("{s:s, s:s, s:s, s:s}", "case_id", f.case_id,
             "decision", "confirmed", "curp", ef.curp, "employer_rfc",
@@ -825,7 +1016,7 @@ op_resolve(struct hd_request *rq)
             "huellad is out of memory");
         return;
     }
-    en_dispatch(rq, p, prep_free, resolve_pool);
+    en_dispatch(rq, p, en_prep_free, resolve_pool);
 }
 
 /* ---- DEDUP_LIST ---------------------------------------------------------------- */
@@ -960,9 +1151,5 @@ enrollment_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
 int
 enrollment_init(char *err, size_t errlen)
 {
-    if (sem_init(&enroll_lock, 0, 1) != 0) {
-        snprintf(err, errlen, "cannot create the enrollment lock");
-        return -1;
-    }
-    return 0;
+    return en_jobs_start(err, errlen);
 }

@@ -117,6 +117,14 @@ enum hipc_op {
                                     ACTOR -> CASE_ID, STATE, FOLIO, RECEIPT*/
     HIPC_OP_EXCEPTION_LIST = 79, /* [CURP] -> JSON                         */
     HIPC_OP_SUBJECT_LOOKUP = 80, /* CURP | NSS -> JSON (worker search)     */
+    /* Queued dedup (ENROLL with ASYNC, or more than
+     * enrollment.dedup_sync_max_comparisons, answers OK with JOB_ID,
+     * STATE "queued", QUEUE_POSITION, COMPARISONS instead of a FOLIO). */
+    HIPC_OP_DEDUP_JOB_GET = 81,  /* JOB_ID, [RFC: only that employer's]
+                                    -> JSON (the job's status document)    */
+    HIPC_OP_DEDUP_JOB_LIST = 82, /* [RFC], [STATE] -> JSON (newest first)  */
+    HIPC_OP_DEDUP_JOB_FINISH = 83, /* huellad-internal (the job thread to
+                                    the writer); refused from clients      */
 
     /* Attendance (issue 6; docs/attendance.md).  ACTOR and ROLES are the
      * caller as the module authenticated it; huellad decides who may see
@@ -263,6 +271,18 @@ enum hipc_tag {
     HIPC_F_FINGER_ERROR = 98,    /* nested: INDEX, POSITION, ERR_CODE,
                                     MESSAGE (one per refused finger)       */
     HIPC_F_INDEX = 99,           /* u32, 0-based index in the request      */
+    /* Queued dedup jobs (issue 5, tags 120..139). */
+    HIPC_F_JOB_ID = 120,         /* "dj_" + 16 hex                         */
+    HIPC_F_ASYNC = 121,          /* u32 1: queue it (Prefer: respond-async)*/
+    HIPC_F_COMPARED = 122,       /* u64, comparisons done so far           */
+    HIPC_F_COMPARISONS = 123,    /* u64, fingers x gallery templates       */
+    HIPC_F_QUEUE_POSITION = 124, /* u32, 1 = running or next               */
+    HIPC_F_JOB_SEQ = 125,        /* u64, FIFO order of a job               */
+    HIPC_F_OUTCOME = 126,        /* nested: the reply the synchronous call
+                                    would have given                       */
+    HIPC_F_OUTCOME_STATUS = 127, /* u32, enum hipc_status of OUTCOME       */
+    HIPC_F_FINISHED = 128,       /* u64, unix seconds                      */
+    HIPC_F_SNAPSHOT = 129,       /* u64, enrollment journal sequence       */
 
     /* Attendance (issue 6); also uses DEVICE_ID (the kiosk), FOLIO,
      * RECEIPT and REASON (a code from attendance.reasons). */

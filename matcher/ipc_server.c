@@ -138,6 +138,9 @@ hd_reply(const struct hd_request *rq, int status, const void *payload,
     uint64_t           one = 1;
     int                pushed;
 
+    if (c == NULL) {
+        return;     /* huellad's own request (a dedup job): nobody waits */
+    }
     if (atomic_load_explicit(&c->dead, memory_order_acquire)) {
         return;
     }

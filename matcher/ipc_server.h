@@ -19,7 +19,8 @@ int ipc_server_start(const struct hd_config *cfg, char *err, size_t errlen);
 void ipc_server_stop(void);
 
 /* Answers rq in its slot and rings the client's reply doorbell.  Safe from
- * any thread; a reply for a link that is gone is dropped. */
+ * any thread; a reply for a link that is gone, or for huellad's own
+ * request (conn NULL), is dropped. */
 void hd_reply(const struct hd_request *rq, int status, const void *payload,
     size_t len);
 

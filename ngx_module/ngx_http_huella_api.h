@@ -148,6 +148,8 @@ extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_list;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_resolve;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_exceptions;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_my_exceptions;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_job_get;
+extern ngx_http_huella_endpoint_t  ngx_http_huella_dedup_jobs_list;
 /* issue 6: attendance (ngx_http_huella_attendance.h) */
 extern ngx_http_huella_endpoint_t  ngx_http_huella_punch;
 extern ngx_http_huella_endpoint_t  ngx_http_huella_my_attendance;

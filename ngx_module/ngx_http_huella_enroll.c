@@ -11,6 +11,14 @@
  * An enrollment that matches another identity is answered 409
  * duplicate_suspect with the case id only: the other identity is never
  * in the reply.
+ *
+ * An enrollment whose dedup search is too big to answer within the
+ * request (or sent with "Prefer: respond-async") is accepted as a queued
+ * dedup job: 202 {"job_id","status":"queued","status_url"} with Location;
+ * GET /api/v1/dedup-jobs/{id} follows it and, once done, carries the
+ * answer the synchronous call would have given; GET /api/v1/dedup-jobs
+ * lists them.  An employer_rep sees its own employer's jobs only (404
+ * for others'), admins and auditors all.
  */
 
 
@@ -51,6 +59,15 @@ static ngx_int_t ngx_http_huella_list_reply(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
 static char *ngx_http_huella_field(ngx_http_huella_ctx_t *ctx, char *fmt,
     ngx_uint_t i, char *name);
+static ngx_uint_t ngx_http_huella_prefer_async(ngx_http_request_t *r);
+static ngx_int_t ngx_http_huella_enroll_queued(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd, ngx_str_t *job_id);
+static ngx_int_t ngx_http_huella_job_scope(ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_job_get_encode(ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_jobs_list_encode(
+    ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_job_reply(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd);
 
 
 ngx_http_huella_endpoint_t  ngx_http_huella_subject_lookup = {
@@ -82,6 +99,19 @@ ngx_http_huella_endpoint_t  ngx_http_huella_my_exceptions = {
     HIPC_OP_EXCEPTION_LIST, ngx_http_huella_exceptions_encode,
     ngx_http_huella_list_reply, 0, 0, NULL, 0
 };
+
+ngx_http_huella_endpoint_t  ngx_http_huella_dedup_job_get = {
+    HIPC_OP_DEDUP_JOB_GET, ngx_http_huella_job_get_encode,
+    ngx_http_huella_job_reply, 0, 0, NULL, 0
+};
+
+ngx_http_huella_endpoint_t  ngx_http_huella_dedup_jobs_list = {
+    HIPC_OP_DEDUP_JOB_LIST, ngx_http_huella_jobs_list_encode,
+    ngx_http_huella_job_reply, 0, 0, NULL, 0
+};
+
+static ngx_str_t  ngx_http_huella_jobs_path =
+    ngx_string("/api/v1/dedup-jobs/");
 
 
 /* "fingers[3].data" in r->pool */
@@ -251,9 +281,75 @@ ngx_http_huella_enroll_encode(ngx_http_huella_ctx_t *ctx)
         return rc;
     }
 
+    if (ngx_http_huella_prefer_async(ctx->request)) {
+        hipc_put_u32(&ctx->writer, HIPC_F_ASYNC, 1);
+    }
+
     ngx_http_huella_put_actor(ctx);
 
     return NGX_OK;
+}
+
+
+/* "Prefer: respond-async" (RFC 7240), among other preferences */
+
+static ngx_uint_t
+ngx_http_huella_prefer_async(ngx_http_request_t *r)
+{
+    u_char           *p, *last, *start;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != 6
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Prefer", 6) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',' && *p != ';' && *p != ' '
+                   && *p != '\t' && *p != '=')
+            {
+                p++;
+            }
+
+            if (p - start == 13
+                && ngx_strncasecmp(start, (u_char *) "respond-async", 13)
+                   == 0)
+            {
+                return 1;
+            }
+
+            while (p < last && *p != ',') {
+                p++;
+            }
+        }
+    }
 }
 
 
@@ -479,7 +575,13 @@ static ngx_int_t
 ngx_http_huella_enroll_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd)
 {
-    ngx_str_t  folio, receipt, curp;
+    ngx_str_t  folio, receipt, curp, job_id;
+
+    ngx_http_huella_reply_str(rd, HIPC_F_JOB_ID, &job_id);
+
+    if (job_id.len) {
+        return ngx_http_huella_enroll_queued(ctx, rd, &job_id);
+    }
 
     ngx_http_huella_reply_str(rd, HIPC_F_FOLIO, &folio);
     ngx_http_huella_reply_str(rd, HIPC_F_RECEIPT, &receipt);
@@ -519,6 +621,7 @@ ngx_http_huella_enroll_error(ngx_http_huella_ctx_t *ctx,
     uint16_t             tag, t;
     uint32_t             len, l, index, position;
     ngx_str_t            code, message, field, case_id, fcode, fmsg;
+    ngx_str_t            job_id;
     ngx_uint_t           status;
     const uint8_t       *data, *d;
     struct hipc_reader   sub;
@@ -526,6 +629,7 @@ ngx_http_huella_enroll_error(ngx_http_huella_ctx_t *ctx,
     ngx_str_set(&code, "");
     ngx_str_set(&message, "");
     ngx_str_set(&case_id, "");
+    ngx_str_set(&job_id, "");
     ngx_str_null(&field);
 
     extra = json_object();
@@ -561,6 +665,11 @@ ngx_http_huella_enroll_error(ngx_http_huella_ctx_t *ctx,
         case HIPC_F_CASE_ID:
             case_id.data = (u_char *) data;
             case_id.len = len;
+            break;
+
+        case HIPC_F_JOB_ID:
+            job_id.data = (u_char *) data;
+            job_id.len = len;
             break;
 
         case HIPC_F_WARNING:
@@ -633,6 +742,22 @@ ngx_http_huella_enroll_error(ngx_http_huella_ctx_t *ctx,
         json_object_set_new(extra, "case_id",
                             json_stringn((char *) case_id.data,
                                          case_id.len));
+    }
+
+    if (job_id.len) {
+        f = ngx_pnalloc(ctx->request->pool,
+                        ngx_http_huella_jobs_path.len + job_id.len + 1);
+        if (f == NULL) {
+            json_decref(extra);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ngx_sprintf((u_char *) f, "%V%V", &ngx_http_huella_jobs_path,
+                     &job_id) = '\0';
+
+        json_object_set_new(extra, "job_id",
+                            json_stringn((char *) job_id.data, job_id.len));
+        json_object_set_new(extra, "status_url", json_string(f));
     }
 
     /* huellad names a finger "fingers[i]": the template is at fault */
@@ -851,4 +976,211 @@ ngx_http_huella_exceptions_encode(ngx_http_huella_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * 202 {"job_id","status":"queued","status_url","queue_position",
+ * "progress":{"compared":0,"total"},"curp"} with Location: status_url
+ */
+
+static ngx_int_t
+ngx_http_huella_enroll_queued(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd, ngx_str_t *job_id)
+{
+    u_char              *url;
+    uint16_t             tag;
+    uint32_t             len, position;
+    uint64_t             total;
+    ngx_str_t            value, pref;
+    const uint8_t       *data;
+    struct hipc_reader   r;
+
+    position = 0;
+    total = 0;
+    r = *rd;
+    r.pos = 0;
+
+    while (hipc_next(&r, &tag, &data, &len) == 1) {
+        if (tag == HIPC_F_QUEUE_POSITION) {
+            (void) hipc_get_u32(data, len, &position);
+
+        } else if (tag == HIPC_F_COMPARISONS) {
+            (void) hipc_get_u64(data, len, &total);
+        }
+    }
+
+    url = ngx_pnalloc(ctx->request->pool,
+                      ngx_http_huella_jobs_path.len + job_id->len);
+    if (url == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = url;
+    value.len = ngx_sprintf(url, "%V%V", &ngx_http_huella_jobs_path, job_id)
+                - url;
+
+    if (ngx_http_huella_add_header(ctx->request, "Location", &value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_huella_prefer_async(ctx->request)) {
+        ngx_str_set(&pref, "respond-async");
+
+        if (ngx_http_huella_add_header(ctx->request, "Preference-Applied",
+                                       &pref)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_huella_send_json(ctx->request, NGX_HTTP_ACCEPTED,
+               json_pack("{s:s%,s:s,s:s%,s:I,s:{s:I,s:I},s:s%}",
+                         "job_id", job_id->data, job_id->len,
+                         "status", "queued",
+                         "status_url", value.data, value.len,
+                         "queue_position", (json_int_t) position,
+                         "progress", "compared", (json_int_t) 0,
+                         "total", (json_int_t) total,
+                         "curp", ctx->curp.data, ctx->curp.len));
+}
+
+
+/*
+ * Whose jobs the caller sees: admins and auditors all, an employer_rep
+ * its own employer's (RFC sent to huellad, which answers 404 for others)
+ */
+
+static ngx_int_t
+ngx_http_huella_job_scope(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_str_t                   *rfc;
+    ngx_http_huella_identity_t  *id;
+
+    id = ctx->identity;
+
+    if (id->roles & (NGX_HTTP_HUELLA_ADMIN|NGX_HTTP_HUELLA_AUDITOR)) {
+        return NGX_OK;
+    }
+
+    rfc = &id->f[NGX_HTTP_HUELLA_ID_RFC];
+
+    if (rfc->len == 0) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_FORBIDDEN,
+                                      "no_employer", NULL,
+                                      "this account is not bound to an "
+                                      "employer's RFC");
+    }
+
+    hipc_put(&ctx->writer, HIPC_F_RFC, rfc->data, rfc->len);
+
+    return NGX_OK;
+}
+
+
+/* GET /api/v1/dedup-jobs/{id} */
+
+static ngx_int_t
+ngx_http_huella_job_get_encode(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_huella_path_token(ctx, "job_id");
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    hipc_put(&ctx->writer, HIPC_F_JOB_ID, ctx->path_id.data,
+             ctx->path_id.len);
+
+    return ngx_http_huella_job_scope(ctx);
+}
+
+
+/* GET /api/v1/dedup-jobs[?status=queued|running|done|failed] */
+
+static ngx_int_t
+ngx_http_huella_jobs_list_encode(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  state;
+
+    rc = ngx_http_huella_query_arg(ctx, "status", &state);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && state.len) {
+        if (!(state.len == 6 && ngx_strncmp(state.data, "queued", 6) == 0)
+            && !(state.len == 7
+                 && ngx_strncmp(state.data, "running", 7) == 0)
+            && !(state.len == 4 && ngx_strncmp(state.data, "done", 4) == 0)
+            && !(state.len == 6
+                 && ngx_strncmp(state.data, "failed", 6) == 0))
+        {
+            return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                          "invalid_status", "status",
+                                          "status is queued, running, done "
+                                          "or failed");
+        }
+
+        hipc_put(&ctx->writer, HIPC_F_STATE, state.data, state.len);
+    }
+
+    return ngx_http_huella_job_scope(ctx);
+}
+
+
+/* a job's document (with "status_url"), or {"jobs":[...]} */
+
+static ngx_int_t
+ngx_http_huella_job_reply(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd)
+{
+    u_char      *url;
+    size_t       i, n;
+    json_t      *doc, *job, *id;
+    ngx_uint_t   list;
+
+    list = ctx->endpoint == &ngx_http_huella_dedup_jobs_list;
+    doc = ngx_http_huella_reply_doc(rd);
+
+    if (doc == NULL || (list ? !json_is_array(doc) : !json_is_object(doc))) {
+        json_decref(doc);
+        return ngx_http_huella_malformed(ctx);
+    }
+
+    n = list ? json_array_size(doc) : 1;
+
+    for (i = 0; i < n; i++) {
+        job = list ? json_array_get(doc, i) : doc;
+        id = json_object_get(job, "job_id");
+
+        if (!json_is_string(id)) {
+            continue;
+        }
+
+        url = ngx_pnalloc(ctx->request->pool,
+                          ngx_http_huella_jobs_path.len
+                          + json_string_length(id) + 1);
+        if (url == NULL) {
+            json_decref(doc);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ngx_sprintf(url, "%V%s", &ngx_http_huella_jobs_path,
+                     json_string_value(id)) = '\0';
+
+        json_object_set_new(job, "status_url", json_string((char *) url));
+    }
+
+    if (list) {
+        doc = json_pack("{s:o}", "jobs", doc);
+    }
+
+    return ngx_http_huella_send_json(ctx->request, NGX_HTTP_OK, doc);
 }
