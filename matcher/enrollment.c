@@ -266,8 +266,10 @@ probes_new(struct enroll_prep *p, struct hm_probe **probes)
     return 0;
 }
 
-/* How many gallery templates a job compares between progress updates. */
-#define SCAN_CHUNK  256
+/* How many gallery templates a job compares between progress updates
+ * (fewer when a test slows it, so small galleries show progress). */
+#define SCAN_CHUNK        256
+#define SCAN_CHUNK_DEBUG  16
 
 int
 en_dedup_scan(struct hd_thread *th, MDB_txn *txn, const char *curp,
@@ -311,7 +313,9 @@ en_dedup_scan(struct hd_thread *th, MDB_txn *txn, const char *curp,
                 add_hit(p, other, p->fingers[i].position, fg.position, s);
             }
         }
-        if (progress && ++chunk == SCAN_CHUNK) {
+        if (progress && ++chunk == (progress->pause_ms ? SCAN_CHUNK_DEBUG
+                                                        : SCAN_CHUNK))
+        {
             chunk = 0;
             atomic_store(&progress->compared, compared);
             if (progress->pause_ms) {

@@ -5,7 +5,8 @@
  * duplicate_suspect without revealing the other identity; dedup cases
  * resolved both ways; per-finger quality refusals and the exception they
  * open; declared unreadable prints; the worker lookup; kill -9 during and
- * after enrollments leaving all or nothing.
+ * after enrollments leaving all or nothing; queued dedup jobs (ASYNC):
+ * their status documents, the outcome of each, who may see them.
  */
 
 #include <jansson.h>
@@ -524,6 +525,126 @@ START_TEST(test_kill9)
 }
 END_TEST
 
+/* The status document of a job, polled until it is done or failed. */
+static json_t *
+wait_job(const char *job_id, const char *rfc)
+{
+    json_t      *j = NULL;
+    const char  *st;
+    int          i;
+
+    for (i = 0; i < 3000; i++) {
+        begin();
+        s(HIPC_F_JOB_ID, job_id);
+        if (rfc) {
+            s(HIPC_F_RFC, rfc);
+        }
+        ck_assert_int_eq(call(HIPC_OP_DEDUP_JOB_GET), HIPC_ST_OK);
+        j = rep_json();
+        st = json_string_value(json_object_get(j, "status"));
+        if (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0) {
+            return j;
+        }
+        json_decref(j);
+        usleep(10000);
+    }
+    ck_abort_msg("job %s did not finish", job_id);
+    return NULL;
+}
+
+START_TEST(test_dedup_jobs)
+{
+    char         job_a[64], job_b[64], state[32], *text;
+    json_t      *j, *res, *list;
+    const char  *folio;
+
+    /* queued on request: OK at once with the job, not a folio */
+    enroll_begin(CURP_A);
+    add_finger(2, "102_1.iso", 0);
+    hipc_put_u32(&rw, HIPC_F_ASYNC, 1);
+    ck_assert_int_eq(call(HIPC_OP_ENROLL), HIPC_ST_OK);
+    rep_str(HIPC_F_JOB_ID, job_a, sizeof(job_a));
+    rep_str(HIPC_F_STATE, state, sizeof(state));
+    ck_assert(strncmp(job_a, "dj_", 3) == 0);
+    ck_assert_str_eq(state, "queued");
+    ck_assert(!rep_has("eyJ"));                /* no receipt yet */
+    j = wait_job(job_a, RFC_E);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")),
+        "enrolled");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "http_status")),
+        201);
+    res = json_object_get(j, "result");
+    folio = json_string_value(json_object_get(res, "folio"));
+    ck_assert_ptr_nonnull(folio);
+    verify_with_openssl_cli(json_string_value(json_object_get(res,
+        "receipt")));
+    begin();
+    s(HIPC_F_FOLIO, folio);
+    ck_assert_int_eq(call(HIPC_OP_RECEIPT_GET), HIPC_ST_OK);
+    json_decref(j);
+
+    /* the same finger under another CURP: the job opens a case */
+    enroll_begin(CURP_B);
+    add_finger(2, "102_2.iso", 0);
+    hipc_put_u32(&rw, HIPC_F_ASYNC, 1);
+    ck_assert_int_eq(call(HIPC_OP_ENROLL), HIPC_ST_OK);
+    rep_str(HIPC_F_JOB_ID, job_b, sizeof(job_b));
+    j = wait_job(job_b, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")),
+        "duplicate_suspect");
+    res = json_object_get(json_object_get(j, "result"), "error");
+    ck_assert_str_eq(json_string_value(json_object_get(res, "code")),
+        "duplicate_suspect");
+    ck_assert(strncmp(json_string_value(json_object_get(res, "case_id")),
+        "dd_", 3) == 0);
+    text = json_dumps(j, 0);
+    ck_assert_ptr_null(strstr(text, CURP_A));  /* never the other one */
+    free(text);
+    json_decref(j);
+
+    /* another employer's job is not found; a bad id is refused */
+    begin();
+    s(HIPC_F_JOB_ID, job_b);
+    s(HIPC_F_RFC, RFC_O);
+    call(HIPC_OP_DEDUP_JOB_GET);
+    expect(HIPC_ST_NOT_FOUND, "job_not_found");
+    begin();
+    s(HIPC_F_JOB_ID, "dj/../x");
+    call(HIPC_OP_DEDUP_JOB_GET);
+    expect(HIPC_ST_INVALID, "invalid_value");
+
+    /* the list: newest first, filtered by employer and state */
+    begin();
+    s(HIPC_F_RFC, RFC_E);
+    ck_assert_int_eq(call(HIPC_OP_DEDUP_JOB_LIST), HIPC_ST_OK);
+    list = rep_json();
+    ck_assert_int_eq(json_array_size(list), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list,
+        0), "job_id")), job_b);
+    json_decref(list);
+    begin();
+    s(HIPC_F_RFC, RFC_O);
+    ck_assert_int_eq(call(HIPC_OP_DEDUP_JOB_LIST), HIPC_ST_OK);
+    list = rep_json();
+    ck_assert_int_eq(json_array_size(list), 0);
+    json_decref(list);
+
+    /* the writer-only op is refused from a client */
+    begin();
+    s(HIPC_F_JOB_ID, job_a);
+    call(HIPC_OP_DEDUP_JOB_FINISH);
+    expect(HIPC_ST_BAD_REQUEST, "unknown_op");
+
+    /* jobs survive a restart as they are */
+    kill_server();
+    start_server();
+    j = wait_job(job_a, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")),
+        "enrolled");
+    json_decref(j);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -537,6 +658,7 @@ suite(void)
     tcase_add_test(tc, test_dedup);
     tcase_add_test(tc, test_quality_and_exceptions);
     tcase_add_test(tc, test_kill9);
+    tcase_add_test(tc, test_dedup_jobs);
     suite_add_tcase(su, tc);
     return su;
 }
