@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -327,6 +328,38 @@ class DedupJobsTest(unittest.TestCase):
         c = [x for x in cases["cases"]
              if x["case_id"] == final["result"]["error"]["case_id"]][0]
         self.assertIn(b, [m["curp"] for m in c["matches"]])
+
+    def test_race_concurrent_sync_enrollments_of_one_finger(self):
+        """Four synchronous enrollments of one template under four CURPs
+        at once: their scans run side by side on the pool and cannot see
+        each other; exactly one may be enrolled."""
+        curps = [self.curp() for _ in range(4)]
+        out = {}
+        reqs = []
+        for k, curp in enumerate(curps):
+            path = f"/api/v1/subjects/{curp}/enrollment"
+            raw = json.dumps({"fingers": [finger(
+                8, "109_1.iso", db="DB2_B")]}).encode()
+            reqs.append((curp, path, raw, self.dev.sign("POST", path, raw)))
+        gate = threading.Barrier(len(reqs))
+
+        def go(curp, path, raw, h):
+            gate.wait()
+            st, _, doc = self.call("POST", path, token=self.rep, raw=raw,
+                                   headers=h)
+            out[curp] = (st, (doc or {}).get("error", {}).get("code"))
+
+        ts = [threading.Thread(target=go, args=r) for r in reqs]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        got = sorted(out.values(), key=lambda x: x[0])
+        self.assertEqual(got, [(201, None)] + [(409, "duplicate_suspect")]
+                         * 3, out)
+        enrolled = [c for c in curps
+                    if self.lookup(c)["biometrics"]["status"] == "enrolled"]
+        self.assertEqual(len(enrolled), 1, out)
 
     def test_fifo_and_queue_position(self):
         ids = []
