@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "enrollment_jobs.h"
 #include "identity.h"
 #include "ipc_server.h"
 #include "registry.h"
@@ -360,6 +361,7 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
     char                   curp[STORE_CURP_MAX], state[EN_WORD_MAX];
     char                   buf[STORE_NAME_MAX], rfc[EN_RFC_MAX];
     char                   folio[EN_FOLIO_MAX], model[EN_MODEL_MAX];
+    char                   job_id[EN_ID_MAX];
     int                    have_subject, have_account, have_status;
     int                    rc;
 
@@ -434,6 +436,12 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
             json_array_append_new(flags, json_string("dedup_pending"));
         }
     }
+    if (en_jobs_pending(txn, curp, job_id, sizeof(job_id)) == 0) {
+        /* an enrollment accepted, its dedup job not finished */
+        json_array_append_new(flags, json_string("dedup_queued"));
+    } else {
+        job_id[0] = '\0';
+    }
     if (json_array_size(fp.arr) == 0 && model[0] == '\0') {
         json_array_append_new(flags, json_string("no_biometrics"));
     }
@@ -454,6 +462,9 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
         "missing", missing, "flags", flags, "exception", exc);
     if (o && folio[0]) {
         json_object_set_new(o, "folio", json_string(folio));
+    }
+    if (o && job_id[0]) {
+        json_object_set_new(o, "dedup_job_id", json_string(job_id));
     }
     mdb_txn_abort(txn);
     en_reply_json(rq, th, o ? json_dumps(o, JSON_COMPACT) : NULL);
