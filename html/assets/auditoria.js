@@ -1,12 +1,15 @@
 /* Auditor: the open dedup cases (GET /api/v1/dedup?status=open) with both
  * CURPs and scores, resolved as confirmed duplicate or false alarm (POST
- * /api/v1/dedup/{case}/resolve), and the exceptions (GET
- * /api/v1/exceptions). */
+ * /api/v1/dedup/{case}/resolve), the queued dedup jobs (GET
+ * /api/v1/dedup-jobs, refreshed while some are unfinished) and the
+ * exceptions (GET /api/v1/exceptions). */
 "use strict";
 (function () {
   const $ = Enr.$;
   let cases = [];
   let exceptions = [];
+  let jobs = [];
+  let jobsTimer = null;
 
   function renderCases() {
     const ul = $("cases");
@@ -63,6 +66,56 @@
     });
   }
 
+  function jobOutcome(j) {
+    const r = j.result || {};
+    if (j.outcome === "enrolled") {
+      return Enr.el("dd", {}, Enr.el("a", { i18n: "job_out_enrolled", vars: { folio: r.folio },
+        href: `/acuse.html?folio=${encodeURIComponent(r.folio || "")}` }));
+    }
+    const e = r.error || {};
+    if (j.outcome === "duplicate_suspect") {
+      return Enr.el("dd", { i18n: "job_out_duplicate_suspect", vars: { id: e.case_id || "—" } });
+    }
+    return Enr.el("dd", { i18n: "job_out_refused", vars: { code: e.code || "—" } });
+  }
+
+  function renderJobs() {
+    const ul = $("job-list");
+    ul.textContent = "";
+    $("jobs-none").hidden = jobs.length > 0;
+    jobs.forEach((j) => {
+      const p = j.progress || {};
+      const finished = j.status === "done" || j.status === "failed";
+      ul.appendChild(Enr.el("li", { "data-job": j.job_id, "data-status": j.status },
+        Enr.el("h3", { class: "mono", text: j.job_id }),
+        Enr.el("dl", { class: "details" },
+          Enr.el("dt", { i18n: "job_curp" }), Enr.el("dd", { class: "mono", text: j.curp }),
+          Enr.el("dt", { i18n: "job_employer" }), Enr.el("dd", { class: "mono", text: j.employer_rfc || "—" }),
+          Enr.el("dt", { i18n: "job_status_label" }),
+          Enr.el("dd", {}, Enr.el("span", { class: "pill", i18n: `job_st_${j.status}` })),
+          Enr.el("dt", { i18n: "job_progress" }),
+          Enr.el("dd", { i18n: "job_progress_value", vars: {
+            compared: Number(p.compared || 0).toLocaleString(huellaLang()),
+            total: Number(p.total || 0).toLocaleString(huellaLang()) } }),
+          Enr.el("dt", { i18n: "job_created" }), Enr.el("dd", { text: Enr.date(j.created) }),
+          finished ? Enr.el("dt", { i18n: "job_finished" }) : null,
+          finished ? Enr.el("dd", { text: Enr.date(j.finished) }) : null,
+          finished ? Enr.el("dt", { i18n: "job_result" }) : null,
+          finished ? jobOutcome(j) : null)));
+    });
+  }
+
+  async function loadJobs() {
+    clearTimeout(jobsTimer);
+    const r = await huellaApi("GET", "/api/v1/dedup-jobs");
+    if (!r.ok) { Enr.error($("jobs-msg"), r.error); return; }
+    jobs = (r.data && r.data.jobs) || [];
+    renderJobs();
+    if (jobs.some((j) => j.status === "queued" || j.status === "running")) {
+      jobsTimer = setTimeout(loadJobs, 2000);
+    }
+  }
+
   async function resolve(c, decision) {
     const ok = await Enr.confirm(decision === "confirmed" ? "confirm_confirmed" : "confirm_false",
                                  { id: c.case_id }, decision === "confirmed");
@@ -90,6 +143,7 @@
     else Enr.error($("dedup-msg"), d.error);
     if (x.ok) { exceptions = (x.data && x.data.exceptions) || []; renderExceptions(); }
     else Enr.error($("exc-msg"), x.error);
+    await loadJobs();
   }
 
   async function start() {
@@ -99,12 +153,13 @@
     if (me.error) { Enr.error($("page-msg"), me.error); return; }
     if (!Enr.hasRole(me, "auditor", "admin")) { huellaMessage($("page-msg"), "forbidden_page"); return; }
     $("dedup").hidden = false;
+    $("jobs").hidden = false;
     $("exceptions").hidden = false;
     await load();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.addEventListener("huella:lang", () => { renderCases(); renderExceptions(); });
+    document.addEventListener("huella:lang", () => { renderCases(); renderJobs(); renderExceptions(); });
     start();
   });
 })();

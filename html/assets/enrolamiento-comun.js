@@ -112,6 +112,7 @@ const Enr = {
     }
     if (none) frag.appendChild(Enr.flag("red", "flag_none"));
     if (flags.includes("dedup_pending")) frag.appendChild(Enr.flag("warn", "flag_dedup"));
+    if (flags.includes("dedup_queued")) frag.appendChild(Enr.flag("warn", "flag_queued"));
     if (flags.includes("duplicate_confirmed") || b.status === "duplicate_confirmed") {
       frag.appendChild(Enr.flag("red", "flag_dup"));
     }

@@ -3,6 +3,13 @@
  * (optional float32 vector), 4 review + the capture device's signature,
  * 5 result (receipt, possible duplicate, or per-finger reasons).
  *
+ * A dedup search too big for one request (or asked for with the "in the
+ * background" box: Prefer: respond-async) is queued: 202 with a status
+ * URL. Step 5 then shows "Verificando duplicados…" with the progress and
+ * polls GET /api/v1/dedup-jobs/{id} until the job is done, and shows the
+ * same result the synchronous answer would have. ?job=ID reopens step 5
+ * on a job (the address can be kept and reloaded).
+ *
  * The page never holds a device key. The capture device agent signs the
  * exact body the page shows (RFC 9421: @method, @path, content-digest);
  * in the demo that is `huellactl device sign` run on the downloaded file,
@@ -18,6 +25,8 @@
   let face = null;        // {data, dim}
   let bodyText = "";
   let blobUrl = null;
+  let pollTimer = null;
+  const POLL_MS = 800;
 
   function b64(buf) {
     const bytes = new Uint8Array(buf);
@@ -259,10 +268,23 @@
     huellaMessage($("s4-msg"), null);
     const headers = parseHeaders(ta.value);
     if (!headers) { huellaFieldError(ta, "agent_headers_bad"); ta.focus(); return; }
+    if ($("queued").checked) headers.Prefer = "respond-async";
     $("send").disabled = true;
     const r = await huellaApi("POST", enrollPath(), bodyText, { raw: true, headers });
     $("send").disabled = false;
     const err = r.error || {};
+    if (r.status === 202 && r.data && r.data.status_url) {
+      show(5);
+      followJob(r.data);
+      return;
+    }
+    if (err.code === "dedup_pending" && r.data && r.data.error && r.data.error.status_url) {
+      // This worker's enrollment is already queued: follow that one.
+      show(5);
+      followJob({ job_id: r.data.error.job_id, status_url: r.data.error.status_url,
+                  status: "queued", progress: null });
+      return;
+    }
     // A signature problem is fixed here (sign again), not a result.
     if (r.status === 401 || /^(signature_|nonce_|content_digest|device_)/.test(err.code || "")) {
       if (r.status === 401 && err.code === "unauthorized") { location.replace("/login.html?return=%2Fenrolamiento.html"); return; }
@@ -272,6 +294,70 @@
     }
     renderResult(r);
     show(5);
+  }
+
+  /* ---- 5 queued dedup: progress, polling ---- */
+  function renderPending(job) {
+    const box = $("result");
+    const p = job.progress || {};
+    const total = Number(p.total) || 0;
+    const done = Math.min(Number(p.compared) || 0, total);
+    const pct = total ? Math.floor((done * 100) / total) : 0;
+    let status = $("job-status");
+    if (!status) {
+      box.textContent = "";
+      status = Enr.el("div", { id: "job-status", role: "status", "aria-live": "polite" });
+      box.append(Enr.el("div", { class: "flag flag-warn", "data-flag": "job_checking" },
+          Enr.el("span", { class: "flag-icon", "aria-hidden": "true", text: "…" }),
+          Enr.el("span", { i18n: "job_checking" })),
+        status,
+        Enr.el("progress", { id: "job-progress", max: "100", value: "0",
+                             "aria-labelledby": "job-progress-label" }),
+        Enr.el("p", { class: "hint" }, Enr.el("span", { id: "job-progress-label", i18n: "job_progress_label" }),
+          " ", Enr.el("span", { class: "mono", text: job.job_id })),
+        Enr.el("p", { class: "hint", i18n: "job_leave" }));
+    }
+    $("job-progress").value = pct;
+    $("job-progress").setAttribute("aria-valuetext", `${pct} %`);
+    const key = job.status === "running" ? "job_running" : "job_queued";
+    huellaSetText(status, key, { compared: done.toLocaleString(huellaLang()),
+      total: total.toLocaleString(huellaLang()), pct, position: job.queue_position || 1 });
+  }
+
+  /* The finished job as the synchronous answer would have been. */
+  function jobAsResponse(job) {
+    const status = job.http_status || 500;
+    const data = job.result || {};
+    if (job.outcome === "enrolled") return { ok: true, status, data };
+    return { ok: false, status, data, error: data.error || { code: "job_failed" } };
+  }
+
+  function followJob(job) {
+    clearTimeout(pollTimer);
+    renderPending(job);
+    const url = new URL(location.href);
+    url.searchParams.set("job", job.job_id);
+    history.replaceState(null, "", url);
+    const tick = async () => {
+      const r = await huellaApi("GET", job.status_url);
+      if (!r.ok) {
+        if (r.status === 401) { location.replace("/login.html?return=" + encodeURIComponent(location.pathname + location.search)); return; }
+        if (r.status === 0 || r.status >= 500) { pollTimer = setTimeout(tick, POLL_MS * 2); return; }
+        $("result").textContent = "";
+        renderResult(r);
+        return;
+      }
+      const j = r.data;
+      if (j.status === "done" || j.status === "failed") {
+        if (!worker || worker.curp !== j.curp) worker = { curp: j.curp, name: worker && worker.name };
+        renderResult(jobAsResponse(j));
+        $("s5-h").focus();
+        return;
+      }
+      renderPending(j);
+      pollTimer = setTimeout(tick, POLL_MS);
+    };
+    pollTimer = setTimeout(tick, POLL_MS);
   }
 
   /* ---- 5 result ---- */
@@ -325,6 +411,12 @@
     if (me.error) { Enr.error($("page-msg"), me.error); return; }
     if (!Enr.hasRole(me, "employer_rep", "admin")) { huellaMessage($("page-msg"), "forbidden_page"); return; }
     $("wizard").hidden = false;
+    const jobId = new URLSearchParams(location.search).get("job");
+    if (jobId && /^[A-Za-z0-9_-]{1,64}$/.test(jobId)) {
+      show(5, false);
+      followJob({ job_id: jobId, status_url: `/api/v1/dedup-jobs/${jobId}`, status: "queued", progress: null });
+      return;
+    }
     show(1, false);
     const curp = new URLSearchParams(location.search).get("curp");
     if (curp) { $("q").value = curp; $("form-search").requestSubmit(); }

@@ -164,7 +164,7 @@ Object.assign(HUELLA_STRINGS["es-MX"], {
   /* auditoria.html */
   aud_title: "Auditoría · Huella",
   aud_h1: "Auditoría de enrolamiento",
-  aud_lead: "Casos de posible duplicado detenidos por la búsqueda 1:N y excepciones abiertas.",
+  aud_lead: "Casos de posible duplicado detenidos por la búsqueda 1:N, verificaciones de duplicados en cola y excepciones abiertas.",
   dedup_h: "Casos de posible duplicado",
   dedup_none: "No hay casos abiertos.",
   case_h: "Caso {id}",
@@ -183,7 +183,27 @@ Object.assign(HUELLA_STRINGS["es-MX"], {
   exc_repeated_quality_failure: "Fallas de calidad repetidas",
   exc_st_open: "Abierta", exc_st_closed: "Cerrada", exc_st_resolved: "Resuelta",
   err_case_closed: "El caso ya estaba cerrado.",
-  err_case_not_found: "El caso no existe."
+  err_case_not_found: "El caso no existe.",
+  queued_label: "Verificar duplicados en segundo plano",
+  queued_hint: "La búsqueda contra todo el padrón corre en cola y esta página sigue su avance. Con un padrón grande el servidor la pone en cola aunque no lo marques.",
+  job_checking: "Verificando duplicados…",
+  job_queued: "En cola: lugar {position}. Comparaciones: {compared} de {total}.",
+  job_running: "Comparando contra el padrón: {compared} de {total} ({pct} %).",
+  job_progress_label: "Avance de la búsqueda de duplicados, trabajo",
+  job_leave: "Puedes cerrar esta página: el enrolamiento ya fue recibido y el resultado queda en la lista de trabajos y en el acuse.",
+  err_dedup_pending: "Ya hay un enrolamiento de este trabajador en verificación de duplicados.",
+  err_job_not_found: "No existe ese trabajo de verificación, o no es de tu empresa.",
+  err_job_failed: "La verificación de duplicados no terminó.",
+  flag_queued: "Enrolamiento recibido: verificación de duplicados en curso.",
+  jobs_h: "Verificación de duplicados en cola",
+  jobs_none: "No hay trabajos de verificación.",
+  job_curp: "CURP", job_employer: "Empresa", job_status_label: "Estado",
+  job_progress: "Avance", job_created: "Recibido", job_finished: "Terminado", job_result: "Resultado",
+  job_progress_value: "{compared} de {total}",
+  job_st_queued: "En cola", job_st_running: "Comparando", job_st_done: "Terminado", job_st_failed: "Falló",
+  job_out_enrolled: "Enrolado, acuse {folio}",
+  job_out_duplicate_suspect: "Posible duplicado: caso {id}",
+  job_out_refused: "No se registró ({code})"
 });
 
 Object.assign(HUELLA_STRINGS.en, {
@@ -344,7 +364,7 @@ Object.assign(HUELLA_STRINGS.en, {
 
   aud_title: "Audit · Huella",
   aud_h1: "Enrollment audit",
-  aud_lead: "Possible-duplicate cases held by the 1:N search, and open exceptions.",
+  aud_lead: "Possible-duplicate cases held by the 1:N search, queued duplicate checks, and open exceptions.",
   dedup_h: "Possible-duplicate cases",
   dedup_none: "No open cases.",
   case_h: "Case {id}",
@@ -363,5 +383,25 @@ Object.assign(HUELLA_STRINGS.en, {
   exc_repeated_quality_failure: "Repeated quality failures",
   exc_st_open: "Open", exc_st_closed: "Closed", exc_st_resolved: "Resolved",
   err_case_closed: "The case was already closed.",
-  err_case_not_found: "The case does not exist."
+  err_case_not_found: "The case does not exist.",
+  queued_label: "Check for duplicates in the background",
+  queued_hint: "The search against the whole register runs in a queue and this page follows it. With a large register the server queues it even if you leave this unchecked.",
+  job_checking: "Checking for duplicates…",
+  job_queued: "Queued: position {position}. Comparisons: {compared} of {total}.",
+  job_running: "Comparing against the register: {compared} of {total} ({pct} %).",
+  job_progress_label: "Progress of the duplicate search, job",
+  job_leave: "You may close this page: the enrollment was received and the result stays in the job list and on the receipt.",
+  err_dedup_pending: "This worker already has an enrollment being checked for duplicates.",
+  err_job_not_found: "There is no such check, or it is not your company's.",
+  err_job_failed: "The duplicate check did not finish.",
+  flag_queued: "Enrollment received: duplicate check in progress.",
+  jobs_h: "Queued duplicate checks",
+  jobs_none: "No duplicate checks.",
+  job_curp: "CURP", job_employer: "Employer", job_status_label: "Status",
+  job_progress: "Progress", job_created: "Received", job_finished: "Finished", job_result: "Result",
+  job_progress_value: "{compared} of {total}",
+  job_st_queued: "Queued", job_st_running: "Comparing", job_st_done: "Finished", job_st_failed: "Failed",
+  job_out_enrolled: "Enrolled, receipt {folio}",
+  job_out_duplicate_suspect: "Possible duplicate: case {id}",
+  job_out_refused: "Not recorded ({code})"
 });

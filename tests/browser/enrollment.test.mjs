@@ -5,7 +5,9 @@
 // capture device agent: the page never holds the device key), its receipt
 // verified in the browser and a tampered copy refused, and a dedup case
 // (two FVC impressions of one finger under two CURPs) resolved by an
-// auditor.
+// auditor, and an enrollment whose dedup runs as a queued job: the wizard
+// shows "Verificando duplicados…" with its progress, polls the status URL
+// and then shows the receipt; the auditor page lists the job.
 //
 // Sessions: service tokens minted with the admin TOKEN (issue 5 item 9):
 // an employer_rep token for EMPLOYER and an auditor token, sent by the
@@ -30,6 +32,7 @@ const ENROLL_CURP = "HECS880606MOCRRF03";     // enrolled through the wizard
 const DUP_FIRST = "GOTJ750121HGTNRR00";       // 101_1.iso through the API
 const DUP_SECOND = "DIMP800817HSLZRD09";      // 101_2.iso through the wizard
 const BAD_CURP = "PEGA920218MPLRNN07";        // a template that does not parse
+const QUEUED_CURP = "ROFL830930HVZDLS04";     // dedup as a queued job
 const FVC = "/work/shared/data/fvc2002/DB1_B";
 const HUELLACTL = path.join(process.env.HUELLA_BUILD || path.join(ROOT, "build"), "bin", "huellactl");
 
@@ -272,7 +275,7 @@ describe("employer dashboard", () => {
 
 /* Steps 1-4 of the wizard for CURP with TEMPLATE at position 2 and finger
  * 10 declared amputated; step 4 signed by the agent (huellactl). */
-async function wizard(page, curp, template, shots, faceFile) {
+async function wizard(page, curp, template, shots, faceFile, queued = false) {
   await page.goto(`${baseUrl()}/enrolamiento.html?curp=${curp}`);
   await page.locator("[data-flag=flag_none]").waitFor();
   assert.equal(await page.locator("#steps li[aria-current=step]").getAttribute("data-step"), "1");
@@ -307,6 +310,7 @@ async function wizard(page, curp, template, shots, faceFile) {
   await page.getByRole("button", { name: "Enviar enrolamiento" }).click();
   await page.locator("#sig-headers-error").filter({ hasText: "Faltan encabezados" }).waitFor();
   await page.getByLabel(/Encabezados firmados/).fill(sign(body, p));
+  if (queued) await page.getByLabel("Verificar duplicados en segundo plano").check();
   await assertAccessible(page);
   if (shots) await screenshot(page, `${shots}-4`);
   await page.getByRole("button", { name: "Enviar enrolamiento" }).click();
@@ -500,5 +504,52 @@ describe("dedup", () => {
     const look = await api("GET", `/api/v1/subjects?curp=${DUP_SECOND}`, undefined, repToken);
     assert.equal(look.status, 200);
     assert.equal(look.data.biometrics.status, "enrolled");
+  });
+});
+
+describe("queued dedup", () => {
+  test("the wizard follows a queued dedup job to its receipt; the auditor lists it", async (t) => {
+    if (!up) { t.skip("no enrollment endpoints in this build"); return; }
+    const template = "/work/shared/data/fvc2004/DB1_B/103_1.iso";
+    const page = await pageAs("desktop", repToken);
+    let jobId;
+    try {
+      await wizard(page, QUEUED_CURP, template, null, null, true);
+      const checking = page.locator("[data-flag=job_checking]");
+      await checking.filter({ hasText: "Verificando duplicados…" }).waitFor();
+      await page.locator("#job-progress").waitFor();
+      assert.match(await page.locator("#job-status").textContent(), /En cola|Comparando/);
+      jobId = new URL(page.url()).searchParams.get("job");
+      assert.match(jobId || "", /^dj_[0-9a-f]{16}$/);
+      await assertAccessible(page);
+      await screenshot(page, "enr-wizard-desktop-es-queued");
+      await page.locator("#result-text").filter({ hasText: "Se registró la biometría" }).waitFor({ timeout: 30000 });
+      const folio = /HUE-\d{4}-\d+/.exec(await page.locator("#result-text").textContent())[0];
+      assert.equal(await page.locator("#receipt-link").getAttribute("href"), `/acuse.html?folio=${folio}`);
+      await assertAccessible(page);
+      await screenshot(page, "enr-wizard-desktop-es-queued-done");
+      // The address keeps the job: reloading shows the same result.
+      await page.reload();
+      await page.locator("#result-text").filter({ hasText: folio }).waitFor();
+      await page.getByRole("button", { name: "English" }).click();
+      await page.locator("#result-text").filter({ hasText: "Receipt folio" }).waitFor();
+      await page.getByRole("button", { name: "Español" }).click();
+      await assertClean(page);
+    } finally { await closePage(page); }
+    const look = await api("GET", `/api/v1/subjects?curp=${QUEUED_CURP}`, undefined, repToken);
+    assert.equal(look.data.biometrics.status, "enrolled");
+    for (const viewport of ["phone", "desktop"]) {
+      const aud = await pageAs(viewport, auditorToken);
+      try {
+        await aud.goto(`${baseUrl()}/auditoria.html`);
+        const card = aud.locator(`[data-job="${jobId}"]`);
+        await card.waitFor();
+        assert.equal(await card.getAttribute("data-status"), "done");
+        assert.match(await card.textContent(), new RegExp(`${QUEUED_CURP}.*Terminado.*Enrolado, acuse HUE-`, "s"));
+        await checkPage(aud, "auditoria");
+        await screenshot(aud, `enr-auditoria-${viewport}-es-jobs`);
+        await assertClean(aud);
+      } finally { await closePage(aud); }
+    }
   });
 });
