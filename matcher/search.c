@@ -36,6 +36,7 @@
 #include "fusion.h"
 #include "ipc_server.h"
 #include "prefilter.h"
+#include "sigblocks.h"
 #include "store.h"
 
 /* Below this many fingers the exhaustive search is already fast (20k x
@@ -197,15 +198,12 @@ hit_insert(struct search_hit *list, unsigned *n, unsigned k,
     }
 }
 
-static uint32_t
-curp_hash(const uint8_t *s, size_t n)
+/* The shard that owns a subject: whole signature lanes per shard, and the
+ * exhaustive walk splits subjects the same way. */
+static unsigned
+subject_shard(const void *curp, size_t len, unsigned shards)
 {
-    uint32_t  h = 2166136261u;
-
-    while (n--) {
-        h = (h ^ *s++) * 16777619u;
-    }
-    return h;
+    return sigblock_lane(curp, len) % shards;
 }
 
 static int
@@ -326,7 +324,7 @@ shard_exhaustive(struct shard_state *s, unsigned index, MDB_txn *txn,
     {
         klen = key_curp_len(&k);
         if (klen == 0 || klen >= STORE_CURP_MAX
-            || curp_hash(k.mv_data, klen) % job->shards != index)
+            || subject_shard(k.mv_data, klen, job->shards) != index)
         {
             continue;
         }
@@ -462,10 +460,11 @@ shard_score_subject(struct shard_state *s, MDB_cursor *fcur,
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
-/* The pre-filtered shard: scan the signatures of this shard's subjects,
- * keep each probe's best kk, then score every nominated subject with all
- * probes.  searched counts the signatures scanned (the gallery covered).
- * 0, or an LMDB error (-1 for out of memory); *expired on the deadline. */
+/* The pre-filtered shard: scan the signature blocks of this shard's lanes
+ * in place, keep each probe's best kk, then score every nominated subject
+ * with all probes.  searched counts the signatures scanned (the gallery
+ * covered).  0, or an LMDB error (-1 for out of memory); *expired on the
+ * deadline. */
 static int
 shard_prefiltered(struct shard_state *s, unsigned index, MDB_txn *txn,
     int *expired)
@@ -480,66 +479,89 @@ shard_prefiltered(struct shard_state *s, unsigned index, MDB_txn *txn,
     size_t                     held[SEARCH_PROBES_MAX] = { 0 };
     size_t                     klen, i, ncand, skip_len = 0;
     uint32_t                   walked = 0;
+    uint8_t                    lane_key[SIGBLOCK_KEY_BYTES];
     struct pf_entry           *heap, *cand, e;
+    struct sigblock_view       b;
     MDB_cursor                *cur = NULL;
     const void                *skip_curp = NULL;
-    MDB_val                    k, v;
-    unsigned                   p, position;
-    int                        rc, skipped = 0;
+    MDB_val                    k, v, fk;
+    unsigned                   p, position, lane, slot;
+    int                        rc, skipped = 0, any_position = 1;
 
     heap = malloc(kk * spec->nprobes * sizeof(*heap));
     if (heap == NULL) {
         return -1;
     }
-    rc = store_signature_cursor(pool.store, txn, &cur);
-    for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    for (p = 0; p < spec->nprobes; p++) {
+        any_position &= spec->probes[p].position == 0;
+    }
+    rc = store_sigblock_cursor(pool.store, txn, &cur);
+    for (lane = index; rc == 0 && lane < SIGBLOCK_LANES; lane += job->shards)
     {
-        klen = key_curp_len(&k);
-        if (klen == 0 || klen >= STORE_CURP_MAX
-            || curp_hash(k.mv_data, klen) % job->shards != index)
+        sigblock_lane_key(lane, lane_key);
+        k.mv_data = lane_key;
+        k.mv_size = sizeof(lane_key);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+             rc == 0 && ((const uint8_t *) k.mv_data)[0] == lane;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
         {
-            continue;
-        }
-        if ((++walked & 4095) == 0 && spec_expired(spec)) {
-            *expired = 1;
-            break;
-        }
-        if (spec->skip != NULL && (skip_curp == NULL || skip_len != klen
-                || memcmp(skip_curp, k.mv_data, klen) != 0))
-        {
-            /* Once per subject: its keys are adjacent. */
-            char  name[STORE_CURP_MAX];
-
-            memcpy(name, k.mv_data, klen);
-            name[klen] = '\0';
-            skipped = spec->skip(spec->ctx, name) != 0;
-            skip_curp = k.mv_data;
-            skip_len = klen;
-        }
-        if (skipped || v.mv_size != HM_SIG_BYTES) {
-            continue;
-        }
-        s->searched++;
-        position = ((const uint8_t *) k.mv_data)[k.mv_size - 1];
-        for (p = 0; p < spec->nprobes; p++) {
-            if (spec->probes[p].position != 0
-                && spec->probes[p].position != position)
-            {
+            if (sigblock_decode(&k, &v, &b) != 0) {
                 continue;
             }
-            e.rank = (uint64_t) hm_sigquery_score(spec->probes[p].sigq,
-                v.mv_data) << 32 | (uint32_t) ~walked;
-            e.key = k;
-            pf_offer(heap + p * kk, &held[p], kk, &e);
+            if ((++walked & 31) == 0 && spec_expired(spec)) {
+                *expired = 1;
+                break;
+            }
+            for (slot = 0; slot < b.used; slot++) {
+                const uint8_t  *sig = b.sigs + (size_t) slot * HM_SIG_BYTES;
+
+                fk = sigblock_slot_key(&b, slot);
+                klen = fk.mv_size >= 2 ? fk.mv_size - 2 : 0;
+                if (klen == 0) {
+                    continue;
+                }
+                if (spec->skip != NULL && (skip_curp == NULL
+                        || skip_len != klen
+                        || memcmp(skip_curp, fk.mv_data, klen) != 0))
+                {
+                    /* Once per run of a subject's adjacent fingers. */
+                    char  name[STORE_CURP_MAX];
+
+                    memcpy(name, fk.mv_data, klen);
+                    name[klen] = '\0';
+                    skipped = spec->skip(spec->ctx, name) != 0;
+                    skip_curp = fk.mv_data;
+                    skip_len = klen;
+                }
+                if (skipped) {
+                    continue;
+                }
+                s->searched++;
+                position = ((const uint8_t *) fk.mv_data)[klen + 1];
+                e.key = fk;
+                for (p = 0; p < spec->nprobes; p++) {
+                    if (!any_position && spec->probes[p].position != 0
+                        && spec->probes[p].position != position)
+                    {
+                        continue;
+                    }
+                    e.rank = (uint64_t) hm_sigquery_score(
+                        spec->probes[p].sigq, sig) << 32
+                        | (uint32_t) ~(s->searched);
+                    pf_offer(heap + p * kk, &held[p], kk, &e);
+                }
+            }
+        }
+        if (rc == MDB_NOTFOUND || (rc == 0 && !*expired)) {
+            rc = 0;
+        }
+        if (*expired) {
+            break;
         }
     }
     if (cur) {
         mdb_cursor_close(cur);
         cur = NULL;
-    }
-    if (rc == MDB_NOTFOUND) {
-        rc = 0;
     }
     if (rc != 0 || *expired) {
         free(heap);

@@ -20,12 +20,13 @@
 #include <unistd.h>
 
 #include "prefilter.h"
+#include "sigblocks.h"
 
 struct store {
     MDB_env  *env;
     MDB_dbi   subjects;
     MDB_dbi   fingers;
-    MDB_dbi   signatures;     /* same keys as fingers, prefilter.h bytes */
+    struct sigblock_dbs  sig; /* pre-filter signatures, sigblocks.h */
     MDB_dbi   meta;
     struct store_identity_dbs identity;
 };
@@ -81,35 +82,80 @@ mkdir_p(const char *path)
 
 static int finger_value_decode(const MDB_val *val, struct store_finger *out);
 
-/* The pre-filter signature of a fingers value, under the same key. */
+/* The pre-filter signature of a fingers value, in its lane's block. */
 static int
 signature_put(struct store *st, MDB_txn *txn, MDB_val *key,
     const uint8_t *stored, size_t stored_len)
 {
-    MDB_val  v = { HM_SIG_BYTES, NULL };
-    int      rc;
+    uint8_t  sig[HM_SIG_BYTES];
 
-    rc = mdb_put(txn, st->signatures, key, &v, MDB_RESERVE);
-    if (rc == 0 && hm_signature_from_stored(stored, stored_len,
-            v.mv_data) != 0)
-    {
-        rc = mdb_del(txn, st->signatures, key, NULL);   /* never searched */
+    if (hm_signature_from_stored(stored, stored_len, sig) != 0) {
+        return sigblock_del(txn, &st->sig, key);    /* never searched */
     }
-    return rc;
+    return sigblock_put(txn, &st->sig, key, sig);
+}
+
+/* The rebuild's source: the fingers in key order, each signature taken
+ * from the version-2 "signatures" database when it is current (a copy),
+ * else computed from the stored template. */
+struct sig_source {
+    MDB_txn     *txn;
+    MDB_cursor  *fingers;
+    MDB_dbi      old;
+    int          use_old;
+    int          started;
+};
+
+static int
+sig_source_next(void *arg, MDB_val *fkey, uint8_t *sig)
+{
+    struct sig_source    *src = arg;
+    struct store_finger   f;
+    MDB_val               v, ov;
+    int                   rc;
+
+    rc = mdb_cursor_get(src->fingers, fkey, &v,
+        src->started ? MDB_NEXT : MDB_FIRST);
+    src->started = 1;
+    if (rc != 0) {
+        return rc;
+    }
+    if (src->use_old) {
+        MDB_val  k = *fkey;
+
+        rc = mdb_get(src->txn, src->old, &k, &ov);
+        if (rc == 0 && ov.mv_size == HM_SIG_BYTES) {
+            memcpy(sig, ov.mv_data, HM_SIG_BYTES);
+            return 0;
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+    }
+    if (finger_value_decode(&v, &f) != 0
+        || hm_signature_from_stored(f.stored, f.stored_len, sig) != 0)
+    {
+        return 1;       /* not searchable: no signature */
+    }
+    return 0;
 }
 
 /* Signatures are derived data: rebuilt from the fingers when their format
- * version changed or their count disagrees (a database written before they
- * existed).  Once, at open, in the open transaction. */
+ * version or the block layout changed, or their count disagrees (a
+ * database written before they existed).  Once, at open, in the open
+ * transaction.  A version-2 database's per-finger "signatures" database
+ * is copied into blocks, then deleted. */
 static int
 signatures_check(struct store *st, MDB_txn *txn)
 {
-    MDB_val      k = { 9, "sigformat" }, v;
-    MDB_stat     fs, ss;
-    MDB_cursor  *cur;
-    struct store_finger  f;
-    uint32_t     version = HM_SIG_VERSION << 16 | HM_SIG_BYTES, have = 0;
-    int          rc;
+    MDB_val            k = { 9, "sigformat" }, v;
+    MDB_val            bk = { 9, "sigblocks" };
+    MDB_stat           fs, ss;
+    struct sig_source  src;
+    uint32_t           version = HM_SIG_VERSION << 16 | HM_SIG_BYTES;
+    uint32_t           layout = SIGBLOCK_SLOTS << 8 | SIGBLOCK_LANES;
+    uint32_t           have = 0, have_layout = 0;
+    int                rc, old_rc;
 
     rc = mdb_get(txn, st->meta, &k, &v);
     if (rc == 0 && v.mv_size == sizeof(have)) {
@@ -117,38 +163,48 @@ signatures_check(struct store *st, MDB_txn *txn)
     } else if (rc != 0 && rc != MDB_NOTFOUND) {
         return rc;
     }
+    rc = mdb_get(txn, st->meta, &bk, &v);
+    if (rc == 0 && v.mv_size == sizeof(have_layout)) {
+        memcpy(&have_layout, v.mv_data, sizeof(have_layout));
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
     if ((rc = mdb_stat(txn, st->fingers, &fs)) != 0
-        || (rc = mdb_stat(txn, st->signatures, &ss)) != 0)
+        || (rc = mdb_stat(txn, st->sig.slots, &ss)) != 0)
     {
         return rc;
     }
-    if (have == version && fs.ms_entries == ss.ms_entries) {
+    memset(&src, 0, sizeof(src));
+    src.txn = txn;
+    old_rc = mdb_dbi_open(txn, "signatures", 0, &src.old);
+    if (old_rc != 0 && old_rc != MDB_NOTFOUND) {
+        return old_rc;
+    }
+    if (old_rc == MDB_NOTFOUND && have == version && have_layout == layout
+        && fs.ms_entries == ss.ms_entries)
+    {
         return 0;
     }
-    if ((rc = mdb_drop(txn, st->signatures, 0)) != 0
-        || (rc = mdb_cursor_open(txn, st->fingers, &cur)) != 0)
-    {
+    src.use_old = old_rc == 0 && have == version;
+    rc = mdb_cursor_open(txn, st->fingers, &src.fingers);
+    if (rc == 0) {
+        rc = sigblock_rebuild(txn, &st->sig, sig_source_next, &src);
+        mdb_cursor_close(src.fingers);
+    }
+    if (rc == 0 && old_rc == 0) {
+        rc = mdb_drop(txn, src.old, 1);
+    }
+    if (rc != 0) {
         return rc;
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    {
-        if (finger_value_decode(&v, &f) == 0) {
-            rc = signature_put(st, txn, &k, f.stored, f.stored_len);
-            if (rc != 0) {
-                break;
-            }
-        }
-    }
-    mdb_cursor_close(cur);
-    if (rc != MDB_NOTFOUND) {
-        return rc;
-    }
-    k.mv_data = "sigformat";
-    k.mv_size = 9;
     v.mv_data = &version;
     v.mv_size = sizeof(version);
-    return mdb_put(txn, st->meta, &k, &v, 0);
+    if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
+        return rc;
+    }
+    v.mv_data = &layout;
+    v.mv_size = sizeof(layout);
+    return mdb_put(txn, st->meta, &bk, &v, 0);
 }
 
 int
@@ -172,7 +228,7 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
         return -1;
     }
     if ((rc = mdb_env_create(&st->env)) != 0
-        || (rc = mdb_env_set_maxdbs(st->env, 16)) != 0
+        || (rc = mdb_env_set_maxdbs(st->env, 32)) != 0
         || (rc = mdb_env_set_maxreaders(st->env, max_readers)) != 0
         || (rc = mdb_env_set_mapsize(st->env, (size_t) map_size)) != 0
         || (rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0640)) != 0)
@@ -187,8 +243,10 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0
         || (rc = mdb_dbi_open(txn, "subjects", MDB_CREATE, &st->subjects)) != 0
         || (rc = mdb_dbi_open(txn, "fingers", MDB_CREATE, &st->fingers)) != 0
-        || (rc = mdb_dbi_open(txn, "signatures", MDB_CREATE,
-                &st->signatures)) != 0
+        || (rc = mdb_dbi_open(txn, "sigblocks", MDB_CREATE,
+                &st->sig.blocks)) != 0
+        || (rc = mdb_dbi_open(txn, "sigslots", MDB_CREATE,
+                &st->sig.slots)) != 0
         || (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0
         || (rc = mdb_dbi_open(txn, "accounts", MDB_CREATE,
                 &st->identity.accounts)) != 0
@@ -376,29 +434,6 @@ store_subject_delete(struct store *st, MDB_txn *txn, const char *curp)
     if (rc != 0) {
         return rc;
     }
-    /* Signatures first (same keys), then the fingers. */
-    rc = mdb_cursor_open(txn, st->signatures, &cur);
-    if (rc != 0) {
-        return rc;
-    }
-    fk.mv_data = prefix;
-    fk.mv_size = plen;
-    rc = mdb_cursor_get(cur, &fk, &fv, MDB_SET_RANGE);
-    while (rc == 0 && fk.mv_size == plen + 1
-           && memcmp(fk.mv_data, prefix, plen) == 0)
-    {
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-        fk.mv_data = prefix;
-        fk.mv_size = plen;
-        rc = mdb_cursor_get(cur, &fk, &fv, MDB_SET_RANGE);
-    }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
     rc = mdb_cursor_open(txn, st->fingers, &cur);
     if (rc != 0) {
         return rc;
@@ -409,7 +444,12 @@ store_subject_delete(struct store *st, MDB_txn *txn, const char *curp)
     while (rc == 0 && fk.mv_size == plen + 1
            && memcmp(fk.mv_data, prefix, plen) == 0)
     {
-        rc = mdb_cursor_del(cur, 0);
+        /* The signature first (another database: the cursor stays put),
+         * then the finger. */
+        rc = sigblock_del(txn, &st->sig, &fk);
+        if (rc == 0) {
+            rc = mdb_cursor_del(cur, 0);
+        }
         if (rc != 0) {
             break;
         }
@@ -501,8 +541,8 @@ store_finger_delete(struct store *st, MDB_txn *txn, const char *curp,
 
     k.mv_data = kbuf;
     k.mv_size = finger_key(kbuf, curp, position);
-    rc = mdb_del(txn, st->signatures, &k, NULL);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    rc = sigblock_del(txn, &st->sig, &k);
+    if (rc != 0) {
         return rc;
     }
     return mdb_del(txn, st->fingers, &k, NULL);
@@ -552,9 +592,9 @@ store_finger_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur)
 }
 
 int
-store_signature_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur)
+store_sigblock_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur)
 {
-    return mdb_cursor_open(txn, st->signatures, cur);
+    return mdb_cursor_open(txn, st->sig.blocks, cur);
 }
 
 int
@@ -613,7 +653,7 @@ store_count_fingers(struct store *st, MDB_txn *txn)
 uint64_t
 store_count_signatures(struct store *st, MDB_txn *txn)
 {
-    return count_entries(txn, st->signatures);
+    return count_entries(txn, st->sig.slots);
 }
 
 int

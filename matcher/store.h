@@ -10,10 +10,12 @@
  * Databases:
  *   subjects  CURP -> struct subject value (created, NSS, name)
  *   fingers   CURP \0 position -> 16-byte header + hm_encode() output
- *   signatures  the same keys -> hm_signature_from_stored() of the template
- *             (HM_SIG_BYTES, prefilter.h), written and deleted with the
- *             finger; rebuilt at open when "sigformat" in meta or the count
- *             disagrees
+ *   sigblocks, sigslots  hm_signature_from_stored() of every template
+ *             (HM_SIG_BYTES, prefilter.h) in blocks read in place by the
+ *             search (sigblocks.h), written and deleted with the finger in
+ *             the same transaction; rebuilt at open when "sigformat" or
+ *             "sigblocks" in meta or the count disagrees (a version-2
+ *             "signatures" database is copied in, then deleted)
  *   meta      "schema" -> u32 schema version
  *   accounts, account_index, tokens, nonces, recovery, throttle, audit:
  *             identity (issue 4); their records are identity_store.c's
@@ -97,8 +99,9 @@ int store_finger_each(struct store *st, MDB_txn *txn, const char *curp,
 
 /* Whole-database scan for 1:N search. */
 int store_finger_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur);
-/* Pre-filter scan: key as in fingers, value HM_SIG_BYTES of signature. */
-int store_signature_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur);
+/* Pre-filter scan: the signature blocks (sigblocks.h: sigblock_lane_key(),
+ * sigblock_decode()). */
+int store_sigblock_cursor(struct store *st, MDB_txn *txn, MDB_cursor **cur);
 /* The finger under a raw fingers/signatures key (from a cursor). */
 int store_finger_get_key(struct store *st, MDB_txn *txn, const MDB_val *key,
     char curp_out[STORE_CURP_MAX], struct store_finger *out);
@@ -109,6 +112,7 @@ int store_finger_decode(const MDB_val *key, const MDB_val *val,
 
 uint64_t store_count_subjects(struct store *st, MDB_txn *txn);
 uint64_t store_count_fingers(struct store *st, MDB_txn *txn);
+/* Fingers that have a signature in a block. */
 uint64_t store_count_signatures(struct store *st, MDB_txn *txn);
 
 /* Compacting hot copy into directory dir (created if missing; must not
