@@ -15,6 +15,9 @@
  *
  *   bench_identify [N ...]          default 10000 100000 1000000
  *   HUELLA_BENCH_K="a,b,c"          extra K values: accuracy only
+ *   HUELLA_BENCH_EXHAUSTIVE=0       skip the exhaustive pass: pre-filter
+ *                                   rank-1 per K only, each K compared
+ *                                   with the largest one (probe by probe)
  *
  * The 1M exhaustive pass is 280M comparisons: about 20 minutes on 2 cores.
  */
@@ -325,6 +328,63 @@ prefiltered(int p, size_t size, const size_t *ks, int nks, size_t kmax,
     free(rescored);
 }
 
+/* Without the exhaustive pass: per size, one untimed pre-filter run at
+ * the largest K gives every K's rank-1 (prefixes), each compared probe by
+ * probe with the largest K's; then a timed run at the default K. */
+static void
+no_exhaustive(const size_t *sizes, const size_t *bounds, int nsizes,
+    const size_t *extra_k, int nextra)
+{
+    int  b, i, p;
+
+    printf("1:N pre-filter only, %d real probes (impressions 2-8) vs "
+        "%d real mates + N synthetic, %d threads\n", NPROBES, NREAL,
+        THREADS);
+    printf("%9s %7s | %10s %9s %9s | %11s %9s\n", "N", "K", "pf rank1",
+        "lost", "gained", "pf ms", "(scan ms)");
+    for (b = 0; b < nsizes; b++) {
+        size_t            ks[MAX_KS], kmax;
+        int               nks = 0, ok[MAX_KS] = { 0 }, lost[MAX_KS] = { 0 };
+        int               gained[MAX_KS] = { 0 }, top;
+        double            t_scan = 0, t_total = 0;
+        struct pf_result  r;
+
+        ks[nks++] = hm_sig_default_k(bounds[b]);
+        for (i = 0; i < nextra; i++) {
+            ks[nks++] = extra_k[i];
+        }
+        kmax = ks[0];
+        top = 0;
+        for (i = 1; i < nks; i++) {
+            if (ks[i] > kmax) {
+                kmax = ks[i];
+                top = i;
+            }
+        }
+        for (p = 0; p < NPROBES; p++) {
+            prefiltered(p, bounds[b], ks, nks, kmax, &r);
+            for (i = 0; i < nks; i++) {
+                ok[i] += r.correct[i];
+                lost[i] += r.correct[top] && !r.correct[i];
+                gained[i] += !r.correct[top] && r.correct[i];
+            }
+            prefiltered(p, bounds[b], ks, 1, ks[0], &r);
+            t_scan += r.t_scan;
+            t_total += r.t_total;
+        }
+        for (i = 0; i < nks; i++) {
+            printf("%9zu %7zu | %9.2f%% %9d %9d |", sizes[b], ks[i],
+                100.0 * ok[i] / NPROBES, lost[i], gained[i]);
+            if (i == 0) {
+                printf(" %11.1f %9.1f", t_total / NPROBES * 1e3,
+                    t_scan / NPROBES * 1e3);
+            }
+            printf("%s\n", i == top ? "  (largest K: reference)" : "");
+        }
+        fflush(stdout);
+    }
+}
+
 static int
 cmp_size(const void *a, const void *b)
 {
@@ -339,6 +399,8 @@ main(int argc, char **argv)
     const char       *root = getenv("HUELLA_SHARED");
     const char       *synth_dir = getenv("HUELLA_SYNTH_DIR");
     const char       *kenv = getenv("HUELLA_BENCH_K");
+    const char       *exh_env = getenv("HUELLA_BENCH_EXHAUSTIVE");
+    int               do_exh = exh_env == NULL || strcmp(exh_env, "0") != 0;
     size_t            sizes[MAX_SIZES], bounds[MAX_SIZES], nmax;
     size_t            extra_k[MAX_KS];
     int               nsizes = 0, nextra = 0, i, p, b;
@@ -437,7 +499,7 @@ main(int argc, char **argv)
         bounds[b] = NREAL + sizes[b];
     }
     t0 = now();
-    for (p = 0; p < NPROBES; p++) {
+    for (p = 0; do_exh && p < NPROBES; p++) {
         int  ok[MAX_SIZES];
 
         exh_time[nsizes - 1] += exhaustive(p, bounds, nsizes, ok);
@@ -451,7 +513,7 @@ main(int argc, char **argv)
         }
     }
     /* Exhaustive time at the smaller sizes, measured on their own. */
-    for (b = 0; b < nsizes - 1; b++) {
+    for (b = 0; do_exh && b < nsizes - 1; b++) {
         for (p = 0; p < NPROBES; p++) {
             int  ok[1];
 
@@ -464,6 +526,10 @@ main(int argc, char **argv)
     printf("%9s %7s | %10s %10s %8s | %11s %11s %9s %7s\n", "N", "K",
         "exh rank1", "pf rank1", "diff pp", "exh ms", "pf ms", "(scan ms)",
         "pf/exh");
+    if (!do_exh) {
+        no_exhaustive(sizes, bounds, nsizes, extra_k, nextra);
+        return 0;
+    }
     for (b = 0; b < nsizes; b++) {
         size_t            size = bounds[b], ks[MAX_KS], kmax;
         int               nks = 0, ok[MAX_KS] = { 0 };

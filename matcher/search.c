@@ -17,11 +17,13 @@
  *
  * Large galleries (search_set_prefilter_min(), SEARCH_PREFILTER_MIN
  * fingers by default) are searched in two steps per shard (prefilter.h):
- * the shard walks the signatures database instead (512 bytes per finger,
- * same keys, same CURP hash) and keeps, per probe, its share of the K best
- * pre-filter scores (K = hm_sig_default_k()); every subject nominated by
- * some probe is then scored like above with hm_compare().  Rank-1 accuracy
- * stays within 0.5 points of the exhaustive search (bench/bench_identify.c),
+ * the shard scans the signature blocks of its lanes (sigblocks.h: 128
+ * signatures per LMDB value, read in place; a subject's fingers share a
+ * lane, lanes are dealt to shards, and the exhaustive walk splits subjects
+ * the same way) and keeps, per probe, its share of the K best pre-filter
+ * scores (K = hm_sig_default_k()); every subject nominated by some probe
+ * is then scored like above with hm_compare().  Rank-1 accuracy stays
+ * within 0.5 points of the exhaustive search (bench/bench_identify.c),
  * which remains for small galleries and for exhaustive callers.
  */
 
@@ -552,8 +554,8 @@ shard_prefiltered(struct shard_state *s, unsigned index, MDB_txn *txn,
                 }
             }
         }
-        if (rc == MDB_NOTFOUND || (rc == 0 && !*expired)) {
-            rc = 0;
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;             /* the last lane ends the database */
         }
         if (*expired) {
             break;
