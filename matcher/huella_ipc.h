@@ -56,9 +56,14 @@ enum hipc_op {
                                     -> MINUTIAE, QUALITY                   */
     HIPC_OP_FINGER_DELETE = 21,  /* CURP, POSITION                         */
     HIPC_OP_VERIFY = 30,         /* CURP, [POSITION], FORMAT, TEMPLATE
-                                    -> MATCH, SCORE, THRESHOLD, POSITION   */
+                                    -> MATCH, SCORE, THRESHOLD, POSITION;
+                                    CURP, PROBE{1..10} -> MATCH, SCORE,
+                                    THRESHOLD, FUSED, PROBE_SCORE*         */
     HIPC_OP_IDENTIFY = 31,       /* FORMAT, TEMPLATE, MAX_CANDIDATES
-                                    -> CANDIDATE*, SEARCHED, THRESHOLD     */
+                                    -> CANDIDATE*, SEARCHED, THRESHOLD;
+                                    PROBE{1..10}, MAX_CANDIDATES ->
+                                    CANDIDATE* (+ PROBE_SCORE*), SEARCHED,
+                                    THRESHOLD, FUSED                       */
     HIPC_OP_IMPORT_BATCH = 40,   /* RECORD* (nested CURP, POSITION, FORMAT,
                                     TEMPLATE, optional NAME, NSS)
                                     -> IMPORTED, REJECTED, MESSAGE*        */
@@ -307,7 +312,19 @@ enum hipc_tag {
     HIPC_F_TEST_NOW = 115,       /* u64 unix seconds; honoured only when
                                     attendance.test_clock is true          */
     HIPC_F_OFFSET = 116,         /* u32, byte offset (attachment chunks)   */
-    HIPC_F_TOTAL = 117           /* u32, total bytes of an attachment      */
+    HIPC_F_TOTAL = 117,          /* u32, total bytes of an attachment      */
+
+    /* Multi-finger verify/identify (issue 3, docs/api.md "Fusion").  A
+     * VERIFY or IDENTIFY carries either the single finger (POSITION,
+     * FORMAT, TEMPLATE) or 1..10 PROBE groups, never both; the reply to
+     * the PROBE form adds FUSED and one PROBE_SCORE per probe, in request
+     * order (in IDENTIFY, inside each CANDIDATE). */
+    HIPC_F_PROBE = 170,          /* nested: [POSITION], FORMAT, TEMPLATE   */
+    HIPC_F_FUSED = 171,          /* u32, 1: the score fuses PROBE scores   */
+    HIPC_F_PROBE_SCORE = 172,    /* nested: POSITION (the probe's, 0 = not
+                                    given), SCORE, [MATCHED_POSITION]      */
+    HIPC_F_MATCHED_POSITION = 173 /* u32, enrolled finger a probe was
+                                    scored against                         */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */

@@ -35,6 +35,7 @@
 #include "fingerprint.h"
 #include "identity.h"
 #include "ipc_server.h"
+#include "multi_finger.h"
 #include "prefilter.h"
 #include "search.h"
 #include "store.h"
@@ -457,6 +458,19 @@ prepare_template(struct hd_thread *th, const struct fields *f, int gate,
     return n;
 }
 
+long
+ops_prepare_template(struct hd_thread *th, uint32_t format,
+    const uint8_t *tmpl, uint32_t len, const char *field, struct ops_err *e)
+{
+    struct fields  f;
+
+    memset(&f, 0, sizeof(f));
+    f.format = format;
+    f.tmpl = tmpl;
+    f.tmpl_len = len;
+    return prepare_template(th, &f, 0, field, e);
+}
+
 /* ---- inline reads --------------------------------------------------------- */
 
 static const char *
@@ -639,6 +653,10 @@ op_verify(struct hd_request *rq, struct hd_thread *th)
     long                  n;
     int                   rc;
 
+    if (mf_payload_has_probes(rq->payload, rq->len)) {
+        mf_op_verify(rq, th);       /* the "fingers" form: multi_finger.c */
+        return;
+    }
     if (decode_fields(rq->payload, rq->len,
             F(HIPC_F_CURP) | F(HIPC_F_POSITION) | F(HIPC_F_FORMAT)
             | F(HIPC_F_TEMPLATE),
@@ -720,6 +738,10 @@ op_identify(struct hd_request *rq, struct hd_thread *th)
     struct hd_request  *copy;
     long                n;
 
+    if (mf_payload_has_probes(rq->payload, rq->len)) {
+        mf_op_identify(rq, th);     /* the "fingers" form: multi_finger.c */
+        return;
+    }
     if (decode_fields(rq->payload, rq->len,
             F(HIPC_F_FORMAT) | F(HIPC_F_TEMPLATE) | F(HIPC_F_MAX_CANDIDATES),
             F(HIPC_F_FORMAT) | F(HIPC_F_TEMPLATE), &f, &e) != 0)

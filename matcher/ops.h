@@ -124,6 +124,12 @@ int ops_ascii_word(const uint8_t *d, uint32_t n);
  * this guards the key space. */
 int ops_curp_valid(const uint8_t *s, size_t len);
 
+/* Parses a template (enum hipc_format) and encodes it into th->encoded
+ * without the enrollment quality gate (a probe); returns its length, or
+ * -1 with e filled naming field. */
+long ops_prepare_template(struct hd_thread *th, uint32_t format,
+    const uint8_t *tmpl, uint32_t len, const char *field, struct ops_err *e);
+
 uint64_t hd_now_ns(void);
 int hd_expired(const struct hd_request *rq);
 
