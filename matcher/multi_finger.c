@@ -566,8 +566,6 @@ mf_op_verify(struct hd_request *rq, struct hd_thread *th)
 
 /* ---- IDENTIFY: search_run() over the pool, then each hit as VERIFY ------- */
 
-#ifdef SEARCH_PROBES_MAX
-
 /* The search ranks by its own fusion of each probe's best finger, which
  * may pair two probes with one finger; every hit is scored again with the
  * assignment above (exactly what VERIFY answers for that CURP), so a few
@@ -675,7 +673,9 @@ identify_done(void *ctx, struct hd_thread *th, const struct search_result *r)
             "%s", mdb_strerror(rc));
         goto done;
     }
-    qsort(ranked, n, sizeof(*ranked), ranked_cmp);
+    if (n > 1) {
+        qsort(ranked, n, sizeof(*ranked), ranked_cmp);
+    }
     if (n > job->k) {
         n = job->k;
     }
@@ -748,15 +748,3 @@ mf_op_identify(struct hd_request *rq, struct hd_thread *th)
             "huellad cannot start the search");
     }
 }
-
-#else /* search_run() not on this branch yet */
-
-void
-mf_op_identify(struct hd_request *rq, struct hd_thread *th)
-{
-    (void) th;
-    ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "unsupported", "fingers",
-        "multi-finger identify needs search_run()");
-}
-
-#endif
