@@ -32,7 +32,9 @@ walk(const uint8_t *buf, size_t len, int depth)
         (void) hipc_get_u64(v, vlen, &u64);
         (void) hipc_get_f64(v, vlen, &f64);
         if (depth < 4 && (tag == HIPC_F_CANDIDATE || tag == HIPC_F_FINGER
-                          || tag == HIPC_F_RECORD || tag == HIPC_F_STAT))
+                          || tag == HIPC_F_RECORD || tag == HIPC_F_STAT
+                          || tag == HIPC_F_PROBE
+                          || tag == HIPC_F_PROBE_SCORE))
         {
             (void) walk(v, vlen, depth + 1);
         }
