@@ -692,7 +692,12 @@ identify_done(void *ctx, struct hd_thread *th, const struct search_result *r)
     hipc_put_u64(&w, HIPC_F_SEARCHED, r->searched);
     hipc_put_f64(&w, HIPC_F_THRESHOLD, job->threshold);
     hipc_put_u32(&w, HIPC_F_FUSED, 1);
-    hd_reply(job->rq, HIPC_ST_OK, th->reply, w.len);
+    if (w.overflow) {           /* 100 candidates of 10 fingers fit: a bug */
+        ops_reply_error(job->rq, HIPC_ST_INTERNAL, "reply_too_large", NULL,
+            "the candidates do not fit in one reply");
+    } else {
+        hd_reply(job->rq, HIPC_ST_OK, th->reply, w.len);
+    }
 
 done:
     free(ranked);

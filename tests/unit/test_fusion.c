@@ -29,7 +29,7 @@ static uint8_t  rep[HIPC_PAYLOAD_MAX];
 static size_t   rep_len;
 static int      status;
 
-/* ---- the rule ------------------------------------------------------------- */
+/* ---- the rule ------------------------------------------------------------ */
 
 START_TEST(test_single_finger_unchanged)
 {
@@ -114,7 +114,7 @@ START_TEST(test_impostor_rate_is_calibrated)
 }
 END_TEST
 
-/* ---- through huellad ------------------------------------------------------ */
+/* ---- through huellad ----------------------------------------------------- */
 
 static void
 setup(void)
