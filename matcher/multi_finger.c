@@ -6,24 +6,26 @@
  * Why an assignment and not "each probe's best finger": two impressions of
  * the same finger sent without positions would otherwise both pair with
  * the same enrolled finger and count twice as independent evidence, which
- * the fusion rule (a product of false match rates) must never see.  So
+ * the fusion rule (independent fingers) must never see.  So
  * every enrolled finger serves at most one probe: a probe with a position
  * takes that finger, and the probes without one share the rest in the
  * assignment with the highest fused score, found exactly by a dynamic
  * programme over subsets of the (at most 11) enrolled fingers.  The fused
- * score is mf_fused_score() (below: Fisher's combination of the fingers'
- * calibrated FMRs); IDENTIFY lets search_run() find the candidates with
- * its plain product (hm_fuse_scores(), which admits a superset and ranks
- * the same way) and scores each one here.
+ * score is hm_fuse_scores() (Fisher's combination of the calibrated FMRs)
+ * over the fingers that were compared.  IDENTIFY lets search_run() find
+ * the candidates (its score, from each probe's best finger, is never below
+ * this one) and scores each candidate here.
  */
 
 #include "multi_finger.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fusion.h"
 #include "ipc_server.h"
 #include "prefilter.h"
 #include "search.h"
@@ -288,37 +290,30 @@ mf_request_prepare(const struct hd_request *rq, struct hd_thread *th,
 
 /* ---- the fused score ----------------------------------------------------- */
 
-/*
- * Why not just the product of the fingers' false match rates: an impostor
- * who offers n fingers gets n draws, and the product of n independent
- * uniform FMRs falls below t far more often than t (for two fingers at
- * t = 1e-4, ten times as often; for ten fingers, most of the time).  The
- * fused FMR is therefore the probability that independent impostor fingers
- * reach a product this small (Fisher's combination of p-values):
- *     P = prod FMR_i,  x = -ln P,  FMR = P * sum_{k<n} x^k / k!
- * which is a calibrated FMR again, so the fused score (the score with that
- * calibrated FMR) is compared with the usual threshold.  Monotone in P for
- * a given n (so rankings equal those of the plain product), and for n = 1
- * it is the score itself, bit for bit.
- */
 double
-mf_fused_score(const double *scores, unsigned n)
+mf_fused_score(const double *scores, const uint8_t *drawn_from, unsigned n)
 {
-    double    x = 0.0, term = 1.0, sum = 1.0, fmr;
-    unsigned  i, k;
+    double    drawn[MF_PROBES_MAX];
+    unsigned  i, m = 0;
 
-    if (n == 1) {
-        return scores[0];
+    for (i = 0; i < n && i < MF_PROBES_MAX; i++) {
+        if (drawn_from[i]) {
+            drawn[m++] = scores[i];
+        }
     }
-    for (i = 0; i < n; i++) {
-        x -= log(hm_fmr_for_score(scores[i]));
+    if (m > 1) {
+        for (i = 0; i < m; i++) {
+            /* hm_fuse_scores() leaves a score of 0 out of its m draws; a
+             * compared finger that scored 0 (or lost its partner to
+             * another finger) was a draw all the same, an impostor's
+             * chance, so it goes in as the smallest positive score, whose
+             * calibrated FMR is exactly 1. */
+            if (!(drawn[i] > 0.0)) {
+                drawn[i] = DBL_MIN;
+            }
+        }
     }
-    for (k = 1; k < n; k++) {
-        term *= x / k;
-        sum += term;
-    }
-    fmr = exp(-x + log(sum));
-    return fmr >= 1.0 ? 0.0 : hm_threshold_for_fmr(fmr);
+    return hm_fuse_scores(drawn, m);
 }
 
 /* ---- one subject: the assignment of probes to enrolled fingers ---------- */
@@ -419,6 +414,7 @@ mf_score_subject(const struct mf_request *req, MDB_txn *txn,
             en.f[j].len, scratch);
         out->compared++;
         out->matched[i] = (int) en.f[j].position;
+        out->drawn[i] = 1;
         used |= 1u << j;
     }
 
@@ -437,6 +433,7 @@ mf_score_subject(const struct mf_request *req, MDB_txn *txn,
                     en.f[j].stored, en.f[j].len, scratch);
                 w[t][j] = pair_weight(s[t][j]);
                 out->compared++;
+                out->drawn[freep[t]] = 1;
             }
         }
         full = 1u << en.n;
@@ -489,7 +486,7 @@ mf_score_subject(const struct mf_request *req, MDB_txn *txn,
         }
         free(dp);
     }
-    out->fused = mf_fused_score(out->score, req->n);
+    out->fused = mf_fused_score(out->score, out->drawn, req->n);
     return 0;
 }
 

@@ -5,8 +5,9 @@
  * Owns: decoding the PROBE groups of a request, preparing one matcher probe
  * per finger, assigning a request's probes to one subject's enrolled
  * fingers (each enrolled finger serves at most one probe), the fused score
- * of that assignment (mf_fused_score()) and the per-finger detail of the
- * reply.  The single-finger form stays in ops.c, untouched.
+ * of that assignment (hm_fuse_scores(), fusion.h, through
+ * mf_fused_score()) and the per-finger detail of the reply.  The
+ * single-finger form stays in ops.c, untouched.
  */
 
 #ifndef HUELLA_MULTI_FINGER_H
@@ -36,9 +37,10 @@ struct mf_request {
 
 /* One subject scored against a request's probes. */
 struct mf_outcome {
-    double    fused;                       /* mf_fused_score() of score[] */
+    double    fused;                       /* mf_fused_score() */
     double    score[MF_PROBES_MAX];        /* 0 when no finger to compare */
     int       matched[MF_PROBES_MAX];      /* enrolled position, -1: none */
+    uint8_t   drawn[MF_PROBES_MAX];        /* compared with any finger */
     uint64_t  compared;                    /* hm_compare() calls */
     unsigned  enrolled;                    /* fingers the subject has */
 };
@@ -64,12 +66,14 @@ int mf_score_subject(const struct mf_request *req, MDB_txn *txn,
     const char *curp, struct hm_scratch *scratch, struct mf_outcome *out,
     int *missing);
 
-/* The fused score of n fingers' scores: the score whose calibrated false
- * match rate is the probability that n independent impostor fingers reach
- * a product of FMRs as small as theirs (docs/api.md "Multi-finger
- * fusion").  n == 1 returns scores[0] unchanged; a score of 0 (no finger
- * to compare) counts with FMR 1. */
-double mf_fused_score(const double *scores, unsigned n);
+/* The fused score of a subject: hm_fuse_scores() (fusion.h) over the
+ * fingers that were drawn, i.e. compared with at least one enrolled finger
+ * (drawn_from[i] nonzero), each such finger counting as one of the draws
+ * even when it scored 0 or lost its partner to another finger (its FMR is
+ * then 1); a finger whose given position is not enrolled is not drawn.
+ * One drawn finger: its score, unchanged; none: 0. */
+double mf_fused_score(const double *scores, const uint8_t *drawn_from,
+    unsigned n);
 
 /* FUSED and one PROBE_SCORE per probe, in request order. */
 void mf_put_detail(struct hipc_writer *w, const struct mf_request *req,

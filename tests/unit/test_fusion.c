@@ -1,8 +1,9 @@
 /*
  * test_fusion.c -- multi-finger verify/identify (multi_finger.h): the
- * fused score rule on its own (n = 1 unchanged, the closed form, and that
- * n independent impostor fingers are accepted at the target rate, where
- * the plain product of FMRs is not), then the PROBE form of VERIFY and
+ * fused score (hm_fuse_scores() over the fingers drawn: n = 1 unchanged,
+ * the closed form, which fingers count, and that n independent impostor
+ * fingers are accepted at the target rate, where the bare product of
+ * FMRs is not), then the PROBE form of VERIFY and
  * IDENTIFY through a real huellad (testd.h): strict decoding with precise
  * fields, the reply's per-finger detail, distinct enrolled fingers.
  */
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fusion.h"
 #include "huella_ipc.h"
 #include "ipc_client.h"
 #include "match.h"
@@ -37,7 +37,8 @@ START_TEST(test_single_finger_unchanged)
     size_t  i;
 
     for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
-        double  f = mf_fused_score(&s[i], 1);
+        uint8_t  drawn = 1;
+        double   f = mf_fused_score(&s[i], &drawn, 1);
 
         ck_assert(memcmp(&f, &s[i], sizeof(f)) == 0);
     }
@@ -46,33 +47,51 @@ END_TEST
 
 START_TEST(test_closed_form)
 {
+    static const uint8_t  all[10] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    static const uint8_t  first[2] = { 1, 0 };
     double  zero[10] = { 0 }, two[2], f, p, want;
     double  scores[] = { 0.03, 0.06, 0.1, 0.12, 0.15 };
     size_t  i;
 
-    ck_assert(mf_fused_score(zero, 10) == 0.0);
+    ck_assert(mf_fused_score(zero, all, 10) == 0.0);
+    ck_assert(mf_fused_score(scores, all, 0) == 0.0);
     for (i = 0; i < sizeof(scores) / sizeof(scores[0]); i++) {
         two[0] = two[1] = scores[i];
         f = hm_fmr_for_score(scores[i]);
         p = f * f;
         want = p * (1.0 - log(p));
-        ck_assert_msg(fabs(hm_fmr_for_score(mf_fused_score(two, 2)) / want
-            - 1.0) < 1e-6, "score %g: fused FMR %g, want %g", scores[i],
-            hm_fmr_for_score(mf_fused_score(two, 2)), want);
-        /* a second finger without evidence costs evidence */
+        ck_assert_msg(fabs(hm_fmr_for_score(mf_fused_score(two, all, 2))
+            / want - 1.0) < 1e-6, "score %g: fused FMR %g, want %g",
+            scores[i], hm_fmr_for_score(mf_fused_score(two, all, 2)), want);
+        /* a second finger compared without evidence is a draw all the
+         * same: it costs evidence ... */
         two[1] = 0.0;
-        ck_assert(mf_fused_score(two, 2) < scores[i]);
+        ck_assert(mf_fused_score(two, all, 2) < scores[i]);
+        /* ... one never compared (its position not enrolled) does not */
+        ck_assert(mf_fused_score(two, first, 2) == scores[i]);
     }
     /* monotone in each finger */
-    two[0] = 0.1;
     for (i = 0; i < 20; i++) {
         double  lo[2] = { 0.1, 0.01 * (double) i };
         double  hi[2] = { 0.1, 0.01 * (double) (i + 1) };
 
-        ck_assert(mf_fused_score(lo, 2) <= mf_fused_score(hi, 2));
+        ck_assert(mf_fused_score(lo, all, 2) <= mf_fused_score(hi, all, 2));
     }
 }
 END_TEST
+
+/* What thresholding the bare product of the FMRs would give. */
+static double
+plain_product(const double *s, unsigned n)
+{
+    double    p = 1.0;
+    unsigned  i;
+
+    for (i = 0; i < n; i++) {
+        p *= hm_fmr_for_score(s[i]);
+    }
+    return hm_threshold_for_fmr(p);
+}
 
 static uint64_t  rng = 0x9E3779B97F4A7C15ull;
 
@@ -91,6 +110,7 @@ uniform(void)
  * more (Fisher: t * sum_{k<n} (-ln t)^k / k!). */
 START_TEST(test_impostor_rate_is_calibrated)
 {
+    static const uint8_t  all[10] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
     const unsigned  trials = 200000, ns[] = { 2, 3, 5, 10 };
     const double    t = 1e-2;
     double          thr = hm_threshold_for_fmr(t), s[10];
@@ -102,8 +122,8 @@ START_TEST(test_impostor_rate_is_calibrated)
             for (j = 0; j < ns[k]; j++) {
                 s[j] = hm_threshold_for_fmr(uniform());
             }
-            fused += mf_fused_score(s, ns[k]) >= thr;
-            naive += hm_fuse_scores(s, ns[k]) >= thr;
+            fused += mf_fused_score(s, all, ns[k]) >= thr;
+            naive += plain_product(s, ns[k]) >= thr;
         }
         ck_assert_msg(fused > 0.85 * t * trials && fused < 1.15 * t * trials,
             "%u fingers: %u of %u impostors accepted at FMR %g", ns[k],
@@ -375,6 +395,7 @@ START_TEST(test_fused_verify_and_identify)
     uint32_t             n, pos, v;
     double               score, fused, s[2];
     int                  matched;
+    static const uint8_t both[2] = { 1, 1 };
 
     enroll(c, CURP_A, 1, "101_1.iso");
     enroll(c, CURP_A, 2, "102_1.iso");
@@ -397,7 +418,7 @@ START_TEST(test_fused_verify_and_identify)
     ck_assert_int_eq(matched, 2);
     probe_score(rep, rep_len, 1, &pos, &s[1], &matched);
     ck_assert_int_eq(matched, 1);
-    ck_assert(fused == mf_fused_score(s, 2));
+    ck_assert(fused == mf_fused_score(s, both, 2));
     ck_assert_int_eq(hipc_find(rep, rep_len, HIPC_F_MATCH, &d, &n), 1);
     hipc_get_u32(d, n, &v);
     ck_assert_uint_eq(v, 1);
@@ -451,7 +472,7 @@ START_TEST(test_fused_verify_and_identify)
         ck_assert_int_eq(matched, 2);
         ck_assert_int_eq(hipc_find(d, n, HIPC_F_SCORE, &cd, &cn), 1);
         hipc_get_f64(cd, cn, &score);
-        ck_assert(score == mf_fused_score(s, 2));
+        ck_assert(score == mf_fused_score(s, both, 2));
     }
     hipc_client_close(c);
 }
