@@ -877,7 +877,9 @@ ops_storage_error(struct hipc_writer *w, int rc)
 {
     /* a full map or disk is the operator's to fix, not a bug: 503 with
      * Retry-After and its own code, never a 500 */
-    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) {
+    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT
+        || (rc == EIO && store_disk_full(g.store)))
+    {
         ops_error(w, "storage_full", NULL, "the data store is full, nothing "
             "was stored (%s): grow matcher.map_size_mb or the disk",
             mdb_strerror(rc));

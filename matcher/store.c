@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -328,6 +329,18 @@ store_identity(struct store *st)
 {
     st->identity.meta = st->meta;
     return &st->identity;
+}
+
+int
+store_disk_full(struct store *st)
+{
+    const char     *path;
+    struct statvfs  fs;
+
+    if (mdb_env_get_path(st->env, &path) != 0 || statvfs(path, &fs) != 0) {
+        return 0;
+    }
+    return (uint64_t) fs.f_bavail * fs.f_frsize < STORE_DISK_LOW;
 }
 
 int

@@ -74,6 +74,11 @@ void store_close(struct store *st);
 MDB_env *store_env(struct store *st);
 const struct store_identity_dbs *store_identity(struct store *st);
 
+/* 1 when the file system holding the store has less than STORE_DISK_LOW
+ * bytes left for us: a commit that failed with EIO then hit a short
+ * write on a full disk (LMDB reports those as EIO), not a broken one. */
+#define STORE_DISK_LOW  (1u << 20)
+int store_disk_full(struct store *st);
 int store_read_begin(struct store *st, MDB_txn **txn);
 int store_write_begin(struct store *st, MDB_txn *parent, MDB_txn **txn);
 
