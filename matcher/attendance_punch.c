@@ -6,7 +6,9 @@
  * (NIST SP 800-63B: after `throttle.threshold` consecutive failures per
  * kiosk or per person, each try waits `throttle.delay_s`), template parse,
  * then 1:1 against the typed matricula's fingers, or 1:N over the site's
- * roster first (small, the likely match) and the whole gallery after.
+ * roster first (small, the likely match) and the whole gallery after, by
+ * search_run() (sharded across the pool, pre-filtered on large galleries,
+ * the roster skipped); then the face, when sent, and the decision.
  * Writer: the day's earlier punches decide entrada/salida and the status
  * (attendance_rules.c), then the punch, its folio index, the receipt and
  * the audit entry commit together; the reply leaves after the durable
@@ -27,6 +29,8 @@
 #include "identity_store.h"
 #include "ipc_server.h"
 #include "match.h"
+#include "prefilter.h"
+#include "search.h"
 #include "store.h"
 #include "writer.h"
 
@@ -99,49 +103,6 @@ compare_person(MDB_txn *txn, struct best *b, const char *curp)
     struct one_person  op = { b, curp };
 
     return store_finger_each(ops_store(), txn, curp, compare_finger, &op);
-}
-
-/* Whole gallery, skipping the roster already compared. */
-static int
-compare_gallery(MDB_txn *txn, struct best *b, int site,
-    const struct hd_request *rq)
-{
-    const struct att_rules  *r = att_rules();
-    const struct att_person *p;
-    MDB_cursor              *cur;
-    MDB_val                  k, v;
-    struct store_finger      f;
-    char                     curp[STORE_CURP_MAX];
-    double                   s;
-    uint64_t                 walked = 0;
-    int                      rc;
-
-    if ((rc = store_finger_cursor(ops_store(), txn, &cur)) != 0) {
-        return rc;
-    }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    {
-        if ((++walked & 1023) == 0 && hd_expired(rq)) {
-            rc = ETIMEDOUT;
-            break;
-        }
-        if (store_finger_decode(&k, &v, curp, &f) != 0) {
-            continue;
-        }
-        p = site >= 0 ? att_person_find(r, curp) : NULL;
-        if (p && att_person_site(r, p) == site) {
-            continue;
-        }
-        s = hm_compare(b->probe, f.stored, f.stored_len, b->scratch);
-        b->compared++;
-        if (s > b->score) {
-            b->score = s;
-            snprintf(b->curp, sizeof(b->curp), "%s", curp);
-        }
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* ---- faces (pool) ------------------------------------------------------- */
@@ -269,6 +230,199 @@ face_search(MDB_txn *txn, struct att_job *job, struct face_best *fb)
     return face_gallery(txn, fb, job->site);
 }
 
+/* ---- the decision (pool) ------------------------------------------------ */
+
+/*
+ * What a punch carries from its finger search to its decision: the best
+ * finger so far (the roster's, then the gallery's from search_run()), the
+ * probe and the pre-filter query (freed at the end), and the roster's
+ * CURPs, sorted, which the gallery search skips.
+ */
+struct punch_ctx {
+    struct hd_request   *rq;
+    struct search_probe  sp;
+    struct best          b;
+    char               (*roster)[ATT_CURP_MAX];
+    size_t               nroster;
+};
+
+static void
+punch_ctx_free(struct punch_ctx *pc)
+{
+    hm_probe_free(pc->sp.probe);
+    hm_sigquery_free(pc->sp.sigq);
+    free(pc->roster);
+    free(pc);
+}
+
+/*
+ * The face (when sent) and the decision, then the writer.  Either one
+ * identifies; when both do, they must name the same person.  Takes pc
+ * (and its request).
+ */
+static void
+punch_decide(struct punch_ctx *pc)
+{
+    struct hd_request        *rq = pc->rq;
+    struct att_job           *job = rq->prep;
+    const struct att_rules   *r = att_rules();
+    struct face_best          fb = { 0 };
+    MDB_txn                  *txn = NULL;
+    float                    *face = NULL;
+    double                    norm = 0;
+    size_t                    i;
+    int                       rc, finger_ok, face_ok;
+
+    finger_ok = pc->sp.probe != NULL && pc->b.score >= ops_threshold();
+
+    /* the face: normalised once, then the same search as the finger's */
+    fb.score = -1.0;
+    if (job->f.face_data) {
+        if ((rc = store_read_begin(ops_store(), &txn)) != 0) {
+            ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL,
+                "%s", mdb_strerror(rc));
+            goto fail;
+        }
+        fb.dim = job->f.face_dim;
+        face = malloc(fb.dim * sizeof(float));
+        if (face == NULL) {
+            ops_reply_error(rq, HIPC_ST_BUSY, "out_of_memory", NULL,
+                "huellad is out of memory");
+            goto fail;
+        }
+        memcpy(face, job->f.face_data, fb.dim * sizeof(float));
+        for (i = 0; i < fb.dim; i++) {
+            norm += (double) face[i] * face[i];
+        }
+        for (i = 0; i < fb.dim && norm > 0; i++) {
+            face[i] = (float) (face[i] / sqrt(norm));
+        }
+        fb.probe = face;
+        if (norm > 0) {
+            if (finger_ok) {
+                /* agreeing with the finger is the common case: try first */
+                face_person(txn, &fb, pc->b.curp);
+            }
+            if (fb.score < r->face_threshold
+                && (rc = face_search(txn, job, &fb)) != 0)
+            {
+                ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL,
+                    "%s", mdb_strerror(rc));
+                goto fail;
+            }
+        }
+        job->face_score = fb.score < 0 ? 0 : fb.score;
+        mdb_txn_abort(txn);
+        txn = NULL;
+        free(face);
+        face = NULL;
+    }
+    face_ok = fb.score >= r->face_threshold;
+
+    job->score = pc->b.score < 0 ? 0 : pc->b.score;
+    if (finger_ok && face_ok && strcmp(pc->b.curp, fb.curp) != 0) {
+        job->matched = 0;
+        job->disagree = 1;
+    } else if (finger_ok) {
+        job->matched = 1;
+        snprintf(job->curp, sizeof(job->curp), "%s", pc->b.curp);
+    } else if (face_ok) {
+        job->matched = 1;
+        job->by_face = 1;
+        snprintf(job->curp, sizeof(job->curp), "%s", fb.curp);
+    }
+    pc->rq = NULL;
+    punch_ctx_free(pc);
+    writer_submit(rq);
+    return;
+
+fail:
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+    free(face);
+    punch_ctx_free(pc);
+    hd_request_free(rq);
+}
+
+/* ---- the gallery fallback (search_run) ---------------------------------- */
+
+static int
+cmp_curp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The site's roster was compared already: search_run() leaves it out. */
+static int
+skip_roster(void *ctx, const char *curp)
+{
+    const struct punch_ctx  *pc = ctx;
+
+    return pc->nroster > 0
+           && bsearch(curp, pc->roster, pc->nroster, sizeof(*pc->roster),
+                  cmp_curp) != NULL;
+}
+
+/* search_run()'s done(), on a pool thread: the gallery's best, if better
+ * than the roster's, then the decision. */
+static void
+gallery_done(void *ctx, struct hd_thread *th, const struct search_result *r)
+{
+    struct punch_ctx  *pc = ctx;
+
+    (void) th;
+    ops_count_comparisons(r->compared);
+    if (r->expired || r->failed) {
+        if (r->expired) {
+            ops_reply_error(pc->rq, HIPC_ST_EXPIRED, "deadline_exceeded",
+                NULL, "the deadline passed during the search");
+        } else {
+            ops_reply_error(pc->rq, HIPC_ST_INTERNAL, "storage_error", NULL,
+                "the search could not read the database");
+        }
+        hd_request_free(pc->rq);
+        punch_ctx_free(pc);
+        return;
+    }
+    if (r->n > 0 && r->hits[0].score > pc->b.score) {
+        pc->b.score = r->hits[0].score;
+        snprintf(pc->b.curp, sizeof(pc->b.curp), "%s", r->hits[0].curp);
+    }
+    punch_decide(pc);
+}
+
+/* Starts the whole-gallery search; 0, or -1 after answering. */
+static int
+gallery_start(struct punch_ctx *pc, struct hd_thread *th, long n)
+{
+    struct search_spec  spec;
+
+    /* NULL (out of memory) only means an exhaustive search */
+    pc->sp.sigq = hm_sigquery_new(th->encoded, (size_t) n);
+    pc->sp.position = 0;
+    if (pc->nroster > 1) {
+        qsort(pc->roster, pc->nroster, sizeof(*pc->roster), cmp_curp);
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.probes = &pc->sp;
+    spec.nprobes = 1;
+    spec.k = 1;
+    spec.threshold = ops_threshold();
+    spec.skip = skip_roster;
+    spec.deadline = pc->rq;
+    spec.done = gallery_done;
+    spec.ctx = pc;
+    if (search_run(&spec) != 0) {
+        ops_reply_error(pc->rq, HIPC_ST_BUSY, "busy", NULL,
+            "huellad cannot start the search");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the finger (pool) -------------------------------------------------- */
+
 static void
 punch_match(void *arg, struct hd_thread *th)
 {
@@ -277,18 +431,23 @@ punch_match(void *arg, struct hd_thread *th)
     const struct att_rules   *r = att_rules();
     const struct att_person  *p;
     struct ids_account        acct;
-    struct best               b = { 0 };
-    struct face_best          fb = { 0 };
-    struct hm_probe          *probe = NULL;
+    struct punch_ctx         *pc;
     MDB_txn                  *txn = NULL;
     char                      name[ATT_CURP_MAX + ATT_NAME_MAX + 4];
-    float                    *face = NULL;
-    double                    norm = 0;
     unsigned                  wait;
     size_t                    i;
-    long                      n;
-    int                       rc, finger_ok, face_ok;
+    long                      n = 0;
+    int                       rc;
 
+    pc = calloc(1, sizeof(*pc));
+    if (pc == NULL) {
+        ops_reply_error(rq, HIPC_ST_BUSY, "out_of_memory", NULL,
+            "huellad is out of memory");
+        hd_request_free(rq);
+        return;
+    }
+    pc->rq = rq;
+    pc->b.score = -1.0;
     if (hd_expired(rq)) {
         ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded", NULL,
             "the deadline passed before the punch was matched");
@@ -336,7 +495,6 @@ punch_match(void *arg, struct hd_thread *th)
         goto done;
     }
 
-    b.score = -1.0;
     th->why[0] = '\0';
     if (att_has(&job->f, HIPC_F_TEMPLATE)
         && (job->f.tmpl_len == 0
@@ -344,99 +502,63 @@ punch_match(void *arg, struct hd_thread *th)
                    &th->fp, th->why, sizeof(th->why)) != 0
             || (n = hm_encode(&th->fp, th->encoded, sizeof(th->encoded),
                    th->why, sizeof(th->why))) <= 0
-            || (probe = hm_probe_new(th->encoded, (size_t) n)) == NULL))
+            || (pc->sp.probe = hm_probe_new(th->encoded, (size_t) n))
+               == NULL))
     {
         ops_reply_error(rq, HIPC_ST_INVALID, "invalid_template",
             "finger.data", "%s", th->why[0] ? th->why
             : "the template does not parse");
         goto done;
     }
-    b.probe = probe;
-    b.scratch = th->scratch;
-    if (probe && job->by_matricula) {
+    pc->b.probe = pc->sp.probe;
+    pc->b.scratch = th->scratch;
+    if (pc->sp.probe && job->by_matricula) {
         if (job->curp[0]) {
-            rc = compare_person(txn, &b, job->curp);
+            compare_person(txn, &pc->b, job->curp);
         }
-    } else if (probe) {
+    } else if (pc->sp.probe) {
+        /* the site's roster first: small, and the likely match */
         for (i = 0; i < r->npeople && job->site >= 0; i++) {
             if (att_person_site(r, &r->people[i]) == job->site) {
-                compare_person(txn, &b, r->people[i].curp);
+                pc->nroster++;
             }
         }
-        if (b.score < ops_threshold()) {
-            rc = compare_gallery(txn, &b, job->site, rq);
-            if (rc == ETIMEDOUT) {
-                ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded",
-                    NULL, "the deadline passed during the search");
-                goto done;
-            }
-        }
-    }
-    ops_count_comparisons(b.compared);
-    finger_ok = probe != NULL && b.score >= ops_threshold();
-
-    /* the face: normalised once, then the same search as the finger's */
-    fb.score = -1.0;
-    if (job->f.face_data) {
-        fb.dim = job->f.face_dim;
-        face = malloc(fb.dim * sizeof(float));
-        if (face == NULL) {
+        pc->roster = pc->nroster ? calloc(pc->nroster, sizeof(*pc->roster))
+                                 : NULL;
+        if (pc->nroster && pc->roster == NULL) {
             ops_reply_error(rq, HIPC_ST_BUSY, "out_of_memory", NULL,
                 "huellad is out of memory");
             goto done;
         }
-        memcpy(face, job->f.face_data, fb.dim * sizeof(float));
-        for (i = 0; i < fb.dim; i++) {
-            norm += (double) face[i] * face[i];
-        }
-        for (i = 0; i < fb.dim && norm > 0; i++) {
-            face[i] = (float) (face[i] / sqrt(norm));
-        }
-        fb.probe = face;
-        if (norm > 0) {
-            if (finger_ok) {
-                /* agreeing with the finger is the common case: try first */
-                face_person(txn, &fb, b.curp);
-            }
-            if (fb.score < r->face_threshold
-                && (rc = face_search(txn, job, &fb)) != 0)
-            {
-                ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL,
-                    "%s", mdb_strerror(rc));
-                goto done;
+        pc->nroster = 0;
+        for (i = 0; i < r->npeople && job->site >= 0; i++) {
+            if (att_person_site(r, &r->people[i]) == job->site) {
+                compare_person(txn, &pc->b, r->people[i].curp);
+                snprintf(pc->roster[pc->nroster++], ATT_CURP_MAX, "%s",
+                    r->people[i].curp);
             }
         }
-        job->face_score = fb.score < 0 ? 0 : fb.score;
     }
-    face_ok = fb.score >= r->face_threshold;
-
-    /* Either one identifies (the face stands in for a finger that is not
-     * recognised); when both identify, they must name the same person. */
-    job->score = b.score < 0 ? 0 : b.score;
-    if (finger_ok && face_ok && strcmp(b.curp, fb.curp) != 0) {
-        job->matched = 0;
-        job->disagree = 1;
-    } else if (finger_ok) {
-        job->matched = 1;
-        snprintf(job->curp, sizeof(job->curp), "%s", b.curp);
-    } else if (face_ok) {
-        job->matched = 1;
-        job->by_face = 1;
-        snprintf(job->curp, sizeof(job->curp), "%s", fb.curp);
-    }
+    ops_count_comparisons(pc->b.compared);
     mdb_txn_abort(txn);
     txn = NULL;
-    free(face);
-    hm_probe_free(probe);
-    writer_submit(rq);
+    if (pc->sp.probe && !job->by_matricula && pc->b.score < ops_threshold())
+    {
+        /* then everyone else, sharded across the pool: the decision
+         * follows in gallery_done() */
+        if (gallery_start(pc, th, n) != 0) {
+            goto done;
+        }
+        return;
+    }
+    punch_decide(pc);
     return;
 
 done:
     if (txn) {
         mdb_txn_abort(txn);
     }
-    free(face);
-    hm_probe_free(probe);
+    punch_ctx_free(pc);
     hd_request_free(rq);
 }
 
