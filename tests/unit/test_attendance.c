@@ -29,6 +29,7 @@
 #include "ipc_client.h"
 #include "ipc_server.h"
 #include "ops.h"
+#include "search.h"
 #include "testd.h"
 
 #define JUAN    "GARJ850312HDFRMN07"    /* supervisor, central, matutino */
@@ -77,10 +78,20 @@ configure(struct hd_config *cfg)
     snprintf(cfg->identity.registry_file, PATH_MAX, "config/registry.tsv");
 }
 
+/* The same, with the 1:N pre-filter on however small the gallery. */
+static void
+configure_prefiltered(struct hd_config *cfg)
+{
+    configure(cfg);
+    search_set_prefilter_min(1);
+}
+
+static int prefiltered;
+
 static void
 start_server(void)
 {
-    testd_fork(configure);
+    testd_fork(prefiltered ? configure_prefiltered : configure);
     cl = testd_connect(300);
 }
 
@@ -193,6 +204,13 @@ setup(void)
     enroll(MARIA, 102);
     enroll(CARLOS, 103);
     enroll(JORGE, 107);
+}
+
+static void
+setup_prefiltered(void)
+{
+    prefiltered = 1;
+    setup();
 }
 
 static void
@@ -868,6 +886,28 @@ START_TEST(face_fields)
 }
 END_TEST
 
+
+/* The gallery fallback through search_run(): people of other sites found
+ * after the roster misses, on the exhaustive and the pre-filtered path;
+ * strangers still miss. */
+START_TEST(gallery_fallback)
+{
+    /* Jorge (vigilancia, hospital) at a central kiosk: not in the roster */
+    ck_assert_int_eq(punch(107, 2, NULL, KIOSK, at(2025, 3, 10, 21, 55)),
+        HIPC_ST_OK);
+    expect_punch(JORGE, "entrada", "a_tiempo");
+    ck_assert(rep_eq(HIPC_F_SITE, "central"));
+    /* Juan (central) at a kiosk of no site: the whole gallery */
+    ck_assert_int_eq(punch(101, 2, NULL, "dev_nosite", at(2025, 3, 10, 7,
+        55)), HIPC_ST_OK);
+    expect_punch(JUAN, "entrada", "a_tiempo");
+    /* nobody enrolled */
+    ck_assert_int_eq(punch(106, 2, NULL, "kiosk-norte-1",
+        at(2025, 3, 10, 9, 0)), HIPC_ST_UNAUTHORIZED);
+    ck_assert(rep_eq(HIPC_F_ERR_CODE, "no_match"));
+}
+END_TEST
+
 static Suite *
 attendance_suite(void)
 {
@@ -888,6 +928,12 @@ attendance_suite(void)
     tcase_add_test(tc, rules_swapped_under_readers);
     tcase_add_test(tc, biometric_disabled_after_50);
     tcase_add_test(tc, face_fields);
+    tcase_add_test(tc, gallery_fallback);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("prefiltered");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup_prefiltered, teardown);
+    tcase_add_test(tc, gallery_fallback);
     suite_add_tcase(su, tc);
     return su;
 }
