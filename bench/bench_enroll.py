@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
-"""Enrollment with dedup (issue 5): the time of one signed
-POST /api/v1/subjects/{curp}/enrollment whose fingers are searched against
-a synthetic gallery of N templates, next to two baselines measured in the
-same system at the same time: an authenticated GET of a subject (no
-signature, no matching) and a FINGER_PUT of one template (a durable write,
-no dedup).
+"""Enrollment with dedup (issue 5): the time from a signed
+POST /api/v1/subjects/{curp}/enrollment to its outcome, with every finger
+searched exhaustively against a synthetic gallery of N templates, in two
+ways, next to a plain authenticated GET measured in the same run:
+
+  sync    the POST answers 201 with the receipt (the search runs inside
+          the request; enrollment.dedup_sync_max_comparisons is set out of
+          reach for this);
+  queued  the POST carries `Prefer: respond-async` and answers 202 with a
+          job; GET /api/v1/dedup-jobs/{id} is polled every 10 ms until the
+          job is done: time to result = POST sent .. first "done" seen.
+          Also the 202's own latency, and a GET of a subject timed while
+          the job scans (the pool stays free for other requests).
 
 For each size: a fresh nginx + huellad (release build, free loopback
 ports), `huellactl synth N` (cached in /tmp/huella-synth-N) imported with
 `huellactl import`, an employer_rep token and a registered enrollment
-device.  Each trial enrolls a new CURP with --fingers real FVC fingers
-($HUELLA_SHARED/data, impression 1) never enrolled before, so dedup walks
-the whole gallery and finds nothing.  Requests are signed just before they
-are sent; only the HTTP round trip is timed.  Sequential, one at a time.
+device.  Each trial enrolls a new CURP with the --fingers real FVC fingers
+(impression 1; never in the gallery, so the search finds nothing and
+walks all of it); after each trial the subject is deleted, so the next
+trial may use the same fingers again.  Requests are signed just before
+they are sent; only HTTP is timed.  Sequential, one at a time.
 
-    python3 bench/bench_enroll.py [--sizes 10000,100000] [--trials 8]
-                                  [--fingers 2]
+    python3 bench/bench_enroll.py [--sizes 10000,100000] [--trials 5]
+                                  [--fingers 2,10]
 """
 import argparse
 import json
@@ -29,6 +37,8 @@ import benchlib  # noqa: E402
 from benchlib import harness, pct  # noqa: E402
 
 RFC = "AAA010101AAA"
+POSITIONS = (2, 7, 3, 8, 1, 6, 4, 9, 5, 10)
+POLL_S = 0.010
 
 
 def fvc_fingers():
@@ -49,9 +59,75 @@ def timed(fn):
     return (time.perf_counter() - t) * 1e3, r
 
 
-def run_size(n, trials, nfingers, fingers):
-    h = harness.Huella(deadline="300s")
+class Run:
+    def __init__(self, h, rep_token, dev, probe_curp):
+        self.h = h
+        self.rep = {"Authorization": "Bearer " + rep_token}
+        self.dev = dev
+        self.probe = probe_curp
+        self.serial = 0
+
+    def get_baseline(self):
+        ms, (st, _, _) = timed(lambda: self.h.request(
+            "GET", f"/api/v1/subjects/{self.probe}"))
+        return ms if st == 200 else None
+
+    def post(self, n, fingers, prefer_async):
+        self.serial += 1
+        curp = harness.make_curp(50000 + n % 1000 * 10 + self.serial)
+        body = {"fingers": [
+            {"position": pos, "format": "iso19794-2:2005",
+             "data": benchlib.iso_b64(p)}
+            for pos, p in zip(POSITIONS, fingers)]}
+        path = f"/api/v1/subjects/{curp}/enrollment"
+        raw = json.dumps(body).encode()
+        hd = dict(self.rep, **self.dev.sign("POST", path, raw))
+        if prefer_async:
+            hd["Prefer"] = "respond-async"
+        t0 = time.perf_counter()
+        st, _, doc = self.h.request("POST", path, raw=raw, auth=False,
+                                    headers=hd, timeout=900)
+        return curp, t0, st, doc
+
+    def forget(self, curp):
+        """The subject and its fingers go: the next trial may reuse them."""
+        self.h.request("DELETE", f"/api/v1/subjects/{curp}")
+
+    def sync_trial(self, n, fingers):
+        curp, t0, st, doc = self.post(n, fingers, False)
+        ms = (time.perf_counter() - t0) * 1e3
+        self.forget(curp)
+        return (ms if st == 201 else None), (st, doc)
+
+    def queued_trial(self, n, fingers):
+        """(time to result ms, 202 latency ms, [GET ms during the job])"""
+        curp, t0, st, doc = self.post(n, fingers, True)
+        accepted = (time.perf_counter() - t0) * 1e3
+        if st != 202:
+            return None, None, [], (st, doc)
+        url = doc["status_url"]
+        during = []
+        while True:
+            st, _, job = self.h.request("GET", url, auth=False,
+                                        headers=self.rep)
+            if st == 200 and job["status"] in ("done", "failed"):
+                ms = (time.perf_counter() - t0) * 1e3
+                break
+            if st == 200 and job["status"] == "running":
+                g = self.get_baseline()
+                if g is not None:
+                    during.append(g)
+            time.sleep(POLL_S)
+        self.forget(curp)
+        ok = job["status"] == "done" and job["outcome"] == "enrolled"
+        return (ms if ok else None), accepted, during, (st, job)
+
+
+def run_size(n, trials, finger_counts, fingers):
+    h = harness.Huella(deadline="900s", extra_yaml=(
+        "\nenrollment:\n  dedup_sync_max_comparisons: 1000000000000\n"))
     tmp = tempfile.mkdtemp(prefix="huella-bench-enr-", dir=h.dir)
+    res = {}
     try:
         h.start()
         secs, line = benchlib.import_dir(h, benchlib.synth_dir(n))
@@ -60,50 +136,38 @@ def run_size(n, trials, nfingers, fingers):
             "name": "bench-rep", "roles": ["employer_rep"],
             "employer_rfc": RFC})
         assert st == 201, doc
-        rep = {"Authorization": "Bearer " + doc["token"]}
         dev = benchlib.Device(h, tmp, "enr", "enrollment", RFC, doc["token"])
-        synth0 = benchlib.iso_b64(os.path.join(benchlib.synth_dir(n),
-                                               "synth_0000000.iso"))
-        probe_curp = None
         with open(os.path.join(benchlib.synth_dir(n), "manifest.tsv")) as f:
-            for line in f:
-                if not line.startswith("#"):
-                    probe_curp = line.split("\t")[0]
-                    break
-        enr, get, put, bad = [], [], [], []
-        # warm up the page cache and the links (not counted)
-        h.request("GET", f"/api/v1/subjects/{probe_curp}")
-        for t in range(trials):
-            curp = harness.make_curp(50000 + n % 1000 + t)
-            sel = fingers[t * nfingers:(t + 1) * nfingers]
-            body = {"fingers": [
-                {"position": pos, "format": "iso19794-2:2005",
-                 "data": benchlib.iso_b64(p)}
-                for pos, p in zip((2, 7, 3, 8, 1, 6, 4, 9, 5, 10), sel)]}
-            path = f"/api/v1/subjects/{curp}/enrollment"
-            raw = json.dumps(body).encode()
-            hd = dict(rep, **dev.sign("POST", path, raw))
-            ms, (st, _, doc) = timed(lambda: h.request(
-                "POST", path, raw=raw, auth=False, headers=hd, timeout=600))
-            ms_enr, st_enr = ms, st
-            if st == 201:
-                enr.append(ms)
-            else:
-                bad.append((st, (doc or {}).get("error", {}).get("code"),
-                            f"{ms:.0f} ms"))
-            ms, (st, _, _) = timed(lambda: h.request(
-                "GET", f"/api/v1/subjects/{probe_curp}"))
-            get.append(ms) if st == 200 else bad.append((st, "get"))
-            pc = harness.make_curp(60000 + n % 1000 + t)
-            h.request("POST", "/api/v1/subjects", {"curp": pc, "name": "B"})
-            ms, (st, _, _) = timed(lambda: h.request(
-                "PUT", f"/api/v1/subjects/{pc}/fingers/2",
-                {"format": "iso19794-2:2005", "data": synth0}))
-            put.append(ms) if st in (200, 201) else bad.append((st, "put"))
-            print(f"  trial {t + 1}: enrollment {st_enr} in {ms_enr:.0f} ms",
-                  file=sys.stderr)
-        return {"enr": enr, "get": get, "put": put, "bad": bad,
-                "import_s": secs}
+            probe = next(ln.split("\t")[0] for ln in f
+                         if not ln.startswith("#"))
+        run = Run(h, doc["token"], dev, probe)
+        run.get_baseline()                   # warm up (not counted)
+        for nf in finger_counts:
+            sel = fingers[:nf]
+            r = {"sync": [], "queued": [], "accepted": [], "during": [],
+                 "get": [], "bad": []}
+            for t in range(trials):
+                ms, why = run.sync_trial(n, sel)
+                (r["sync"].append(ms) if ms is not None
+                 else r["bad"].append(("sync", why[0])))
+                ms, acc, during, why = run.queued_trial(n, sel)
+                if ms is not None:
+                    r["queued"].append(ms)
+                    r["accepted"].append(acc)
+                    r["during"].extend(during)
+                else:
+                    r["bad"].append(("queued", why[0]))
+                for _ in range(3):
+                    g = run.get_baseline()
+                    if g is not None:
+                        r["get"].append(g)
+                print(f"  {n} x {nf} fingers, trial {t + 1}: sync "
+                      f"{r['sync'][-1] if r['sync'] else 0:.0f} ms, queued "
+                      f"{r['queued'][-1] if r['queued'] else 0:.0f} ms",
+                      file=sys.stderr)
+            res[nf] = r
+        res["import_s"] = secs
+        return res
     finally:
         h.cleanup()
 
@@ -111,38 +175,44 @@ def run_size(n, trials, nfingers, fingers):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--trials", type=int, default=8)
-    ap.add_argument("--fingers", type=int, default=2)
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--fingers", default="2,10")
     ap.add_argument("--no-build", action="store_true",
                     help="use build/ as it is")
     a = ap.parse_args()
     if not a.no_build:
         benchlib.ensure_build()
     fingers = fvc_fingers()
-    if a.trials * a.fingers > len(fingers):
-        sys.exit(f"only {len(fingers)} distinct FVC fingers: "
-                 f"trials x fingers must not exceed it")
+    counts = [int(x) for x in a.fingers.split(",")]
+    if max(counts) > len(fingers):
+        sys.exit(f"only {len(fingers)} distinct FVC fingers")
     sizes = [int(s) for s in a.sizes.split(",")]
-    res = {}
+    res = {n: run_size(n, a.trials, counts, fingers) for n in sizes}
+    print(f"\nenrollment with exhaustive dedup, FVC fingers, {a.trials} "
+          "sequential trials per row, loopback, release build; time from "
+          "POST to outcome")
+    print(f"{'gallery':>8} {'fingers':>7} {'scenario':40} {'p50 ms':>9} "
+          f"{'p99 ms':>9} {'n':>3} {'vs GET':>8}")
     for n in sizes:
-        res[n] = run_size(n, a.trials, a.fingers, fingers)
-    print(f"\nenrollment with dedup, {a.fingers} FVC fingers per "
-          f"enrollment, {a.trials} sequential trials per size, loopback, "
-          "release build")
-    print(f"{'gallery':>8} {'scenario':44} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'n':>3} {'vs GET':>7}")
-    for n in sizes:
-        r = res[n]
-        g50 = pct(r["get"], 50) or 1e-9
-        rows = [("enrollment + dedup (signed POST)", r["enr"]),
-                ("FINGER_PUT, 1 template, no dedup", r["put"]),
-                ("GET /api/v1/subjects/{curp} (baseline)", r["get"])]
-        for name, v in rows:
-            print(f"{n:>8} {name:44} {pct(v, 50):8.1f} {pct(v, 99):8.1f} "
-                  f"{len(v):>3} {pct(v, 50) / g50:7.0f}x")
-        if r["bad"]:
-            print(f"{n:>8} refused: {r['bad']}")
-        print(f"{n:>8} import of the gallery: {r['import_s']:.1f} s")
+        for nf in counts:
+            r = res[n][nf]
+            g50 = pct(r["get"], 50) or 1e-9
+            rows = [("sync: POST -> 201", r["sync"]),
+                    ("queued: POST -> job done (time to result)",
+                     r["queued"]),
+                    ("queued: POST -> 202 accepted", r["accepted"]),
+                    ("GET subject while a job scans", r["during"]),
+                    ("GET /api/v1/subjects/{curp} (baseline)", r["get"])]
+            for name, v in rows:
+                if not v:
+                    print(f"{n:>8} {nf:>7} {name:40} {'-':>9}")
+                    continue
+                print(f"{n:>8} {nf:>7} {name:40} {pct(v, 50):9.1f} "
+                      f"{pct(v, 99):9.1f} {len(v):>3} "
+                      f"{pct(v, 50) / g50:8.1f}x")
+            if r["bad"]:
+                print(f"{n:>8} {nf:>7} refused: {r['bad']}")
+        print(f"{n:>8} import of the gallery: {res[n]['import_s']:.1f} s")
 
 
 if __name__ == "__main__":
