@@ -351,6 +351,7 @@ recheck_finger(void *arg, const struct store_finger *fg)
     unsigned         i;
     double           s;
 
+    rc->p->searched++;              /* one more gallery template */
     for (i = 0; i < rc->p->nfingers; i++) {
         s = hm_compare(rc->probes[i], fg->stored, fg->stored_len,
             rc->scratch);
@@ -409,7 +410,6 @@ en_dedup_recheck(MDB_txn *txn, const char *curp, struct enroll_prep *p)
         if (rc != 0 && rc != MDB_NOTFOUND) {
             break;
         }
-        p->searched++;
     }
     mdb_cursor_close(cur);
     ops_count_comparisons(r.compared);
