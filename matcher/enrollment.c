@@ -61,7 +61,7 @@ en_prep_free(void *arg)
     free(p);
 }
 
-/* ---- decoding and the quality gate ---------------------------------------- */
+/* ---- decoding and the quality gate -------------------------------------- */
 
 /* Cross-field rules the decoder cannot see. */
 static int
@@ -162,7 +162,7 @@ en_prepare_fingers(struct hd_thread *th, const struct en_fields *f,
     return 0;
 }
 
-/* ---- the enrollment journal ------------------------------------------------ */
+/* ---- the enrollment journal --------------------------------------------- */
 
 /* "e:" + 16 hex digits of the sequence -> CURP, one per stored enrollment,
  * and "m:enrseq" -> the last sequence (u64). */
@@ -204,7 +204,7 @@ journal_append(MDB_txn *txn, const char *curp)
     return rc;
 }
 
-/* ---- dedup ------------------------------------------------------------------ */
+/* ---- dedup -------------------------------------------------------------- */
 
 static void
 add_hit(struct enroll_prep *p, const char *curp, unsigned probe_pos,
@@ -418,7 +418,7 @@ en_dedup_recheck(MDB_txn *txn, const char *curp, struct enroll_prep *p)
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
-/* ---- the checks shared by the pool and the writer --------------------------- */
+/* ---- the checks shared by the pool and the writer ----------------------- */
 
 static int
 subject_open_case(MDB_txn *txn, const char *curp, char *case_id, size_t cap)
@@ -478,7 +478,7 @@ enroll_preconditions(MDB_txn *txn, const struct en_fields *f,
     return 0;
 }
 
-/* ---- ENROLL: ring -> pool -> writer (or the job queue) ----------------------- */
+/* ---- ENROLL: ring -> pool -> writer (or the job queue) ------------------ */
 
 static void
 en_reply_job_err(struct hd_request *rq, const struct en_err *e,
@@ -832,7 +832,7 @@ write_enroll(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     return en_store_enrollment(&f, p, NULL, txn, w);
 }
 
-/* ---- DEDUP_RESOLVE ----------------------------------------------------------- */
+/* ---- DEDUP_RESOLVE ------------------------------------------------------ */
 
 static const uint16_t resolve_allowed[] = { T(CASE_ID), T(STATE), T(ACTOR),
     T(CLIENT), 0 };
@@ -1023,7 +1023,7 @@ op_resolve(struct hd_request *rq)
     en_dispatch(rq, p, en_prep_free, resolve_pool);
 }
 
-/* ---- DEDUP_LIST ---------------------------------------------------------------- */
+/* ---- DEDUP_LIST --------------------------------------------------------- */
 
 static json_t *
 case_json(const uint8_t *rec, size_t len)
@@ -1122,7 +1122,7 @@ op_dedup_list(struct hd_request *rq, struct hd_thread *th)
     json_decref(arr);
 }
 
-/* ---- entry points ----------------------------------------------------------- */
+/* ---- entry points ------------------------------------------------------- */
 
 void
 enrollment_handle(struct hd_request *rq, struct hd_thread *th)

@@ -42,7 +42,7 @@ static struct {
 } jq = { .lock = PTHREAD_MUTEX_INITIALIZER,
          .cond = PTHREAD_COND_INITIALIZER };
 
-/* ---- keys and records ------------------------------------------------------ */
+/* ---- keys and records --------------------------------------------------- */
 
 static void
 seq_key(char *out, size_t cap, uint64_t seq)
@@ -114,7 +114,7 @@ queue_position(MDB_txn *txn, uint64_t seq)
     return n;
 }
 
-/* ---- accepting a job (writer) ------------------------------------------------ */
+/* ---- accepting a job (writer) ------------------------------------------- */
 
 int
 en_jobs_write_queued(const struct en_fields *f, struct enroll_prep *p,
@@ -176,7 +176,7 @@ en_jobs_write_queued(const struct en_fields *f, struct enroll_prep *p,
     return HIPC_ST_OK;
 }
 
-/* ---- finishing a job (writer) ------------------------------------------------ */
+/* ---- finishing a job (writer) ------------------------------------------- */
 
 static const uint16_t finish_tags[] = { T(JOB_ID), 0 };
 
@@ -331,7 +331,7 @@ en_jobs_write_finish(struct hd_request *rq, MDB_txn *txn,
     return HIPC_ST_OK;
 }
 
-/* ---- the job thread ------------------------------------------------------------ */
+/* ---- the job thread ----------------------------------------------------- */
 
 void
 en_jobs_wake(void)
@@ -530,7 +530,7 @@ en_jobs_start(char *err, size_t errlen)
     return 0;
 }
 
-/* ---- DEDUP_JOB_GET and DEDUP_JOB_LIST ----------------------------------------- */
+/* ---- DEDUP_JOB_GET and DEDUP_JOB_LIST ----------------------------------- */
 
 static int
 http_status(int st)
