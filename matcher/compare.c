@@ -33,9 +33,8 @@
 
 /* Local similarity: directions at most 60 degrees apart (43 units of
  * 2pi/256; the paper allows 90, measured no better here and 1.5x slower),
- * at least min_ME of the disk cells matchable. */
+ * at least MCC_MIN_MATCHABLE (mcc.h) of the disk cells matchable. */
 #define MCC_MAX_DIRECTION_UNITS  43
-#define MCC_MIN_ME               0.60
 
 /* LSS-R: relaxation weight and rounds, the compatibility sigmoids
  * (distance in pixels, angles in radians), and n_P's range. */
@@ -210,7 +209,7 @@ hm_probe_new(const uint8_t *stored, size_t len)
     }
     probe = (struct hm_probe *) mem;
     probe->n = (int) n;
-    probe->min_matchable = (int) ceil(MCC_MIN_ME * mcc_disk_cells());
+    probe->min_matchable = (int) ceil(MCC_MIN_MATCHABLE * mcc_disk_cells());
     probe->valid = (uint64_t *) (mem + sizeof(*probe));
     probe->bits = probe->valid + n * MCC_WORDS;
     probe->pt = (struct mcc_point *) (probe->bits + n * MCC_WORDS * MCC_ND);

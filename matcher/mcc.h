@@ -42,6 +42,11 @@
 #define MCC_WORDS         ((MCC_NS * MCC_NS + 63) / 64)
 #define MCC_CYL_BYTES     (8 + 8 * MCC_WORDS * (1 + MCC_ND))
 
+/* Two cylinders are compared only where at least this share of the disk
+ * cells is valid in both (the paper's min_ME); the encoder keeps every
+ * cylinder that can reach it (its min_VC). */
+#define MCC_MIN_MATCHABLE 0.60
+
 #define MCC_MAGIC0        'H'
 #define MCC_MAGIC1        'M'
 #define MCC_VERSION       2   /* 2: neighbour records added */
