@@ -3,8 +3,8 @@
  *
  * Owns: behaviour checks on the real FVC templates (self match, genuine
  * above impostor, near symmetry), the stored form's integrity check
- * against garbage and corruption, calibration monotonicity and the
- * enrollment quality gate.
+ * against garbage and corruption, which minutiae keep a cylinder,
+ * calibration monotonicity and the enrollment quality gate.
  */
 
 #include <check.h>
@@ -314,6 +314,32 @@ START_TEST(calibration_monotone_and_inverse)
 }
 END_TEST
 
+/* A sliver of a print (one row of minutiae, as at the edge of a partial
+ * capture): the two at its ends see less than 75% of their disk inside the
+ * print, but enough to be compared (60%): they keep their cylinders. */
+START_TEST(edge_minutiae_keep_their_cylinders)
+{
+    static struct hm_fingerprint  fp;
+    static struct stored          st;
+    char                          err[256];
+    int                           i;
+
+    memset(&fp, 0, sizeof(fp));
+    fp.width = fp.height = 400;
+    fp.res_x = fp.res_y = 197;
+    for (i = 0; i < 14; i++) {
+        fp.m[i].x = (uint16_t) (60 + 20 * i);
+        fp.m[i].y = 200;
+        fp.m[i].angle = (uint8_t) (i * 37);
+        fp.m[i].type = (uint8_t) (1 + i % 2);
+    }
+    fp.count = 14;
+    st.len = hm_encode(&fp, st.bytes, sizeof(st.bytes), err, sizeof(err));
+    ck_assert_msg(st.len > 0, "%s", err);
+    ck_assert_uint_eq(hm_stored_cylinders(st.bytes, (size_t) st.len), 14);
+}
+END_TEST
+
 START_TEST(quality_gate)
 {
     struct hm_fingerprint  fp;
@@ -347,6 +373,7 @@ main(void)
     tcase_add_test(tc, genuine_above_impostor);
     tcase_add_test(tc, turned_and_stretched_copy_matches);
     tcase_add_test(tc, calibration_monotone_and_inverse);
+    tcase_add_test(tc, edge_minutiae_keep_their_cylinders);
     tcase_add_test(tc, quality_gate);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
