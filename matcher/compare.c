@@ -360,7 +360,10 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
                 }
             }
             total = differ + 2 * total;
-            if (total == 0) {
+            /* Most pairs fall below MIN_LEVEL: level < MIN_LEVEL exactly
+             * when differ / total > (255 - MIN_LEVEL + 0.5) / 255, tested
+             * in integers first (ties go on to the float test below). */
+            if (total == 0 || 510 * differ > (511 - 2 * MIN_LEVEL) * total) {
                 continue;
             }
             sim = 1.0f - (float) differ * reciprocal[total];
