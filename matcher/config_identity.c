@@ -9,11 +9,134 @@
  */
 
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config_internal.h"
 #include "password.h"
+
+/*
+ * What regcomp() would build for a POSIX extended regular expression, in
+ * copies of atoms, estimated before calling it: glibc copies a repeated
+ * subexpression once per repetition ('+' twice, "{m,n}" n times, nested
+ * repetitions multiply), so a pattern of a hundred characters could take
+ * gigabytes and stall huellad's start (found by fuzz_config).  Adjacent
+ * repetition operators ("a++", "a*{2}") are undefined in POSIX and are
+ * refused outright.  What the estimate cannot follow (an unbalanced
+ * parenthesis, a malformed interval) is left to regcomp() to refuse.
+ */
+
+#define ERE_COPIES_MAX   4096
+#define ERE_DEPTH_MAX    16
+
+static const char *
+ere_cost(const char *p, size_t *i, int depth, uint64_t *copies)
+{
+    uint64_t     total = 0, atom, factor, m, n;
+    const char  *why;
+    int          repeats;
+
+    /* a ')' closes the group being read; at the top it is a character */
+    while (p[*i] != '\0' && (p[*i] != ')' || depth == 0)) {
+        if (p[*i] == '|') {
+            (*i)++;
+            continue;
+        }
+        if (p[*i] == '(') {
+            if (depth >= ERE_DEPTH_MAX) {
+                return "parentheses nested too deep";
+            }
+            (*i)++;
+            why = ere_cost(p, i, depth + 1, &atom);
+            if (why != NULL) {
+                return why;
+            }
+            if (p[*i] == ')') {
+                (*i)++;
+            }
+        } else if (p[*i] == '[') {
+            (*i)++;
+            if (p[*i] == '^') {
+                (*i)++;
+            }
+            if (p[*i] == ']') {
+                (*i)++;
+            }
+            while (p[*i] != '\0' && p[*i] != ']') {
+                if (p[*i] == '[' && (p[*i + 1] == ':' || p[*i + 1] == '='
+                                     || p[*i + 1] == '.'))
+                {
+                    char  close = p[*i + 1];
+
+                    *i += 2;
+                    while (p[*i] != '\0'
+                           && !(p[*i] == close && p[*i + 1] == ']'))
+                    {
+                        (*i)++;
+                    }
+                    if (p[*i] != '\0') {
+                        *i += 2;
+                    }
+                    continue;
+                }
+                (*i)++;
+            }
+            if (p[*i] == ']') {
+                (*i)++;
+            }
+            atom = 1;
+        } else {
+            *i += p[*i] == '\\' && p[*i + 1] != '\0' ? 2 : 1;
+            atom = 1;
+        }
+        for (repeats = 0; p[*i] == '*' || p[*i] == '+' || p[*i] == '?'
+                          || p[*i] == '{'; repeats++)
+        {
+            if (repeats > 0) {
+                return "adjacent repetition operators (such as '++' or "
+                       "'*{2}') are undefined in POSIX regular expressions";
+            }
+            factor = p[*i] == '+' ? 2 : 1;
+            if (p[(*i)++] == '{') {
+                for (m = 0; p[*i] >= '0' && p[*i] <= '9' && m < 100000;
+                     (*i)++)
+                {
+                    m = m * 10 + (uint64_t) (p[*i] - '0');
+                }
+                n = m + 1;
+                if (p[*i] == ',') {
+                    (*i)++;
+                    if (p[*i] >= '0' && p[*i] <= '9') {
+                        for (n = 0; p[*i] >= '0' && p[*i] <= '9'
+                                    && n < 100000; (*i)++)
+                        {
+                            n = n * 10 + (uint64_t) (p[*i] - '0');
+                        }
+                    }
+                } else {
+                    n = m;
+                }
+                if (p[*i] == '}') {
+                    (*i)++;
+                }
+                factor = n > m ? n : m;
+                factor = factor ? factor : 1;
+            }
+            atom *= factor;
+            if (atom > ERE_COPIES_MAX) {
+                break;
+            }
+        }
+        total += atom;
+        if (total > ERE_COPIES_MAX) {
+            return "its repetitions would expand to more than 4096 copies "
+                   "when compiled";
+        }
+    }
+    *copies = total;
+    return NULL;
+}
 
 void
 config_identity_defaults(struct hd_identity_config *id)
@@ -206,6 +329,16 @@ identity_key(struct config_ctx *cx, const char *key, size_t i,
                 sizeof(id->matricula_pattern)) != 0)
         {
             return -1;
+        }
+        {
+            size_t       at = 0;
+            uint64_t     copies;
+            const char  *why_not = ere_cost(id->matricula_pattern, &at, 0,
+                                       &copies);
+
+            if (why_not != NULL) {
+                return config_fail(cx, v, "key '%s': %s", key, why_not);
+            }
         }
         if (regcomp(&re, id->matricula_pattern, REG_EXTENDED | REG_NOSUB)
             != 0)

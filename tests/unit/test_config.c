@@ -161,6 +161,38 @@ START_TEST(test_out_of_range)
 }
 END_TEST
 
+/* matricula_pattern is compiled by regcomp(), whose memory grows with the
+ * copies repetitions make: bounded before it runs (fuzz_config found a
+ * 150-character pattern taking over 2 GB). */
+START_TEST(test_costly_patterns_refused)
+{
+    struct hd_config  cfg;
+    char              text[512];
+    static const char *fine[] = {
+        "^[A-Z0-9]{4,20}$", "^(MAT|EMP)-[0-9]{6}$", "^[[:alnum:]]{1,64}$",
+        "^(a|b)+c*d?$", "a)b", "^[]a-z]{3}$"
+    };
+    size_t  k;
+
+    expect_error("identity:\n  matricula_pattern: \"t:++[A-Z]$\"\n", 2,
+        "key 'identity.matricula_pattern': adjacent repetition operators");
+    expect_error("identity:\n  matricula_pattern: \"^a*{2}$\"\n", 2,
+        "adjacent repetition operators");
+    expect_error("identity:\n  matricula_pattern: "
+        "\"((a{200}){200})\"\n", 2, "more than 4096 copies");
+    expect_error("identity:\n  matricula_pattern: "
+        "\"a)((a{255}){255}){255}\"\n", 2, "more than 4096 copies");
+    expect_error("identity:\n  matricula_pattern: "
+        "\"((((((((((((((((((a))))))))))))))))))\"\n", 2,
+        "parentheses nested too deep");
+    for (k = 0; k < sizeof(fine) / sizeof(fine[0]); k++) {
+        snprintf(text, sizeof(text), "identity:\n  matricula_pattern: "
+            "\"%s\"\n", fine[k]);
+        ck_assert_msg(load_text(text, &cfg) == 0, "%s: %s", fine[k], err);
+    }
+}
+END_TEST
+
 START_TEST(test_structure_errors)
 {
     expect_error("matcher:\n  threads: 1\nnginx:\n  x: 1\n", 3,
@@ -200,6 +232,7 @@ main(void)
     tcase_add_test(tc, test_unknown_key);
     tcase_add_test(tc, test_wrong_types);
     tcase_add_test(tc, test_out_of_range);
+    tcase_add_test(tc, test_costly_patterns_refused);
     tcase_add_test(tc, test_structure_errors);
     tcase_add_test(tc, test_missing_file);
     suite_add_tcase(s, tc);
