@@ -3,7 +3,9 @@
 # baseline measured in the same run (the machines are shared and noisy).
 #   bench/run.sh [--all] [bench_http.py options]
 # --all adds the slow system benches (several minutes each: galleries of
-# 100k templates are imported): bench_enroll.py and bench_punch.py.
+# 100k and 1M templates are imported): bench_matcher.py (the matcher's
+# figures in one run: accuracy, 1:1, identify at 10k/100k/1M, memory),
+# bench_fusion.py, bench_enroll.py and bench_punch.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all=0
@@ -21,6 +23,10 @@ done
 echo "== bench_http.py"
 python3 bench/bench_http.py "$@"
 if [ "$all" = 1 ]; then
+  echo "== bench_matcher.py"
+  python3 bench/bench_matcher.py --no-build
+  echo "== bench_fusion.py"
+  python3 bench/bench_fusion.py --no-build
   echo "== bench_enroll.py"
   python3 bench/bench_enroll.py --no-build
   echo "== bench_punch.py"
