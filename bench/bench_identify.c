@@ -521,15 +521,15 @@ main(int argc, char **argv)
         }
     }
 
+    if (!do_exh) {
+        no_exhaustive(sizes, bounds, nsizes, extra_k, nextra);
+        return 0;
+    }
     printf("1:N identification, %d real probes (impressions 2-8) vs "
         "%d real mates + N synthetic, %d threads\n", NPROBES, NREAL, THREADS);
     printf("%9s %7s | %10s %10s %8s | %11s %11s %9s %7s\n", "N", "K",
         "exh rank1", "pf rank1", "diff pp", "exh ms", "pf ms", "(scan ms)",
         "pf/exh");
-    if (!do_exh) {
-        no_exhaustive(sizes, bounds, nsizes, extra_k, nextra);
-        return 0;
-    }
     for (b = 0; b < nsizes; b++) {
         size_t            size = bounds[b], ks[MAX_KS], kmax;
         int               nks = 0, ok[MAX_KS] = { 0 };
