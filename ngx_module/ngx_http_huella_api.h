@@ -210,6 +210,7 @@ ngx_int_t ngx_http_huella_finger(ngx_http_huella_ctx_t *ctx, json_t *obj,
     ngx_http_huella_finger_t *finger);
 ngx_int_t ngx_http_huella_nested_finger(ngx_http_huella_ctx_t *ctx,
     ngx_http_huella_finger_t *finger);
+ngx_int_t ngx_http_huella_face(ngx_http_huella_ctx_t *ctx, json_t *face);
 json_t *ngx_http_huella_format_json(uint32_t format);
 
 /* ngx_http_huella_auth.c */

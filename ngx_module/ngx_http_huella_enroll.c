@@ -34,7 +34,6 @@
 
 
 #define NGX_HTTP_HUELLA_FINGERS_MAX   10
-#define NGX_HTTP_HUELLA_FACE_DIM_MAX  1024
 
 
 static ngx_int_t ngx_http_huella_lookup_encode(ngx_http_huella_ctx_t *ctx);
@@ -429,10 +428,7 @@ ngx_http_huella_enroll_fingers(ngx_http_huella_ctx_t *ctx)
 static ngx_int_t
 ngx_http_huella_enroll_face(ngx_http_huella_ctx_t *ctx)
 {
-    size_t     at;
-    json_t    *face;
-    ngx_int_t  rc, dim;
-    ngx_str_t  model, data, bytes, err;
+    json_t  *face;
 
     face = json_object_get(ctx->body, "face");
 
@@ -440,64 +436,7 @@ ngx_http_huella_enroll_face(ngx_http_huella_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (!json_is_object(face)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_type", "face",
-                                      "\"face\" must be an object with "
-                                      "model, dim and data");
-    }
-
-    rc = ngx_http_huella_string(ctx, face, "model", "face.model", 1, &model);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    dim = 0;
-
-    rc = ngx_http_huella_integer(ctx, face, "dim", "face.dim", 1,
-                                 NGX_HTTP_HUELLA_FACE_DIM_MAX, &dim);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (dim == 0) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "missing_field", "face.dim",
-                                      "\"face.dim\" is required");
-    }
-
-    rc = ngx_http_huella_string(ctx, face, "data", "face.data", 1, &data);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_huella_base64_decode(ctx->request->pool, &data, &bytes,
-                                       &err);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_base64", "face.data", "%V",
-                                      &err);
-    }
-
-    if (bytes.len != (size_t) dim * 4) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_face_data", "face.data",
-                                      "face.data holds %uz bytes, %i float32 "
-                                      "values are %i bytes", bytes.len, dim,
-                                      dim * 4);
-    }
-
-    at = hipc_open(&ctx->writer, HIPC_F_FACE);
-    hipc_put(&ctx->writer, HIPC_F_FACE_MODEL, model.data, model.len);
-    hipc_put_u32(&ctx->writer, HIPC_F_FACE_DIM, (uint32_t) dim);
-    hipc_put(&ctx->writer, HIPC_F_FACE_DATA, bytes.data, bytes.len);
-    hipc_close(&ctx->writer, at);
-
-    return NGX_OK;
+    return ngx_http_huella_face(ctx, face);
 }
 
 

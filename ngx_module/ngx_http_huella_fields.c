@@ -5,8 +5,9 @@
  * rejected request, the body parsed as a JSON object, typed getters that
  * turn a wrong or missing field into the API's error (400 missing_field,
  * 422 naming the field), the CURP of a body, a finger template object
- * (format, optional position, base64 data decoded) and the strict base64
- * decoder whose messages name the offending byte.
+ * (format, optional position, base64 data decoded), a face embedding
+ * object and the strict base64 decoder whose messages name the offending
+ * byte.
  */
 
 
@@ -19,6 +20,9 @@
 #include "ngx_http_huella_json.h"
 #include "ngx_http_huella_ident.h"
 
+
+#define NGX_HTTP_HUELLA_FACE_MODEL_MAX  63
+#define NGX_HTTP_HUELLA_FACE_DIM_MAX    1024
 
 /* room is left in the matcher message for the other fields */
 #define NGX_HTTP_HUELLA_TEMPLATE_MAX  (HIPC_PAYLOAD_MAX - 1024)
@@ -430,4 +434,95 @@ invalid:
     err->len = p - err->data;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * "face": {"model","dim","data"}: model 1 to 63 printable characters
+ * without spaces, dim 1 to 1024, data the base64 of dim float32 values;
+ * put as FACE (FACE_MODEL, FACE_DIM, FACE_DATA).  Whether huellad knows
+ * that model and dim is huellad's to say.
+ */
+
+ngx_int_t
+ngx_http_huella_face(ngx_http_huella_ctx_t *ctx, json_t *face)
+{
+    size_t     at, i;
+    ngx_int_t  rc, dim;
+    ngx_str_t  model, data, bytes, err;
+
+    if (!json_is_object(face)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_type", "face",
+                                      "\"face\" must be an object with "
+                                      "model, dim and data");
+    }
+
+    rc = ngx_http_huella_string(ctx, face, "model", "face.model", 1, &model);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < model.len; i++) {
+        if (model.data[i] <= 0x20 || model.data[i] >= 0x7f) {
+            break;
+        }
+    }
+
+    if (model.len == 0 || model.len > NGX_HTTP_HUELLA_FACE_MODEL_MAX
+        || i < model.len)
+    {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_face_model", "face.model",
+                                      "face.model is 1 to %d printable "
+                                      "characters without spaces",
+                                      NGX_HTTP_HUELLA_FACE_MODEL_MAX);
+    }
+
+    dim = 0;
+
+    rc = ngx_http_huella_integer(ctx, face, "dim", "face.dim", 1,
+                                 NGX_HTTP_HUELLA_FACE_DIM_MAX, &dim);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (dim == 0) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "missing_field", "face.dim",
+                                      "\"face.dim\" is required");
+    }
+
+    rc = ngx_http_huella_string(ctx, face, "data", "face.data", 1, &data);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_huella_base64_decode(ctx->request->pool, &data, &bytes,
+                                       &err);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_base64", "face.data", "%V",
+                                      &err);
+    }
+
+    if (bytes.len != (size_t) dim * 4) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                      "invalid_face_data", "face.data",
+                                      "face.data holds %uz bytes, %i float32 "
+                                      "values are %i bytes", bytes.len, dim,
+                                      dim * 4);
+    }
+
+    at = hipc_open(&ctx->writer, HIPC_F_FACE);
+    hipc_put(&ctx->writer, HIPC_F_FACE_MODEL, model.data, model.len);
+    hipc_put_u32(&ctx->writer, HIPC_F_FACE_DIM, (uint32_t) dim);
+    hipc_put(&ctx->writer, HIPC_F_FACE_DATA, bytes.data, bytes.len);
+    hipc_close(&ctx->writer, at);
+
+    return NGX_OK;
 }

@@ -28,14 +28,11 @@
 
 
 #define NGX_HTTP_HUELLA_MATRICULA_MAX  32
-#define NGX_HTTP_HUELLA_PUNCH_DIM_MAX  1024
 
 
 static ngx_int_t ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_punch_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
-static ngx_int_t ngx_http_huella_punch_face(ngx_http_huella_ctx_t *ctx,
-    json_t *face);
 
 
 ngx_http_huella_endpoint_t  ngx_http_huella_punch = {
@@ -143,7 +140,7 @@ ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx)
     }
 
     if (has_face) {
-        rc = ngx_http_huella_punch_face(ctx, face);
+        rc = ngx_http_huella_face(ctx, face);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -166,88 +163,6 @@ ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx)
     if (ngx_http_huella_att_word(client, 63)) {
         hipc_put(&ctx->writer, HIPC_F_CLIENT, client->data, client->len);
     }
-
-    return NGX_OK;
-}
-
-
-/*
- * "face": {"model","dim","data"}: the shape here (the model and dim
- * must be huellad's attendance.face: 400 face_model_mismatch,
- * face_dim_mismatch), as FACE (FACE_MODEL, FACE_DIM, FACE_DATA).
- */
-
-static ngx_int_t
-ngx_http_huella_punch_face(ngx_http_huella_ctx_t *ctx, json_t *face)
-{
-    size_t     at;
-    ngx_int_t  rc, dim;
-    ngx_str_t  model, data, bytes, err;
-
-    if (!json_is_object(face)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_type", "face",
-                                      "\"face\" must be an object with "
-                                      "model, dim and data");
-    }
-
-    rc = ngx_http_huella_string(ctx, face, "model", "face.model", 1, &model);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (!ngx_http_huella_att_word(&model, NGX_HTTP_HUELLA_ATT_WORD_MAX)) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_face_model", "face.model",
-                                      "face.model is 1 to %d printable "
-                                      "characters without spaces",
-                                      NGX_HTTP_HUELLA_ATT_WORD_MAX);
-    }
-
-    dim = 0;
-
-    rc = ngx_http_huella_integer(ctx, face, "dim", "face.dim", 1,
-                                 NGX_HTTP_HUELLA_PUNCH_DIM_MAX, &dim);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (dim == 0) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "missing_field", "face.dim",
-                                      "\"face.dim\" is required");
-    }
-
-    rc = ngx_http_huella_string(ctx, face, "data", "face.data", 1, &data);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_huella_base64_decode(ctx->request->pool, &data, &bytes,
-                                       &err);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_base64", "face.data", "%V",
-                                      &err);
-    }
-
-    if (bytes.len != (size_t) dim * 4) {
-        return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                      "invalid_face_data", "face.data",
-                                      "face.data holds %uz bytes, %i float32 "
-                                      "values are %i bytes", bytes.len, dim,
-                                      dim * 4);
-    }
-
-    at = hipc_open(&ctx->writer, HIPC_F_FACE);
-    hipc_put(&ctx->writer, HIPC_F_FACE_MODEL, model.data, model.len);
-    hipc_put_u32(&ctx->writer, HIPC_F_FACE_DIM, (uint32_t) dim);
-    hipc_put(&ctx->writer, HIPC_F_FACE_DATA, bytes.data, bytes.len);
-    hipc_close(&ctx->writer, at);
 
     return NGX_OK;
 }
