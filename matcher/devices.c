@@ -668,9 +668,8 @@ write_set_status(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
 static void
 op_list(struct hd_request *rq, struct hd_thread *th)
 {
-    static const uint16_t  tags[] = { T(RFC), 0 }, none[] = { 0 };
+    static const uint16_t  tags[] = { T(RFC), 0 };
     struct en_fields       f;
-    struct en_err          e;
     struct device          d;
     MDB_txn               *txn = NULL;
     MDB_cursor            *cur = NULL;
@@ -680,18 +679,7 @@ op_list(struct hd_request *rq, struct hd_thread *th)
     char                   kb[64];
     int                    rc;
 
-    if (en_decode(rq->payload, rq->len, tags, none, &f, &e) != 0) {
-        en_reply_err(rq, &e);
-        return;
-    }
-    if ((rc = store_read_begin(ops_store(), &txn)) != 0
-        || (rc = mdb_cursor_open(txn, en_db_devices(), &cur)) != 0)
-    {
-        if (rc != 0 && txn) {
-            mdb_txn_abort(txn);
-        }
-        ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL, "%s",
-            mdb_strerror(rc));
+    if (en_list_open(rq, tags, en_db_devices(), &f, &txn, &cur) != 0) {
         return;
     }
     arr = json_array();

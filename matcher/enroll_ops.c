@@ -493,6 +493,34 @@ en_decode(const uint8_t *buf, size_t len, const uint16_t *allowed,
     return 0;
 }
 
+int
+en_list_open(struct hd_request *rq, const uint16_t *tags, MDB_dbi dbi,
+    struct en_fields *f, MDB_txn **txn, MDB_cursor **cur)
+{
+    static const uint16_t  none[] = { 0 };
+    struct en_err          e;
+    int                    rc;
+
+    *txn = NULL;
+    *cur = NULL;
+    if (en_decode(rq->payload, rq->len, tags, none, f, &e) != 0) {
+        en_reply_err(rq, &e);
+        return -1;
+    }
+    if ((rc = store_read_begin(ops_store(), txn)) != 0
+        || (rc = mdb_cursor_open(*txn, dbi, cur)) != 0)
+    {
+        if (*txn) {
+            mdb_txn_abort(*txn);
+            *txn = NULL;
+        }
+        ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL, "%s",
+            mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- records --------------------------------------------------------------- */
 
 MDB_val

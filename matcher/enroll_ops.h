@@ -115,6 +115,12 @@ int en_put_err(struct hipc_writer *w, const struct en_err *e);
 int en_decode(const uint8_t *buf, size_t len, const uint16_t *allowed,
     const uint16_t *required, struct en_fields *f, struct en_err *e);
 
+/* A listing's start: decodes the request (tags allowed, none required)
+ * into f, then opens a read transaction and a cursor on dbi.  0, or -1
+ * once the error has been replied (nothing left open). */
+int en_list_open(struct hd_request *rq, const uint16_t *tags,
+    MDB_dbi dbi, struct en_fields *f, MDB_txn **txn, MDB_cursor **cur);
+
 /* The databases (valid after enroll_ops_init). */
 MDB_dbi en_db_devices(void);
 MDB_dbi en_db_receipts(void);

@@ -657,7 +657,6 @@ job_json(MDB_txn *txn, const uint8_t *rec, size_t len, int with_receipt)
 static const uint16_t get_tags[] = { T(JOB_ID), T(RFC), 0 };
 static const uint16_t get_required[] = { T(JOB_ID), 0 };
 static const uint16_t list_tags[] = { T(RFC), T(STATE), 0 };
-static const uint16_t none[] = { 0 };
 
 static void
 op_job_get(struct hd_request *rq, struct hd_thread *th)
@@ -715,7 +714,6 @@ static void
 op_job_list(struct hd_request *rq, struct hd_thread *th)
 {
     struct en_fields   f;
-    struct en_err      e;
     MDB_txn           *txn = NULL;
     MDB_cursor        *cur = NULL;
     MDB_val            k = { 2, (void *) "j:" }, v;
@@ -726,18 +724,7 @@ op_job_list(struct hd_request *rq, struct hd_thread *th)
     const char        *st;
     int                rc;
 
-    if (en_decode(rq->payload, rq->len, list_tags, none, &f, &e) != 0) {
-        en_reply_err(rq, &e);
-        return;
-    }
-    if ((rc = store_read_begin(ops_store(), &txn)) != 0
-        || (rc = mdb_cursor_open(txn, en_db_enroll(), &cur)) != 0)
-    {
-        if (txn) {
-            mdb_txn_abort(txn);
-        }
-        ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL, "%s",
-            mdb_strerror(rc));
+    if (en_list_open(rq, list_tags, en_db_enroll(), &f, &txn, &cur) != 0) {
         return;
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;

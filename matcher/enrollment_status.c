@@ -255,9 +255,8 @@ exception_json(const uint8_t *rec, size_t len)
 static void
 op_exception_list(struct hd_request *rq, struct hd_thread *th)
 {
-    static const uint16_t  tags[] = { T(CURP), 0 }, none[] = { 0 };
+    static const uint16_t  tags[] = { T(CURP), 0 };
     struct en_fields       f;
-    struct en_err          e;
     MDB_txn               *txn = NULL;
     MDB_cursor            *cur = NULL;
     MDB_val                k = { 2, (void *) "x:" }, v;
@@ -265,18 +264,7 @@ op_exception_list(struct hd_request *rq, struct hd_thread *th)
     char                   kb[64];
     int                    rc;
 
-    if (en_decode(rq->payload, rq->len, tags, none, &f, &e) != 0) {
-        en_reply_err(rq, &e);
-        return;
-    }
-    if ((rc = store_read_begin(ops_store(), &txn)) != 0
-        || (rc = mdb_cursor_open(txn, en_db_enroll(), &cur)) != 0)
-    {
-        if (txn) {
-            mdb_txn_abort(txn);
-        }
-        ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL, "%s",
-            mdb_strerror(rc));
+    if (en_list_open(rq, tags, en_db_enroll(), &f, &txn, &cur) != 0) {
         return;
     }
     if (f.curp[0]) {
