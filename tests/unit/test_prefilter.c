@@ -16,50 +16,14 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "fvc_data.h"
 #include "match.h"
 #include "prefilter.h"
 
-#define FILE_MAX  65536
 #define SYNTH_N   2000
 
 static const char *sets[] = { "fvc2002/DB1_B", "fvc2002/DB2_B",
     "fvc2004/DB1_B", "fvc2004/DB2_B" };
-
-struct stored {
-    uint8_t  *bytes;
-    long      len;
-};
-
-static const char *
-shared_dir(void)
-{
-    const char  *dir = getenv("HUELLA_SHARED");
-
-    return dir != NULL && dir[0] != '\0' ? dir : "../shared";
-}
-
-static int
-load_path(const char *path, struct stored *st)
-{
-    struct hm_fingerprint  fp;
-    char                   err[256];
-    static uint8_t         buf[FILE_MAX];
-    FILE                  *f = fopen(path, "rb");
-    size_t                 n;
-
-    if (f == NULL) {
-        return -1;
-    }
-    n = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    if (hm_parse(1, buf, n, &fp, err, sizeof(err)) != 0) {
-        return -1;
-    }
-    st->bytes = malloc(HM_STORED_MAX);
-    ck_assert_ptr_nonnull(st->bytes);
-    st->len = hm_encode(&fp, st->bytes, HM_STORED_MAX, err, sizeof(err));
-    return st->len > 0 ? 0 : -1;
-}
 
 static void
 load_real(int set, int finger, int imp, struct stored *st)
