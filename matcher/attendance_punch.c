@@ -163,9 +163,10 @@ face_person(MDB_txn *txn, struct face_best *fb, const char *curp)
 }
 
 /* Every stored face (enrollment's "f:" records), skipping `skip_site`'s
- * roster (already compared). */
+ * roster (already compared); ETIMEDOUT once rq's deadline has passed. */
 static int
-face_gallery(MDB_txn *txn, struct face_best *fb, int skip_site)
+face_gallery(MDB_txn *txn, struct face_best *fb, int skip_site,
+    const struct hd_request *rq)
 {
     const struct att_rules   *r = att_rules();
     const struct att_person  *p;
@@ -173,6 +174,7 @@ face_gallery(MDB_txn *txn, struct face_best *fb, int skip_site)
     MDB_val                   k = { 2, (void *) "f:" }, v;
     char                      curp[ATT_CURP_MAX];
     double                    s;
+    uint64_t                  walked = 0;
     int                       rc;
 
     if ((rc = mdb_cursor_open(txn, en_db_enroll(), &cur)) != 0) {
@@ -183,6 +185,10 @@ face_gallery(MDB_txn *txn, struct face_best *fb, int skip_site)
     {
         if (k.mv_size < 3 || memcmp(k.mv_data, "f:", 2) != 0) {
             break;
+        }
+        if ((++walked & 1023) == 0 && hd_expired(rq)) {
+            mdb_cursor_close(cur);
+            return ETIMEDOUT;
         }
         if (k.mv_size - 2 >= sizeof(curp) || v.mv_size < 1) {
             continue;
@@ -206,9 +212,11 @@ face_gallery(MDB_txn *txn, struct face_best *fb, int skip_site)
 }
 
 /* The face's search, like the finger's: 1:1 with a matricula, else the
- * site's roster and then everyone.  0 or an LMDB error. */
+ * site's roster and then everyone.  0, an LMDB error or ETIMEDOUT (rq's
+ * deadline passed). */
 static int
-face_search(MDB_txn *txn, struct att_job *job, struct face_best *fb)
+face_search(MDB_txn *txn, struct att_job *job, struct face_best *fb,
+    const struct hd_request *rq)
 {
     const struct att_rules  *r = att_rules();
     size_t                   i;
@@ -227,7 +235,7 @@ face_search(MDB_txn *txn, struct att_job *job, struct face_best *fb)
     if (fb->score >= r->face_threshold) {
         return 0;
     }
-    return face_gallery(txn, fb, job->site);
+    return face_gallery(txn, fb, job->site, rq);
 }
 
 /* ---- the decision (pool) ------------------------------------------------ */
@@ -304,10 +312,15 @@ punch_decide(struct punch_ctx *pc)
                 face_person(txn, &fb, pc->b.curp);
             }
             if (fb.score < r->face_threshold
-                && (rc = face_search(txn, job, &fb)) != 0)
+                && (rc = face_search(txn, job, &fb, rq)) != 0)
             {
-                ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error", NULL,
-                    "%s", mdb_strerror(rc));
+                if (rc == ETIMEDOUT) {
+                    ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded",
+                        NULL, "the deadline passed during the face search");
+                } else {
+                    ops_reply_error(rq, HIPC_ST_INTERNAL, "storage_error",
+                        NULL, "%s", mdb_strerror(rc));
+                }
                 goto fail;
             }
         }
@@ -372,7 +385,7 @@ gallery_done(void *ctx, struct hd_thread *th, const struct search_result *r)
     struct punch_ctx  *pc = ctx;
 
     (void) th;
-    ops_count_comparisons(r->compared);
+    /* r->compared is already counted by the shards */
     if (r->expired || r->failed) {
         if (r->expired) {
             ops_reply_error(pc->rq, HIPC_ST_EXPIRED, "deadline_exceeded",

@@ -639,6 +639,23 @@ verify_one(void *arg, const struct store_finger *fg)
     return 0;
 }
 
+static void to_pool(struct hd_request *rq,
+    void (*fn)(void *, struct hd_thread *));
+
+static void
+verify_fingers_run(void *arg, struct hd_thread *th)
+{
+    struct hd_request  *rq = arg;
+
+    if (hd_expired(rq)) {
+        ops_reply_error(rq, HIPC_ST_EXPIRED, "deadline_exceeded", NULL,
+            "the deadline passed before the verification started");
+    } else {
+        mf_op_verify(rq, th);
+    }
+    hd_request_free(rq);
+}
+
 static void
 op_verify(struct hd_request *rq, struct hd_thread *th)
 {
@@ -654,7 +671,9 @@ op_verify(struct hd_request *rq, struct hd_thread *th)
     int                   rc;
 
     if (mf_payload_has_probes(rq->payload, rq->len)) {
-        mf_op_verify(rq, th);       /* the "fingers" form: multi_finger.c */
+        /* the "fingers" form (multi_finger.c): up to 10 parses and 110
+         * comparisons, too much for the ring thread */
+        to_pool(rq, verify_fingers_run);
         return;
     }
     if (decode_fields(rq->payload, rq->len,

@@ -519,8 +519,8 @@ shard_prefiltered(struct shard_state *s, unsigned index, MDB_txn *txn,
 
                 fk = sigblock_slot_key(&b, slot);
                 klen = fk.mv_size >= 2 ? fk.mv_size - 2 : 0;
-                if (klen == 0) {
-                    continue;
+                if (klen == 0 || klen >= STORE_CURP_MAX) {
+                    continue;       /* corrupt: never written so */
                 }
                 if (spec->skip != NULL && (skip_curp == NULL
                         || skip_len != klen
@@ -687,12 +687,16 @@ int
 search_run(const struct search_spec *spec)
 {
     struct search_job    *job;
-    struct search_shard  *sh[64];
-    unsigned              i, shards = pool.nthreads;
+    struct search_shard  *sh[SIGBLOCK_LANES];
+    unsigned              i, shards;
 
+    /* A shard owns whole signature lanes: more shards than lanes would
+     * leave the extra ones idle, so large pools search with one shard per
+     * lane (matcher.threads allows up to 256). */
+    shards = pool.nthreads < SIGBLOCK_LANES ? pool.nthreads : SIGBLOCK_LANES;
     if (spec == NULL || spec->probes == NULL || spec->nprobes == 0
         || spec->nprobes > SEARCH_PROBES_MAX || spec->done == NULL
-        || shards == 0 || shards > sizeof(sh) / sizeof(sh[0]))
+        || shards == 0)
     {
         return -1;
     }
