@@ -779,8 +779,6 @@ att_change_apply(struct att_rules *r, json_t *change, struct chg_err *e)
 
 struct replay {
     struct att_rules  *r;
-    int                strict;     /* the writer: a failure is an error */
-    int                failed;
     uint64_t           count;
 };
 
