@@ -119,11 +119,20 @@ SUPERVISOR_PID=$!
 NGINX_PID=$!
 
 base="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-  curl -fs "$base/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
+# Each nginx worker answers /healthz for its own link to huellad, and a
+# worker that started before huellad attaches a moment later: healthy means
+# five answers in a row (new connections, spread over the workers).
+ok=0
+for _ in $(seq 1 200); do
+  if curl -fs "$base/healthz" >/dev/null 2>&1; then
+    ok=$((ok + 1))
+    [ "$ok" -ge 5 ] && break
+  else
+    ok=0
+  fi
+  sleep 0.05
 done
-if ! curl -fs "$base/healthz" >/dev/null 2>&1; then
+if [ "$ok" -lt 5 ]; then
   say "Huella did not become healthy; see $VAR/log/"
   tail -n 20 "$VAR"/log/*.log >&2 || true
   stop_all
