@@ -24,14 +24,15 @@ struct knot {
  * score, shallower than the -27.4 of a least-squares fit over 1e-3..1e-1,
  * so the extrapolated thresholds err on the safe side) continues.
  * Re-fitted for the score S_MCC^0.4 S_G^0.4 S_NB^0.2 (stored form 2) with
- * every comparable cylinder kept (min_VC = min_ME) and single-anchor
- * placements when the fitted one fails (align.c). */
+ * every comparable cylinder kept (min_VC = min_ME), single-anchor
+ * placements when the fitted one fails and the affine refit's extra pairs
+ * counted a quarter (align.c). */
 static const struct knot calibration[] = {
     { 0.000,  0.0 },
-    { 0.030, -0.30103 },
-    { 0.054, -1.0 },
-    { 0.089, -2.0 },
-    { 0.133, -3.0 },
+    { 0.029, -0.30103 },
+    { 0.053, -1.0 },
+    { 0.088, -2.0 },
+    { 0.132, -3.0 },
 };
 
 #define KNOTS        (sizeof(calibration) / sizeof(calibration[0]))
