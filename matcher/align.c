@@ -65,9 +65,21 @@ units_init(void)
     __atomic_store_n(&units_ready, 1, __ATOMIC_RELEASE);
 }
 
+/* A minutia as one number (position in 1/4 px and direction as stored):
+ * ties between candidate pairs are broken by their two minutiae taken as
+ * an unordered pair, the same whichever print is A. */
+static inline uint64_t
+point_key(const struct mcc_point *p)
+{
+    return (uint64_t) (uint16_t) (int16_t) (p->x * 4.0f) << 24
+        | (uint64_t) (uint16_t) (int16_t) (p->y * 4.0f) << 8
+        | p->angle_units;
+}
+
 struct xform {
     float  m[2][2];
     float  ax, ay, bx, by;   /* x_a = M (x_b - b) + a */
+    int    rigid;            /* M is a rotation */
 };
 
 void
@@ -120,6 +132,7 @@ align_grid_build(const struct mcc_point *a, int na, struct align_grid *g)
         g->c[p] = unit_cos[a[i].angle_units];
         g->s[p] = unit_sin[a[i].angle_units];
         g->type[p] = a[i].type;
+        g->key[p] = point_key(&a[i]);
     }
 }
 
@@ -151,6 +164,7 @@ fit(const float *ax, const float *ay, const float *ac, const float *as,
         /* No weight: the identity placement, which pairs little. */
         memset(t, 0, sizeof(*t));
         t->m[0][0] = t->m[1][1] = 1.0f;
+        t->rigid = 1;
         return;
     }
     cax /= W;
@@ -186,6 +200,7 @@ fit(const float *ax, const float *ay, const float *ac, const float *as,
     t->ay = (float) cay;
     t->bx = (float) cbx;
     t->by = (float) cby;
+    t->rigid = 1;
     if (affine && k >= 3) {
         /* M = (D + lam R)(C + lam I)^-1 */
         lam = RIDGE * W;
@@ -206,42 +221,116 @@ fit(const float *ax, const float *ay, const float *ac, const float *as,
         t->m[0][1] = (float) (dxx * i01 + dxy * i11);
         t->m[1][0] = (float) (dyx * i00 + dyy * i01);
         t->m[1][1] = (float) (dyx * i01 + dyy * i11);
+        t->rigid = 0;
     }
+}
+
+/* The inverse placement: x_b = M^-1 (x_a - a) + b.  0 if M is singular. */
+static int
+invert(const struct xform *t, struct xform *inv)
+{
+    float  det = t->m[0][0] * t->m[1][1] - t->m[0][1] * t->m[1][0];
+
+    if (!(fabsf(det) > 1e-6f)) {
+        return 0;
+    }
+    inv->m[0][0] = t->m[1][1] / det;
+    inv->m[0][1] = -t->m[0][1] / det;
+    inv->m[1][0] = -t->m[1][0] / det;
+    inv->m[1][1] = t->m[0][0] / det;
+    inv->ax = t->bx;
+    inv->ay = t->by;
+    inv->bx = t->ax;
+    inv->by = t->ay;
+    inv->rigid = t->rigid;
+    return 1;
 }
 
 #define ORDER_STEPS  32
 
-/* Pairs under t, nearest (relative to the tolerance) first.  The
- * tolerance of a B minutia grows with its distance from the placement's
- * centre. */
+/* Candidate x before y: nearer (relative to its tolerance), and among
+ * equally near ones by their minutiae as an unordered pair. */
+static inline int
+cand_before(const struct align_cand *x, const struct align_cand *y,
+    const struct align_grid *g, const struct align_work *wk)
+{
+    uint64_t  xa, xb, ya, yb, xlo, xhi, ylo, yhi;
+
+    if (x->dn != y->dn) {
+        return x->dn < y->dn;
+    }
+    xa = g->key[x->i];
+    xb = wk->bkey[x->j];
+    ya = g->key[y->i];
+    yb = wk->bkey[y->j];
+    xlo = xa < xb ? xa : xb;
+    xhi = xa < xb ? xb : xa;
+    ylo = ya < yb ? ya : yb;
+    yhi = ya < yb ? yb : ya;
+    return xlo != ylo ? xlo < ylo : xhi < yhi;
+}
+
+/* Pairs under t, nearest (relative to the tolerance) first.  Every test
+ * treats the prints alike, so that the pairs are the same whichever is A
+ * (t then being the inverse): the tolerance grows with the pair's mean
+ * distance from the placement's centre, each minutia's measured in its
+ * own print; when t stretches, the distance is the larger of |t(b) - a|
+ * in A's frame and |b - t^-1(a)| in B's, and the directions must agree in
+ * both frames (a rotation gives the same figures both ways). */
 static int
 pair_up(const struct align_grid *g, const float *bx, const float *by,
     const float *bc, const float *bs, const uint8_t *bt, int nb,
     const struct xform *t, struct align_work *wk)
 {
-    const float  cos2_ta = COS_TA * COS_TA;
-    uint8_t      used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
-    int          i, j, n = 0, m = 0, ta, tb;
+    const float   cos2_ta = COS_TA * COS_TA;
+    uint8_t       used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
+    struct xform  ti;
+    int           i, j, n = 0, m = 0, ta, tb;
 
-    /* B under t: branch-free, so that it vectorises. */
+    if (!t->rigid) {
+        if (!invert(t, &ti)) {
+            return 0;
+        }
+        /* A under t^-1: branch-free, so that it vectorises. */
+        for (i = 0; i < g->n; i++) {
+            float  x = g->x[i] - ti.bx, y = g->y[i] - ti.by;
+            float  dc = ti.m[0][0] * g->c[i] + ti.m[0][1] * g->s[i];
+            float  ds = ti.m[1][0] * g->c[i] + ti.m[1][1] * g->s[i];
+
+            wk->ux[i] = ti.m[0][0] * x + ti.m[0][1] * y + ti.ax;
+            wk->uy[i] = ti.m[1][0] * x + ti.m[1][1] * y + ti.ay;
+            wk->uc[i] = dc;
+            wk->us[i] = ds;
+            wk->umin2[i] = cos2_ta * (dc * dc + ds * ds);
+        }
+    }
+    /* B under t, likewise.  reach[] bounds the tolerance r of any pair of
+     * that B minutia: its A minutia lies within r of t(b), so r = R0 +
+     * RK (d_a + d_b) / 2 <= (R0 + RK (|t(b) - a0| + d_b) / 2) / (1 -
+     * RK / 2), a0 the centre in A. */
     for (j = 0; j < nb; j++) {
         float  x = bx[j] - t->bx, y = by[j] - t->by;
         float  dc = t->m[0][0] * bc[j] + t->m[0][1] * bs[j];
         float  ds = t->m[1][0] * bc[j] + t->m[1][1] * bs[j];
         float  rx = t->m[0][0] * x + t->m[0][1] * y;
         float  ry = t->m[1][0] * x + t->m[1][1] * y;
+        float  d = sqrtf(x * x + y * y);
+        float  td = t->rigid ? d : sqrtf(rx * rx + ry * ry);
 
         wk->tx[j] = rx + t->ax;
         wk->ty[j] = ry + t->ay;
         wk->tc[j] = dc;
         wk->ts[j] = ds;
-        wk->reach[j] = R0 + RK * sqrtf(rx * rx + ry * ry);
+        wk->centre_b[j] = d;
+        wk->reach[j] = (R0 + (0.5f * RK) * (td + d))
+            * (1.0f / (1.0f - 0.5f * RK));
         wk->min2[j] = cos2_ta * (dc * dc + ds * ds);
     }
     for (j = 0; j < nb; j++) {
         float  tx = wk->tx[j], ty = wk->ty[j], dc = wk->tc[j], ds = wk->ts[j];
         float  reach = wk->reach[j], min2 = wk->min2[j];
         float  reach2 = reach * reach;
+        float  r_b = R0 + (0.5f * RK) * wk->centre_b[j];
         float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
         float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
         float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
@@ -265,23 +354,43 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
                 float  dx = g->x[q] - tx, dy = g->y[q] - ty;
                 float  d2 = dx * dx + dy * dy;
                 float  dot = g->c[q] * dc + g->s[q] * ds;
+                float  ex, ey, r;
 
-                /* direction within ta: cos >= cos_ta (ta < 90 degrees) */
+                /* directions within ta: cos >= cos_ta (ta < 90 degrees) */
                 if (d2 > reach2 || dot <= 0.0f || dot * dot < min2
                     || n == ALIGN_CANDS_MAX)
                 {
                     continue;
                 }
-                wk->cands[n].dn = d2 / reach2;
+                if (!t->rigid) {
+                    float  udot = bc[j] * wk->uc[q] + bs[j] * wk->us[q];
+                    float  e2;
+
+                    if (udot <= 0.0f || udot * udot < wk->umin2[q]) {
+                        continue;
+                    }
+                    ex = wk->ux[q] - bx[j];
+                    ey = wk->uy[q] - by[j];
+                    e2 = ex * ex + ey * ey;
+                    d2 = d2 > e2 ? d2 : e2;
+                }
+                ex = g->x[q] - t->ax;
+                ey = g->y[q] - t->ay;
+                r = r_b + (0.5f * RK) * sqrtf(ex * ex + ey * ey);
+                if (d2 > r * r) {
+                    continue;
+                }
+                wk->cands[n].dn = d2 / (r * r);
                 wk->cands[n].i = (uint8_t) q;
                 wk->cands[n].j = (uint8_t) j;
                 n++;
             }
         }
     }
-    /* Nearest first: counting sort on the relative distance in 32 steps. */
+    /* Nearest first: counting sort on the relative distance in 32 steps,
+     * then each step sorted by cand_before() (steps are short). */
     {
-        int  start[ORDER_STEPS + 1];
+        int  start[ORDER_STEPS + 1], k;
 
         memset(start, 0, sizeof(start));
         for (i = 0; i < n; i++) {
@@ -293,6 +402,19 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
         }
         for (i = 0; i < n; i++) {
             wk->sorted[start[wk->step[i]]++] = wk->cands[i];
+        }
+        /* The runs of equal steps, each by cand_before(). */
+        for (i = 1; i < n; i++) {
+            struct align_cand  v = wk->sorted[i];
+            int                st = (int) (v.dn * (ORDER_STEPS - 0.001f));
+
+            for (k = i - 1; k >= 0
+                 && (int) (wk->sorted[k].dn * (ORDER_STEPS - 0.001f)) == st
+                 && cand_before(&v, &wk->sorted[k], g, wk); k--)
+            {
+                wk->sorted[k + 1] = wk->sorted[k];
+            }
+            wk->sorted[k + 1] = v;
         }
     }
     wk->weighted = 0.0f;
@@ -316,16 +438,21 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
     return m;
 }
 
-/* Refit on the pairs pair_up() left in wk. */
+/* Refit on the pairs pair_up() left in wk.  Least squares of A on B (X)
+ * and of B on A (Y^-1) differ, each putting the error on one side; their
+ * geometric mean M = X (X^-1 Y)^(1/2) treats the prints alike: swapping
+ * them gives exactly M^-1.  X^-1 Y is near the identity; its principal
+ * square root is (Z + sqrt(det Z) I) / sqrt(tr Z + 2 sqrt(det Z)). */
 static void
 refit(const struct align_grid *g, const float *bx, const float *by,
     const float *bc, const float *bs, int m, const struct align_work *wk,
     struct xform *t)
 {
-    float  ax[HM_MAX_MINUTIAE], ay[HM_MAX_MINUTIAE], ac[HM_MAX_MINUTIAE],
-           as[HM_MAX_MINUTIAE], qx[HM_MAX_MINUTIAE], qy[HM_MAX_MINUTIAE],
-           qc[HM_MAX_MINUTIAE], qs[HM_MAX_MINUTIAE], w[HM_MAX_MINUTIAE];
-    int    i;
+    float         ax[HM_MAX_MINUTIAE], ay[HM_MAX_MINUTIAE], ac[HM_MAX_MINUTIAE],
+                  as[HM_MAX_MINUTIAE], qx[HM_MAX_MINUTIAE], qy[HM_MAX_MINUTIAE],
+                  qc[HM_MAX_MINUTIAE], qs[HM_MAX_MINUTIAE], w[HM_MAX_MINUTIAE];
+    struct xform  back, y, xi;
+    int           i;
 
     for (i = 0; i < m; i++) {
         int  a = wk->pair_a[i], b = wk->pair_b[i];
@@ -341,6 +468,35 @@ refit(const struct align_grid *g, const float *bx, const float *by,
         w[i] = 1.0f;
     }
     fit(ax, ay, ac, as, qx, qy, qc, qs, w, m, 1, t);
+    fit(qx, qy, qc, qs, ax, ay, ac, as, w, m, 1, &back);
+    if (invert(&back, &y) && invert(t, &xi)) {
+        float  z[2][2], det, sd, tr, root[2][2], r[2][2];
+
+        for (i = 0; i < 2; i++) {
+            z[i][0] = xi.m[i][0] * y.m[0][0] + xi.m[i][1] * y.m[1][0];
+            z[i][1] = xi.m[i][0] * y.m[0][1] + xi.m[i][1] * y.m[1][1];
+        }
+        det = z[0][0] * z[1][1] - z[0][1] * z[1][0];
+        if (!(det > 0.0f)) {
+            return;
+        }
+        sd = sqrtf(det);
+        tr = z[0][0] + z[1][1] + 2.0f * sd;
+        if (!(tr > 0.0f)) {
+            return;
+        }
+        tr = 1.0f / sqrtf(tr);
+        root[0][0] = (z[0][0] + sd) * tr;
+        root[0][1] = z[0][1] * tr;
+        root[1][0] = z[1][0] * tr;
+        root[1][1] = (z[1][1] + sd) * tr;
+        for (i = 0; i < 2; i++) {
+            r[i][0] = t->m[i][0] * root[0][0] + t->m[i][1] * root[1][0];
+            r[i][1] = t->m[i][0] * root[0][1] + t->m[i][1] * root[1][1];
+        }
+        memcpy(t->m, r, sizeof(r));
+        t->rigid = 0;
+    }
 }
 
 void
@@ -367,6 +523,7 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
         by[i] = b[i].y;
         bc[i] = unit_cos[b[i].angle_units];
         bs[i] = unit_sin[b[i].angle_units];
+        wk->bkey[i] = point_key(&b[i]);
     }
     for (i = 0; i < k; i++) {
         kax[i] = pa[i].x;
@@ -413,24 +570,29 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     }
     res->weighted = best_w;
 
-    /* Overlap under the best placement: B's box in A's frame. */
+    /* Overlap under the best placement: the minutiae of each print that
+     * fall inside the other's box, in the other's frame. */
     for (i = 0; i < nb; i++) {
         float  x = bx[i] - best_t.bx, y = by[i] - best_t.by;
+        float  tx = best_t.m[0][0] * x + best_t.m[0][1] * y + best_t.ax;
+        float  ty = best_t.m[1][0] * x + best_t.m[1][1] * y + best_t.ay;
 
-        bx[i] = best_t.m[0][0] * x + best_t.m[0][1] * y + best_t.ax;
-        by[i] = best_t.m[1][0] * x + best_t.m[1][1] * y + best_t.ay;
-        minx = fminf(minx, bx[i]);
-        maxx = fmaxf(maxx, bx[i]);
-        miny = fminf(miny, by[i]);
-        maxy = fmaxf(maxy, by[i]);
+        minx = bx[i] < minx ? bx[i] : minx;
+        maxx = bx[i] > maxx ? bx[i] : maxx;
+        miny = by[i] < miny ? by[i] : miny;
+        maxy = by[i] > maxy ? by[i] : maxy;
+        ob += tx >= g->minx - ALIGN_MARGIN && tx <= g->maxx + ALIGN_MARGIN
+            && ty >= g->miny - ALIGN_MARGIN && ty <= g->maxy + ALIGN_MARGIN;
     }
-    for (i = 0; i < g->n; i++) {
-        oa += g->x[i] >= minx - ALIGN_MARGIN && g->x[i] <= maxx + ALIGN_MARGIN
-            && g->y[i] >= miny - ALIGN_MARGIN && g->y[i] <= maxy + ALIGN_MARGIN;
-    }
-    for (i = 0; i < nb; i++) {
-        ob += bx[i] >= g->minx - ALIGN_MARGIN && bx[i] <= g->maxx + ALIGN_MARGIN
-            && by[i] >= g->miny - ALIGN_MARGIN && by[i] <= g->maxy + ALIGN_MARGIN;
+    if (invert(&best_t, &t)) {
+        for (i = 0; i < g->n; i++) {
+            float  x = g->x[i] - t.bx, y = g->y[i] - t.by;
+            float  tx = t.m[0][0] * x + t.m[0][1] * y + t.ax;
+            float  ty = t.m[1][0] * x + t.m[1][1] * y + t.ay;
+
+            oa += tx >= minx - ALIGN_MARGIN && tx <= maxx + ALIGN_MARGIN
+                && ty >= miny - ALIGN_MARGIN && ty <= maxy + ALIGN_MARGIN;
+        }
     }
     res->paired = best;
 

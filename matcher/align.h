@@ -23,6 +23,7 @@ struct align_grid {
     float     x[HM_MAX_MINUTIAE], y[HM_MAX_MINUTIAE];
     float     c[HM_MAX_MINUTIAE], s[HM_MAX_MINUTIAE];   /* direction */
     uint8_t   type[HM_MAX_MINUTIAE];
+    uint64_t  key[HM_MAX_MINUTIAE];   /* align_point_key() */
 };
 
 /* Box margin (px) for counting a print's minutiae in the other's area. */
@@ -49,9 +50,15 @@ struct align_work {
     float    tx[HM_MAX_MINUTIAE], ty[HM_MAX_MINUTIAE];
     float    tc[HM_MAX_MINUTIAE], ts[HM_MAX_MINUTIAE];
     float    reach[HM_MAX_MINUTIAE], min2[HM_MAX_MINUTIAE];
+    float    centre_b[HM_MAX_MINUTIAE];   /* distance from B's centre */
+    /* A under the inverse placement (when it is no rotation). */
+    float    ux[HM_MAX_MINUTIAE], uy[HM_MAX_MINUTIAE];
+    float    uc[HM_MAX_MINUTIAE], us[HM_MAX_MINUTIAE];
+    float    umin2[HM_MAX_MINUTIAE];
     uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
     struct align_cand  cands[ALIGN_CANDS_MAX], sorted[ALIGN_CANDS_MAX];
     uint8_t  step[ALIGN_CANDS_MAX];
+    uint64_t bkey[HM_MAX_MINUTIAE];   /* align_point_key() of B's minutiae */
     float    weighted;            /* pairs, different types counting less */
 };
 

@@ -79,6 +79,7 @@ struct hm_probe {
     struct mcc_point *pt;
     struct align_grid grid;       /* every minutia, for the global step */
     uint8_t           order[HM_MAX_MINUTIAE];  /* i-th by direction */
+    uint64_t          key[HM_MAX_MINUTIAE];    /* point_key(), same order */
     uint16_t          first_at[257];  /* first cylinder with direction >= u */
     uint64_t         *valid;      /* [n][MCC_WORDS] */
     uint64_t         *bits;       /* [n][MCC_ND][MCC_WORDS] */
@@ -94,6 +95,7 @@ struct pair {
 };
 
 struct hm_scratch {
+    uint64_t      cand_key[HM_MAX_MINUTIAE];   /* point_key() by cylinder */
     struct pair   pairs[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
     struct pair   sorted[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
     int           level_count[SIM_LEVELS + 1];
@@ -185,6 +187,15 @@ radial_angle(const struct mcc_point *p, const struct mcc_point *q)
     return fast_atan2(q->y - p->y, q->x - p->x) - p->angle;
 }
 
+/* A cylinder's minutia as one number (position and direction as stored),
+ * for tie-breaks that do not depend on which template is the probe. */
+static inline uint64_t
+point_key(const uint8_t *rec)
+{
+    return (uint64_t) mcc_le16(rec) << 24 | (uint64_t) mcc_le16(rec + 2) << 8
+        | rec[4];
+}
+
 struct hm_probe *
 hm_probe_new(const uint8_t *stored, size_t len)
 {
@@ -252,6 +263,7 @@ hm_probe_new(const uint8_t *stored, size_t len)
             + probe->order[i] * MCC_NB_BYTES, MCC_NB_BYTES);
         rec = stored + MCC_HEADER_BYTES + probe->order[i] * MCC_CYL_BYTES;
         mcc_point_decode(rec, &probe->pt[i]);
+        probe->key[i] = point_key(rec);
         for (w = 0; w < MCC_WORDS; w++) {
             probe->valid[i * MCC_WORDS + w] = mcc_load64(rec + 8 + 8 * w);
         }
@@ -309,6 +321,7 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
         uint64_t        vb[MCC_WORDS], cb[MCC_ND][MCC_WORDS];
         uint8_t         angle_b = rec[4];
 
+        s->cand_key[b] = point_key(rec);
         for (w = 0; w < MCC_WORDS; w++) {
             vb[w] = mcc_load64(rec + 8 + 8 * w);
         }
@@ -382,9 +395,34 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
     return count;
 }
 
-/* Counting sort by level, best first, then a greedy one-to-one choice. */
+/* Order of the greedy choice: by similarity, and among equal ones by
+ * their minutiae taken as an unordered pair, so that the choice is the
+ * same whichever template is the probe (the similarity is symmetric). */
+static inline int
+pair_before(const struct pair *x, const struct pair *y,
+    const struct hm_probe *probe, const struct hm_scratch *s)
+{
+    uint64_t  xa, xb, ya, yb, xlo, xhi, ylo, yhi;
+
+    if (x->sim != y->sim) {
+        return x->sim > y->sim;
+    }
+    xa = probe->key[x->a];
+    xb = s->cand_key[x->b];
+    ya = probe->key[y->a];
+    yb = s->cand_key[y->b];
+    xlo = xa < xb ? xa : xb;
+    xhi = xa < xb ? xb : xa;
+    ylo = ya < yb ? ya : yb;
+    yhi = ya < yb ? yb : ya;
+    return xlo != ylo ? xlo < ylo : xhi < yhi;
+}
+
+/* Counting sort by level, best first, each level then sorted by
+ * pair_before(), and a greedy one-to-one choice. */
 static int
-choose_pairs(struct hm_scratch *s, int count, int limit)
+choose_pairs(const struct hm_probe *probe, struct hm_scratch *s, int count,
+    int limit)
 {
     uint8_t  used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
     int      start[SIM_LEVELS], level, i, offset = 0, chosen = 0;
@@ -395,6 +433,18 @@ choose_pairs(struct hm_scratch *s, int count, int limit)
     }
     for (i = 0; i < count; i++) {
         s->sorted[start[s->pairs[i].level]++] = s->pairs[i];
+    }
+    /* Within each level's run, by pair_before() (runs are short). */
+    for (i = 1; i < count; i++) {
+        struct pair  v = s->sorted[i];
+        int          j;
+
+        for (j = i - 1; j >= 0 && s->sorted[j].level == v.level
+             && pair_before(&v, &s->sorted[j], probe, s); j--)
+        {
+            s->sorted[j + 1] = s->sorted[j];
+        }
+        s->sorted[j + 1] = v;
     }
     memset(used_a, 0, sizeof(used_a));
     memset(used_b, 0, sizeof(used_b));
@@ -528,7 +578,7 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
     }
     count = local_similarities(probe, candidate, h.cylinders, scratch);
     smaller = probe->n < h.cylinders ? probe->n : h.cylinders;
-    nr = choose_pairs(scratch, count, smaller);
+    nr = choose_pairs(probe, scratch, count, smaller);
     if (nr == 0) {
         return 0.0;
     }

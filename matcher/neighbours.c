@@ -7,10 +7,12 @@
 
 #include "neighbours.h"
 
-/* Tolerances: distance NB_D0 + NB_DK x distance; direction to the
- * neighbour 20 degrees, its direction 22.5 degrees (2pi/256 units). */
-#define NB_D0    4.0f
-#define NB_DK    0.06f
+/* Tolerances: distance 4 px + 0.06 x distance (at the mean of the two
+ * distances: in 1/2 px units, 100 |da - db| <= NB_TOL_BASE + NB_TOL_SLOPE
+ * (da + db)); direction to the neighbour 20 degrees, its direction 22.5
+ * degrees (2pi/256 units). */
+#define NB_TOL_BASE   800
+#define NB_TOL_SLOPE  3
 #define NB_TPHI  14
 #define NB_TDEL  16
 
@@ -94,18 +96,21 @@ unit_diff(uint8_t a, uint8_t b)
 }
 
 /* The neighbours of b (kb present) that fit a's neighbour ea within the
- * tolerances, as a bit mask; branch-free (the tests are unpredictable). */
+ * tolerances, as a bit mask; branch-free (the tests are unpredictable).
+ * The distance tolerance is taken at the two distances' mean, the same
+ * from either side. */
 #ifdef __SSE4_1__
 #include <smmintrin.h>
 
 struct nb_lanes {
-    __m128i  d, p, e, present;
+    __m128i  d16, p, e, present;
 };
 
 static inline void
 lanes_load(const uint8_t *b, int kb, struct nb_lanes *l)
 {
-    uint8_t  d[16] = { 0 }, p[16] = { 0 }, e[16] = { 0 }, v[16] = { 0 };
+    uint8_t  p[16] = { 0 }, e[16] = { 0 }, v[16] = { 0 };
+    uint16_t d[8] = { 0 };
     int      j;
 
     for (j = 0; j < NB_K; j++) {
@@ -114,7 +119,7 @@ lanes_load(const uint8_t *b, int kb, struct nb_lanes *l)
         e[j] = b[3 * j + 2];
         v[j] = j < kb ? 0xff : 0;
     }
-    l->d = _mm_loadu_si128((const __m128i *) d);
+    l->d16 = _mm_loadu_si128((const __m128i *) d);
     l->p = _mm_loadu_si128((const __m128i *) p);
     l->e = _mm_loadu_si128((const __m128i *) e);
     l->present = _mm_loadu_si128((const __m128i *) v);
@@ -128,18 +133,23 @@ le_u8(__m128i x, __m128i t)
 }
 
 static inline unsigned
-fit_mask(const uint8_t *ea, const struct nb_lanes *l, int tol)
+fit_mask(const uint8_t *ea, const struct nb_lanes *l)
 {
-    __m128i  da = _mm_set1_epi8((char) ea[0]);
-    __m128i  dd = _mm_sub_epi8(_mm_max_epu8(da, l->d), _mm_min_epu8(da, l->d));
+    __m128i  da = _mm_set1_epi16((short) ea[0]);
+    __m128i  dd = _mm_mullo_epi16(_mm_abs_epi16(_mm_sub_epi16(da, l->d16)),
+        _mm_set1_epi16(100));
+    __m128i  tol = _mm_add_epi16(_mm_set1_epi16(NB_TOL_BASE),
+        _mm_mullo_epi16(_mm_add_epi16(da, l->d16), _mm_set1_epi16(NB_TOL_SLOPE)));
+    __m128i  far = _mm_cmpgt_epi16(dd, tol);
+    __m128i  near = _mm_andnot_si128(_mm_packs_epi16(far, far),
+        _mm_set1_epi8(-1));
     __m128i  dp = _mm_abs_epi8(_mm_sub_epi8(_mm_set1_epi8((char) ea[1]), l->p));
     __m128i  de = _mm_abs_epi8(_mm_sub_epi8(_mm_set1_epi8((char) ea[2]), l->e));
-    __m128i  ok = _mm_and_si128(l->present,
-        _mm_and_si128(le_u8(dd, _mm_set1_epi8((char) tol)),
+    __m128i  ok = _mm_and_si128(l->present, _mm_and_si128(near,
             _mm_and_si128(le_u8(dp, _mm_set1_epi8(NB_TPHI)),
                 le_u8(de, _mm_set1_epi8(NB_TDEL)))));
 
-    return (unsigned) _mm_movemask_epi8(ok);
+    return (unsigned) _mm_movemask_epi8(ok) & ((1u << NB_K) - 1);
 }
 #else
 struct nb_lanes {
@@ -155,7 +165,7 @@ lanes_load(const uint8_t *b, int kb, struct nb_lanes *l)
 }
 
 static inline unsigned
-fit_mask(const uint8_t *ea, const struct nb_lanes *l, int tol)
+fit_mask(const uint8_t *ea, const struct nb_lanes *l)
 {
     unsigned  fit = 0;
     int       j;
@@ -166,19 +176,40 @@ fit_mask(const uint8_t *ea, const struct nb_lanes *l, int tol)
         int             dp = unit_diff(ea[1], eb[1]);
         int             de = unit_diff(ea[2], eb[2]);
 
-        fit |= (unsigned) ((dd <= tol) & (dd >= -tol) & (dp <= NB_TPHI)
-            & (de <= NB_TDEL)) << j;
+        fit |= (unsigned) ((100 * abs(dd) <= NB_TOL_BASE + NB_TOL_SLOPE * (ea[0] + eb[0]))
+            & (dp <= NB_TPHI) & (de <= NB_TDEL)) << j;
     }
     return fit;
 }
 #endif
 
+/* Kuhn's augmenting path from a's neighbour i over the fit masks. */
+static int
+augment(const unsigned *fit, int i, unsigned *seen, int *owner)
+{
+    unsigned  f;
+
+    for (f = fit[i] & ~*seen; f != 0; f &= f - 1) {
+        int  j = __builtin_ctz(f);
+
+        *seen |= 1u << j;
+        if (owner[j] < 0 || augment(fit, owner[j], seen, owner)) {
+            owner[j] = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* m = the most neighbours that can be paired one to one (a maximum
+ * matching, the same count from either side). */
 float
 nb_similarity(const uint8_t *a, const uint8_t *b)
 {
     struct nb_lanes  l;
-    unsigned         used = 0;
-    int              i, j, m = 0, ka = 0, kb = 0;
+    unsigned         fit[NB_K], seen;
+    int              owner[NB_K];
+    int              i, m = 0, ka = 0, kb = 0;
 
     while (ka < NB_K && a[3 * ka] != NB_ABSENT) {
         ka++;
@@ -190,36 +221,15 @@ nb_similarity(const uint8_t *a, const uint8_t *b)
         return 0.0f;
     }
     lanes_load(b, kb, &l);
+    for (i = 0; i < NB_K; i++) {
+        owner[i] = -1;
+    }
     for (i = 0; i < ka; i++) {
-        const uint8_t  *ea = a + 3 * i;
-        /* in 1/2 px: 2 (D0 + DK d) = 2 D0 + DK dq; distances are whole
-         * half pixels, so the tolerance may be too */
-        int             tol = (int) (2.0f * NB_D0 + NB_DK * (float) ea[0]);
-        unsigned        fit = fit_mask(ea, &l, tol) & ~used;
-
-        if (fit == 0) {
-            continue;
-        }
-        j = __builtin_ctz(fit);
-        if (fit & (fit - 1)) {
-            /* Several fit: the closest, by the tolerance-scaled sum. */
-            float     best = 4.0f;
-            unsigned  f;
-
-            for (f = fit; f != 0; f &= f - 1) {
-                int    q = __builtin_ctz(f);
-                float  cost = (float) abs(ea[0] - b[3 * q]) / (float) (tol + 1)
-                    + (float) unit_diff(ea[1], b[3 * q + 1]) * (1.0f / NB_TPHI)
-                    + (float) unit_diff(ea[2], b[3 * q + 2]) * (1.0f / NB_TDEL);
-
-                if (cost < best) {
-                    best = cost;
-                    j = q;
-                }
-            }
-        }
-        used |= 1u << j;
-        m++;
+        fit[i] = fit_mask(a + 3 * i, &l);
+    }
+    for (i = 0; i < ka; i++) {
+        seen = 0;
+        m += augment(fit, i, &seen, owner);
     }
     return (float) m / sqrtf((float) (ka * kb));
 }
