@@ -321,7 +321,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
         wk->ty[j] = ry + t->ay;
         wk->tc[j] = dc;
         wk->ts[j] = ds;
-        wk->centre_b[j] = d;
+        wk->half_b[j] = R0 + (0.5f * RK) * d;
         wk->reach[j] = (R0 + (0.5f * RK) * (td + d))
             * (1.0f / (1.0f - 0.5f * RK));
         wk->min2[j] = cos2_ta * (dc * dc + ds * ds);
@@ -330,7 +330,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
         float  tx = wk->tx[j], ty = wk->ty[j], dc = wk->tc[j], ds = wk->ts[j];
         float  reach = wk->reach[j], min2 = wk->min2[j];
         float  reach2 = reach * reach;
-        float  r_b = R0 + (0.5f * RK) * wk->centre_b[j];
+        float  half_b = wk->half_b[j];
         float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
         float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
         float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
@@ -376,7 +376,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
                 }
                 ex = g->x[q] - t->ax;
                 ey = g->y[q] - t->ay;
-                r = r_b + (0.5f * RK) * sqrtf(ex * ex + ey * ey);
+                r = half_b + (0.5f * RK) * sqrtf(ex * ex + ey * ey);
                 if (d2 > r * r) {
                     continue;
                 }
@@ -403,13 +403,12 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
         for (i = 0; i < n; i++) {
             wk->sorted[start[wk->step[i]]++] = wk->cands[i];
         }
-        /* The runs of equal steps, each by cand_before(). */
+        /* Then by cand_before() (an element never passes one of a lower
+         * step, whose dn is smaller): runs of a step are short. */
         for (i = 1; i < n; i++) {
             struct align_cand  v = wk->sorted[i];
-            int                st = (int) (v.dn * (ORDER_STEPS - 0.001f));
 
             for (k = i - 1; k >= 0
-                 && (int) (wk->sorted[k].dn * (ORDER_STEPS - 0.001f)) == st
                  && cand_before(&v, &wk->sorted[k], g, wk); k--)
             {
                 wk->sorted[k + 1] = wk->sorted[k];

@@ -50,7 +50,8 @@ struct align_work {
     float    tx[HM_MAX_MINUTIAE], ty[HM_MAX_MINUTIAE];
     float    tc[HM_MAX_MINUTIAE], ts[HM_MAX_MINUTIAE];
     float    reach[HM_MAX_MINUTIAE], min2[HM_MAX_MINUTIAE];
-    float    centre_b[HM_MAX_MINUTIAE];   /* distance from B's centre */
+    /* R0 + RK / 2 x distance from B's centre: B's part of a tolerance */
+    float    half_b[HM_MAX_MINUTIAE];
     /* A under the inverse placement (when it is no rotation). */
     float    ux[HM_MAX_MINUTIAE], uy[HM_MAX_MINUTIAE];
     float    uc[HM_MAX_MINUTIAE], us[HM_MAX_MINUTIAE];

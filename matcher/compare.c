@@ -59,6 +59,9 @@
 #define LUT_DIST_SIZE    (10 * 8 + 1)    /* LUT_DIST_MAX * LUT_DIST_STEPS + 1 */
 /* Compatibility below this changes no score visibly. */
 #define RHO_NEGLIGIBLE   1e-3f
+/* Z1 at 75 / 8 px is already below it (9.1e-4; 1.1e-3 at 74 / 8): 9.5 px
+ * leaves room for rounding.  Below LUT_DIST_MAX, so the table suffices. */
+#define RHO_FAR          9.5f
 #define LUT_ANGLE_SIZE   512
 #define LUT_ANGLE_STEPS  ((float) (LUT_ANGLE_SIZE / M_PI))
 
@@ -168,6 +171,35 @@ fast_atan2(float y, float x)
     return y < 0.0f ? -r : r;
 }
 
+/* fast_atan2(y, x) and fast_atan2(-y, -x), bit for bit, for the cost of
+ * one: the directions from p to q and from q to p. */
+static inline void
+fast_atan2_both(float y, float x, float *there, float *back)
+{
+    float  ax = fabsf(x), ay = fabsf(y);
+    float  lo = ax < ay ? ax : ay, hi = ax < ay ? ay : ax, a, s, r, rb;
+
+    if (hi == 0.0f) {
+        *there = *back = 0.0f;
+        return;
+    }
+    a = lo / hi;
+    s = a * a;
+    r = ((-0.0464964749f * s + 0.15931422f) * s - 0.327622764f) * s * a + a;
+    if (ay > ax) {
+        r = 1.57079637f - r;
+    }
+    rb = r;
+    if (x < 0.0f) {
+        r = 3.14159274f - r;
+    }
+    if (-x < 0.0f) {
+        rb = 3.14159274f - rb;
+    }
+    *there = y < 0.0f ? -r : r;
+    *back = -y < 0.0f ? -rb : rb;
+}
+
 /* |a - b| wrapped to [0, pi]. */
 static inline float
 angle_distance(float a, float b)
@@ -275,13 +307,18 @@ hm_probe_new(const uint8_t *stored, size_t len)
         }
     }
     for (i = 0; i < n; i++) {
-        for (j = 0; j < n; j++) {
+        probe->dist[i * n + i] = 0.0f;
+        probe->radial[i * n + i] = -probe->pt[i].angle;
+        for (j = i + 1; j < n; j++) {
             float  dx = probe->pt[j].x - probe->pt[i].x;
             float  dy = probe->pt[j].y - probe->pt[i].y;
+            float  there, back;
 
-            probe->dist[i * n + j] = sqrtf(dx * dx + dy * dy);
-            probe->radial[i * n + j] = radial_angle(&probe->pt[i],
-                &probe->pt[j]);
+            probe->dist[i * n + j] = probe->dist[j * n + i]
+                = sqrtf(dx * dx + dy * dy);
+            fast_atan2_both(dy, dx, &there, &back);
+            probe->radial[i * n + j] = there - probe->pt[i].angle;
+            probe->radial[j * n + i] = back - probe->pt[j].angle;
         }
     }
     return probe;
@@ -427,35 +464,48 @@ choose_pairs(const struct hm_probe *probe, struct hm_scratch *s, int count,
     uint8_t  used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
     int      start[SIM_LEVELS], level, i, offset = 0, chosen = 0;
 
-    for (level = SIM_LEVELS - 1; level >= 0; level--) {
+    for (level = SIM_LEVELS - 1; level >= MIN_LEVEL; level--) {
         start[level] = offset;
         offset += s->level_count[level];
     }
     for (i = 0; i < count; i++) {
         s->sorted[start[s->pairs[i].level]++] = s->pairs[i];
     }
-    /* Within each level's run, by pair_before() (runs are short). */
-    for (i = 1; i < count; i++) {
-        struct pair  v = s->sorted[i];
-        int          j;
-
-        for (j = i - 1; j >= 0 && s->sorted[j].level == v.level
-             && pair_before(&v, &s->sorted[j], probe, s); j--)
-        {
-            s->sorted[j + 1] = s->sorted[j];
-        }
-        s->sorted[j + 1] = v;
-    }
+    /* Greedy, level by level; within a level's run, the pairs still free
+     * when it is reached go by pair_before() (the others would be skipped
+     * in any order). */
     memset(used_a, 0, sizeof(used_a));
     memset(used_b, 0, sizeof(used_b));
-    for (i = 0; i < count && chosen < limit; i++) {
-        const struct pair  *p = &s->sorted[i];
+    for (i = 0; i < count && chosen < limit; ) {
+        struct pair  *free_ = s->pairs;     /* free once sorted */
+        int           level_i = s->sorted[i].level, n = 0, j, k;
 
-        if (used_a[p->a] || used_b[p->b]) {
-            continue;
+        for (; i < count && s->sorted[i].level == level_i; i++) {
+            const struct pair  *p = &s->sorted[i];
+
+            if (!used_a[p->a] && !used_b[p->b]) {
+                free_[n++] = *p;
+            }
         }
-        used_a[p->a] = used_b[p->b] = 1;
-        s->chosen[chosen++] = *p;
+        for (j = 1; j < n; j++) {
+            struct pair  v = free_[j];
+
+            for (k = j - 1; k >= 0 && pair_before(&v, &free_[k], probe, s);
+                 k--)
+            {
+                free_[k + 1] = free_[k];
+            }
+            free_[k + 1] = v;
+        }
+        for (j = 0; j < n && chosen < limit; j++) {
+            const struct pair  *p = &free_[j];
+
+            if (used_a[p->a] || used_b[p->b]) {
+                continue;
+            }
+            used_a[p->a] = used_b[p->b] = 1;
+            s->chosen[chosen++] = *p;
+        }
     }
     return chosen;
 }
@@ -479,32 +529,34 @@ relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
     for (t = 0; t < nr; t++) {
         int  at = s->chosen[t].a;
 
-        s->rho[t * nr + t] = 0.0f;
         for (k = t + 1; k < nr; k++) {
             int    ak = s->chosen[k].a;
             float  dx = pb[k].x - pb[t].x, dy = pb[k].y - pb[t].y;
             float  da = probe->dist[at * n + ak];
             float  db = sqrtf(dx * dx + dy * dy);
             /* Distortion grows with distance: the tolerance does too. */
-            float  d1 = fabsf(da - db)
-                / (1.0f + (da + db) * (0.5f * RHO_DIST_REL));
-            float  z1, z2, d2, d3tk, d3kt;
+            float  scale = 1.0f + (da + db) * (0.5f * RHO_DIST_REL);
+            float  gap = fabsf(da - db);
+            float  z1, z2, d1, d2, d3tk, d3kt, there, back;
 
-            s->rho[t * nr + k] = s->rho[k * nr + t] = 0.0f;
-            if (d1 >= LUT_DIST_MAX) {
+            /* rho is read only where support_of[] points.  From d1 >=
+             * RHO_FAR, Z1 < RHO_NEGLIGIBLE: tested without the division. */
+            if (gap >= RHO_FAR * scale) {
                 continue;
             }
+            d1 = gap / scale;
             z1 = lut_dist[(int) (d1 * LUT_DIST_STEPS)];
             d2 = angle_distance(pa[at].angle - pa[ak].angle,
                 pb[t].angle - pb[k].angle);
             z2 = z1 * lut_angle2[(int) (d2 * LUT_ANGLE_STEPS)];
             if (z2 < RHO_NEGLIGIBLE) {
-                continue;       /* spare the two arc tangents */
+                continue;       /* spare the arc tangent */
             }
+            fast_atan2_both(dy, dx, &there, &back);
             d3tk = angle_distance(probe->radial[at * n + ak],
-                fast_atan2(dy, dx) - pb[t].angle);
+                there - pb[t].angle);
             d3kt = angle_distance(probe->radial[ak * n + at],
-                fast_atan2(-dy, -dx) - pb[k].angle);
+                back - pb[k].angle);
             s->rho[t * nr + k] = z2 * lut_angle3[(int) (d3tk
                 * LUT_ANGLE_STEPS)];
             s->rho[k * nr + t] = z2 * lut_angle3[(int) (d3kt
