@@ -440,7 +440,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
 /* Refit on the pairs pair_up() left in wk.  Least squares of A on B (X)
  * and of B on A (Y^-1) differ, each putting the error on one side; their
  * geometric mean M = X (X^-1 Y)^(1/2) treats the prints alike: swapping
- * them gives exactly M^-1.  X^-1 Y is near the identity; its principal
+ * them gives M^-1 (exactly but for float rounding).  X^-1 Y is near the identity; its principal
  * square root is (Z + sqrt(det Z) I) / sqrt(tr Z + 2 sqrt(det Z)). */
 static void
 refit(const struct align_grid *g, const float *bx, const float *by,

@@ -23,7 +23,7 @@ struct align_grid {
     float     x[HM_MAX_MINUTIAE], y[HM_MAX_MINUTIAE];
     float     c[HM_MAX_MINUTIAE], s[HM_MAX_MINUTIAE];   /* direction */
     uint8_t   type[HM_MAX_MINUTIAE];
-    uint64_t  key[HM_MAX_MINUTIAE];   /* align_point_key() */
+    uint64_t  key[HM_MAX_MINUTIAE];   /* position and direction, for ties */
 };
 
 /* Box margin (px) for counting a print's minutiae in the other's area. */
@@ -59,7 +59,7 @@ struct align_work {
     uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
     struct align_cand  cands[ALIGN_CANDS_MAX], sorted[ALIGN_CANDS_MAX];
     uint8_t  step[ALIGN_CANDS_MAX];
-    uint64_t bkey[HM_MAX_MINUTIAE];   /* align_point_key() of B's minutiae */
+    uint64_t bkey[HM_MAX_MINUTIAE];   /* the same keys for B's minutiae */
     float    weighted;            /* pairs, different types counting less */
 };
 

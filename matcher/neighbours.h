@@ -34,8 +34,9 @@ void nb_encode(const struct mcc_point *pts, int n, int self, uint8_t *out);
 /* 0 if rec is a well-formed record, else -1. */
 int nb_check(const uint8_t *rec);
 
-/* Similarity in [0, 1] of two records: neighbours paired one-to-one
- * (greedy, nearest first) within the tolerances, m / sqrt(k_a k_b). */
+/* Similarity in [0, 1] of two records: m / sqrt(k_a k_b), m the most
+ * neighbours that can be paired one-to-one within the tolerances (the
+ * same whichever record is a). */
 float nb_similarity(const uint8_t *a, const uint8_t *b);
 
 #endif /* HUELLA_NEIGHBOURS_H */
