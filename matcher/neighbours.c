@@ -87,14 +87,6 @@ nb_check(const uint8_t *rec)
     return 0;
 }
 
-static inline int
-unit_diff(uint8_t a, uint8_t b)
-{
-    int  d = (int8_t) (uint8_t) (a - b);
-
-    return d < 0 ? -d : d;
-}
-
 /* The neighbours of b (kb present) that fit a's neighbour ea within the
  * tolerances, as a bit mask; branch-free (the tests are unpredictable).
  * The distance tolerance is taken at the two distances' mean, the same
@@ -152,6 +144,14 @@ fit_mask(const uint8_t *ea, const struct nb_lanes *l)
     return (unsigned) _mm_movemask_epi8(ok) & ((1u << NB_K) - 1);
 }
 #else
+static inline int
+unit_diff(uint8_t a, uint8_t b)
+{
+    int  d = (int8_t) (uint8_t) (a - b);
+
+    return d < 0 ? -d : d;
+}
+
 struct nb_lanes {
     const uint8_t  *b;
     int             kb;
