@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare_lite.h"
 #include "match.h"
 #include "mcc.h"
 
@@ -62,6 +63,12 @@ struct hm_sigquery {
      * count (at least 1), 16 x int32 each. */
     int32_t   vw[PF_PROBE_CYL / 16][5 * 16];
     int       n;
+    /* Cylinders are in direction order, so each vector of 16 spans a
+     * narrow range of directions: a signature cylinder of direction d
+     * can match one of its lanes only if (d - vfrom[v]) mod 256 <=
+     * vspan[v] (PF_MAX_TURN either side; 255: any). */
+    uint8_t   vfrom[PF_PROBE_CYL / 16], vspan[PF_PROBE_CYL / 16];
+    struct hm_lite_probe *lite;   /* the first re-rank stage's probe */
     uint32_t  w[3][PF_PROBE_CYL];
     uint8_t   count[PF_PROBE_CYL];
     uint8_t   angle[PF_PROBE_CYL];
@@ -80,7 +87,9 @@ pf_init(void)
 
     __builtin_cpu_init();
     pf_simd = __builtin_cpu_supports("avx512f")
-        && __builtin_cpu_supports("avx512vpopcntdq") ? 2
+        && __builtin_cpu_supports("avx512vpopcntdq")
+        && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl") ? 2
         : __builtin_cpu_supports("avx2") ? 1 : 0;
     if (cap != NULL && strcmp(cap, "scalar") == 0) {
         pf_simd = 0;
@@ -88,6 +97,7 @@ pf_init(void)
         pf_simd = 1;
     }
 #endif
+
 }
 
 /* 96-bit pooled code of one cylinder record. */
@@ -208,35 +218,112 @@ hm_signature_from_fingerprint(const struct hm_fingerprint *fp, uint8_t *sig)
     return rc;
 }
 
-struct hm_sigquery *
-hm_sigquery_new(const uint8_t *probe_stored, size_t len)
+/* Fills q's SIMD lanes from n decoded cylinders (w[i][c], count[c],
+ * angle[c]). */
+static void
+pf_query_fill(struct hm_sigquery *q, const uint32_t *w0, const uint32_t *w1,
+    const uint32_t *w2, const uint8_t *count, const uint8_t *angle,
+    unsigned n)
 {
-    struct hm_sigquery  *q;
-    unsigned             n, i;
+    unsigned  i, v;
 
-    pthread_once(&pf_once, pf_init);
-    if (posix_memalign((void **) &q, 64, sizeof(*q)) != 0) {
-        return NULL;
-    }
-    memset(q, 0, sizeof(*q));
-    if (pf_decode(probe_stored, len, PF_PROBE_CYL, q->w[0], q->w[1], q->w[2],
-            q->count, q->angle, &n) != 0)
-    {
-        free(q);
-        return NULL;
-    }
     q->n = (int) n;
     for (i = 0; i < n; i++) {
         int32_t  *lane = q->vw[i / 16];
 
-        lane[i % 16] = (int32_t) q->w[0][i];
-        lane[16 + i % 16] = (int32_t) q->w[1][i];
-        lane[32 + i % 16] = (int32_t) q->w[2][i];
-        lane[48 + i % 16] = q->angle[i] + PF_MAX_TURN;
-        lane[64 + i % 16] = q->count[i] > 0 ? q->count[i] : 1;
+        q->w[0][i] = w0[i];
+        q->w[1][i] = w1[i];
+        q->w[2][i] = w2[i];
+        q->count[i] = count[i];
+        q->angle[i] = angle[i];
+        lane[i % 16] = (int32_t) w0[i];
+        lane[16 + i % 16] = (int32_t) w1[i];
+        lane[32 + i % 16] = (int32_t) w2[i];
+        lane[48 + i % 16] = angle[i] + PF_MAX_TURN;
+        lane[64 + i % 16] = count[i] > 0 ? count[i] : 1;
     }
     for (; i < PF_PROBE_CYL; i++) {
         q->vw[i / 16][64 + i % 16] = 1;     /* padding: never 1 / 0 */
+    }
+    for (v = 0; v < PF_PROBE_CYL / 16; v++) {
+        unsigned  first = 16 * v, last = 16 * v + 15, span;
+
+        if (first >= n) {
+            q->vfrom[v] = 0;
+            q->vspan[v] = 0;
+            continue;
+        }
+        last = last < n ? last : n - 1;
+        span = (unsigned) angle[last] - angle[first] + 2 * PF_MAX_TURN;
+        q->vfrom[v] = (uint8_t) (angle[first] - PF_MAX_TURN);
+        q->vspan[v] = (uint8_t) (span > 255 ? 255 : span);
+    }
+}
+
+/* Insertion sort of n decoded cylinders by direction (stable); a score
+ * does not depend on the probe cylinders' order. */
+static void
+pf_sort_by_direction(uint32_t *w0, uint32_t *w1, uint32_t *w2,
+    uint8_t *count, uint8_t *angle, unsigned n)
+{
+    unsigned  i, j;
+
+    for (i = 1; i < n; i++) {
+        uint32_t  x0 = w0[i], x1 = w1[i], x2 = w2[i];
+        uint8_t   c = count[i], a = angle[i];
+
+        for (j = i; j > 0 && angle[j - 1] > a; j--) {
+            w0[j] = w0[j - 1];
+            w1[j] = w1[j - 1];
+            w2[j] = w2[j - 1];
+            count[j] = count[j - 1];
+            angle[j] = angle[j - 1];
+        }
+        w0[j] = x0;
+        w1[j] = x1;
+        w2[j] = x2;
+        count[j] = c;
+        angle[j] = a;
+    }
+}
+
+static struct hm_sigquery *
+pf_query_alloc(void)
+{
+    struct hm_sigquery  *q;
+
+    if (posix_memalign((void **) &q, 64, sizeof(*q)) != 0) {
+        return NULL;
+    }
+    memset(q, 0, sizeof(*q));
+    return q;
+}
+
+struct hm_sigquery *
+hm_sigquery_new(const uint8_t *probe_stored, size_t len)
+{
+    struct hm_sigquery  *q;
+    uint32_t             w[3][PF_PROBE_CYL];
+    uint8_t              count[PF_PROBE_CYL], angle[PF_PROBE_CYL];
+    unsigned             n;
+
+    pthread_once(&pf_once, pf_init);
+    q = pf_query_alloc();
+    if (q == NULL) {
+        return NULL;
+    }
+    if (pf_decode(probe_stored, len, PF_PROBE_CYL, w[0], w[1], w[2],
+            count, angle, &n) != 0)
+    {
+        free(q);
+        return NULL;
+    }
+    pf_sort_by_direction(w[0], w[1], w[2], count, angle, n);
+    pf_query_fill(q, w[0], w[1], w[2], count, angle, n);
+    q->lite = hm_lite_probe_new(probe_stored, len);
+    if (q->lite == NULL) {
+        free(q);
+        return NULL;
     }
     return q;
 }
@@ -244,6 +331,9 @@ hm_sigquery_new(const uint8_t *probe_stored, size_t len)
 void
 hm_sigquery_free(struct hm_sigquery *q)
 {
+    if (q != NULL) {
+        hm_lite_probe_free(q->lite);
+    }
     free(q);
 }
 
@@ -320,7 +410,7 @@ pf_score_scalar(const struct hm_sigquery *q, const uint8_t *sig)
  * needs no horizontal reduction.  1 / total comes from vrcp14ps refined by
  * one Newton step (relative error ~1e-7, where the scalar path divides):
  * scores may differ from the scalar path's in the last fixed-point bits. */
-__attribute__((target("avx512f,avx512vpopcntdq")))
+__attribute__((target("avx512f,avx512vpopcntdq,avx512bw,avx512vl")))
 static uint32_t
 pf_score_avx512(const struct hm_sigquery *q, const uint8_t *sig)
 {
@@ -331,44 +421,57 @@ pf_score_avx512(const struct hm_sigquery *q, const uint8_t *sig)
     const __m512i  window = _mm512_set1_epi32(2 * PF_MAX_TURN);
     const __m512   two = _mm512_set1_ps(2.0f);
 
-    for (v = 0; v < nv; v++) {
-        best[v] = _mm512_setzero_ps();
-    }
-    for (b = 0; b < n; b++) {
-        __m512i  c0 = _mm512_set1_epi32((int) mcc_le32(sig + 4 * b));
-        __m512i  c1 = _mm512_set1_epi32((int) mcc_le32(sig
-            + 4 * (PF_CYL + b)));
-        __m512i  c2 = _mm512_set1_epi32((int) mcc_le32(sig
-            + 4 * (2 * PF_CYL + b)));
-        __m512i  cc = _mm512_set1_epi32(sig[PF_OFF_COUNT + b]);
-        __m512i  ca = _mm512_set1_epi32(sig[PF_OFF_ANGLE + b]);
+    /* Per vector of 16 probe cylinders, only the signature cylinders
+     * within PF_MAX_TURN of some of its lanes (the lanes are in direction
+     * order, so a vector spans a narrow range of directions; the mask
+     * below still decides per lane).  Vectors of 8 would cut finer but
+     * cost more in per-cylinder broadcasts than they save (measured). */
+    const __m256i  sig_angles = _mm256_loadu_si256((const __m256i *)
+        (sig + PF_OFF_ANGLE));
+    const uint32_t  live = n >= 32 ? 0xffffffffu : (1u << n) - 1;
 
-        for (v = 0; v < nv; v++) {
-            const int32_t  *qw = (const int32_t *) q->vw[v];
+    for (v = 0; v < nv; v++) {
+        const int32_t  *qw = (const int32_t *) q->vw[v];
+        const __m512i   qw0 = _mm512_load_si512(qw);
+        const __m512i   qw1 = _mm512_load_si512(qw + 16);
+        const __m512i   qw2 = _mm512_load_si512(qw + 32);
+        const __m512i   qwa = _mm512_load_si512(qw + 48);
+        const __m512i   qwc = _mm512_load_si512(qw + 64);
+        __m512          acc = _mm512_setzero_ps();
+        uint32_t        bm = live & (uint32_t) _mm256_cmple_epu8_mask(
+            _mm256_sub_epi8(sig_angles, _mm256_set1_epi8(
+                (char) q->vfrom[v])), _mm256_set1_epi8((char) q->vspan[v]));
+
+        while (bm != 0) {
+            b = __builtin_ctz(bm);
+            bm &= bm - 1;
             __m512i    both = _mm512_add_epi32(
-                _mm512_popcnt_epi32(_mm512_and_si512(c0,
-                    _mm512_load_si512(qw))),
+                _mm512_popcnt_epi32(_mm512_and_si512(qw0,
+                    _mm512_set1_epi32((int) mcc_le32(sig + 4 * b)))),
                 _mm512_add_epi32(
-                    _mm512_popcnt_epi32(_mm512_and_si512(c1,
-                        _mm512_load_si512(qw + 16))),
-                    _mm512_popcnt_epi32(_mm512_and_si512(c2,
-                        _mm512_load_si512(qw + 32)))));
+                    _mm512_popcnt_epi32(_mm512_and_si512(qw1,
+                        _mm512_set1_epi32((int) mcc_le32(sig
+                            + 4 * (PF_CYL + b))))),
+                    _mm512_popcnt_epi32(_mm512_and_si512(qw2,
+                        _mm512_set1_epi32((int) mcc_le32(sig
+                            + 4 * (2 * PF_CYL + b)))))));
             /* (qa + 43 - ca) mod 256 <= 86: directions within 60 deg. */
             __mmask16  ok = _mm512_cmple_epu32_mask(_mm512_and_si512(
-                _mm512_sub_epi32(_mm512_load_si512(qw + 48), ca), byte),
-                window);
+                _mm512_sub_epi32(qwa, _mm512_set1_epi32(
+                    sig[PF_OFF_ANGLE + b])), byte), window);
             /* total >= 1 in the probe lanes: qw + 64 holds max(qc, 1)
              * when cc = 0 would leave 0 (both is then 0 as well). */
-            __m512     total = _mm512_cvtepi32_ps(_mm512_add_epi32(cc,
-                _mm512_load_si512(qw + 64)));
+            __m512     total = _mm512_cvtepi32_ps(_mm512_add_epi32(qwc,
+                _mm512_set1_epi32(sig[PF_OFF_COUNT + b])));
             __m512     r = _mm512_rcp14_ps(total);
             __m512     sim;
 
             r = _mm512_mul_ps(r, _mm512_fnmadd_ps(total, r, two));
             sim = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(both,
                 both)), r);
-            best[v] = _mm512_mask_max_ps(best[v], ok, best[v], sim);
+            acc = _mm512_mask_max_ps(acc, ok, acc, sim);
         }
+        best[v] = acc;
     }
     /* Levels, then the PF_NP largest by bisection on the level: the
      * largest t with at least np levels >= t; branch-free, unlike a
@@ -517,6 +620,14 @@ hm_sigquery_score(const struct hm_sigquery *q, const uint8_t *sig)
     return pf_score(q, sig);
 }
 
+double
+hm_sigquery_rerank_score(const struct hm_sigquery *q, const uint8_t *stored,
+    size_t len)
+{
+    return q != NULL && stored != NULL ? hm_lite_score(q->lite, stored, len)
+        : 0.0;
+}
+
 /* Min-heap of keys score << 32 | ~index: the root is the weakest kept;
  * a larger key is better (higher score, then lower index). */
 static void
@@ -646,4 +757,16 @@ hm_sig_default_k(uint64_t gallery)
     size_t  k = (size_t) (gallery / 50);
 
     return k < 1000 ? 1000 : k;
+}
+
+size_t
+hm_sig_default_rerank(size_t k)
+{
+    /* A tenth of K, at least 500 (bench_identify, this data: the cheap
+     * stage's 500 best of K = 2000 at 100k and its 2000 best of 20000 at
+     * 1M hold every rank-1 of the full re-rank of K). */
+    size_t  m = k / 10;
+
+    m = m < 500 ? 500 : m;
+    return m < k ? m : k;
 }

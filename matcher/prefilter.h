@@ -52,6 +52,14 @@ void hm_sigquery_free(struct hm_sigquery *q);
  * 0 for no evidence (also for an all-zero signature, i.e. a free slot). */
 uint32_t hm_sigquery_score(const struct hm_sigquery *q, const uint8_t *sig);
 
+/* The first re-rank stage: a cheap score of a stored template (hm_encode()
+ * bytes) against the probe the query was made from (compare_lite.h: MCC
+ * local similarities only, ~0.3x an hm_compare()), used to pick the
+ * hm_sig_default_rerank() candidates that hm_compare() scores.  0 for
+ * malformed bytes. */
+double hm_sigquery_rerank_score(const struct hm_sigquery *q,
+    const uint8_t *stored, size_t len);
+
 /* Scores count signatures laid out every stride bytes from sigs and keeps
  * the k best: out_idx[] / out_score[] receive them best first (ties by
  * lower index).  Returns how many were kept (min(k, count) minus the
@@ -70,5 +78,10 @@ size_t hm_sig_merge(const uint32_t *a_idx, const uint32_t *a_score,
 /* Candidates to re-rank with hm_compare() for a gallery of n signatures:
  * the tuned K (see docs/matcher.md, "1:N pre-filter"). */
 size_t hm_sig_default_k(uint64_t gallery);
+
+/* Of k pre-filter candidates, how many the cheap first re-rank stage
+ * (hm_sigquery_rerank_score()) passes on to hm_compare(): the tuned M
+ * (docs/matcher.md, "1:N pre-filter"); k itself when k is small. */
+size_t hm_sig_default_rerank(size_t k);
 
 #endif /* HUELLA_PREFILTER_H */

@@ -462,6 +462,83 @@ shard_score_subject(struct shard_state *s, MDB_cursor *fcur,
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
+/* The first re-rank stage (prefilter.h, hm_sigquery_rerank_score()):
+ * every finger of each nominated subject (cand: ncand keys sorted by CURP,
+ * duplicates adjacent) scored cheaply by every probe that may see it;
+ * each probe keeps its mm best subjects (best finger) in heap + p * mm.
+ * 0 or an LMDB error; *expired on the deadline. */
+static int
+shard_rerank_lite(struct shard_state *s, MDB_cursor *fcur,
+    const struct pf_entry *cand, size_t ncand, size_t mm,
+    struct pf_entry *heap, size_t *held, int *expired)
+{
+    const struct search_spec  *spec = &s->job->spec;
+    uint8_t                    kbuf[STORE_CURP_MAX + 2];
+    char                       name[STORE_CURP_MAX];
+    double                     best[SEARCH_PROBES_MAX];
+    struct store_finger        f;
+    struct pf_entry            e;
+    MDB_val                    k, v;
+    size_t                     i, len;
+    unsigned                   p, position;
+    int                        rc = 0;
+
+    for (i = 0; rc == 0 && i < ncand; i++) {
+        if (i > 0 && pf_curp_cmp(&cand[i - 1], &cand[i]) == 0) {
+            continue;
+        }
+        if ((i & 255) == 255 && spec_expired(spec)) {
+            *expired = 1;
+            break;
+        }
+        len = key_curp_len(&cand[i].key);
+        memcpy(kbuf, cand[i].key.mv_data, len);
+        kbuf[len] = 0;
+        k.mv_data = kbuf;
+        k.mv_size = len + 1;
+        for (p = 0; p < spec->nprobes; p++) {
+            best[p] = -1.0;
+        }
+        for (rc = mdb_cursor_get(fcur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(fcur, &k, &v, MDB_NEXT))
+        {
+            if (k.mv_size != len + 2 || memcmp(k.mv_data, kbuf, len) != 0
+                || ((const uint8_t *) k.mv_data)[len] != 0)
+            {
+                break;
+            }
+            position = ((const uint8_t *) k.mv_data)[len + 1];
+            if (store_finger_decode(&k, &v, name, &f) != 0) {
+                continue;
+            }
+            for (p = 0; p < spec->nprobes; p++) {
+                double  lite;
+
+                if (spec->probes[p].position != 0
+                    && spec->probes[p].position != position)
+                {
+                    continue;
+                }
+                lite = hm_sigquery_rerank_score(spec->probes[p].sigq,
+                    f.stored, f.stored_len);
+                best[p] = lite > best[p] ? lite : best[p];
+            }
+        }
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+        e.key = cand[i].key;
+        for (p = 0; p < spec->nprobes; p++) {
+            if (best[p] < 0.0) {
+                continue;
+            }
+            /* Ties keep the earlier subject (lower CURP). */
+            e.rank = (uint64_t) (best[p] * 4294967295.0) << 32
+                | (uint32_t) ~(uint32_t) i;
+            pf_offer(heap + p * mm, &held[p], mm, &e);
+        }
+    }
+    return rc;
+}
+
 /* The pre-filtered shard: scan the signature blocks of this shard's lanes
  * in place, keep each probe's best kk, then score every nominated subject
  * with all probes.  searched counts the signatures scanned (the gallery
@@ -475,14 +552,18 @@ shard_prefiltered(struct shard_state *s, unsigned index, MDB_txn *txn,
     const struct search_spec  *spec = &job->spec;
     uint64_t                   total = store_count_signatures(pool.store,
                                    txn);
-    size_t                     kk = (spec->prefilter_k ? spec->prefilter_k
-                                   : hm_sig_default_k(total))
+    size_t                     k_all = spec->prefilter_k
+                                   ? spec->prefilter_k
+                                   : hm_sig_default_k(total);
+    size_t                     kk = k_all / job->shards + 1;
+    size_t                     mm = (spec->rerank_k ? spec->rerank_k
+                                   : hm_sig_default_rerank(k_all))
                                    / job->shards + 1;
     size_t                     held[SEARCH_PROBES_MAX] = { 0 };
-    size_t                     klen, i, ncand, skip_len = 0;
+    size_t                     klen, i, ncand, nsubj, skip_len = 0;
     uint32_t                   walked = 0;
     uint8_t                    lane_key[SIGBLOCK_KEY_BYTES];
-    struct pf_entry           *heap, *cand, e;
+    struct pf_entry           *heap, *cand, *lite, e;
     struct sigblock_view       b;
     MDB_cursor                *cur = NULL;
     const void                *skip_curp = NULL;
@@ -579,7 +660,31 @@ shard_prefiltered(struct shard_state *s, unsigned index, MDB_txn *txn,
     }
     qsort(cand, ncand, sizeof(*cand), pf_curp_cmp);
     rc = store_finger_cursor(pool.store, txn, &cur);
-    for (i = 0; rc == 0 && i < ncand; i++) {
+    /* When K is large (mm < kk), the cheap stage picks each probe's mm
+     * best of the nominated subjects first. */
+    for (i = 0, nsubj = 0; i < ncand; i++) {
+        nsubj += i == 0 || pf_curp_cmp(&cand[i - 1], &cand[i]) != 0;
+    }
+    if (rc == 0 && mm < kk && nsubj > mm) {
+        lite = malloc(mm * spec->nprobes * sizeof(*lite));
+        if (lite == NULL) {
+            rc = -1;
+        } else {
+            memset(held, 0, sizeof(held));
+            rc = shard_rerank_lite(s, cur, cand, ncand, mm, lite, held,
+                expired);
+            ncand = 0;
+            for (p = 0; p < spec->nprobes; p++) {
+                for (i = 0; i < held[p]; i++) {
+                    lite[ncand++] = lite[p * mm + i];
+                }
+            }
+            free(heap);
+            heap = cand = lite;
+            qsort(cand, ncand, sizeof(*cand), pf_curp_cmp);
+        }
+    }
+    for (i = 0; rc == 0 && !*expired && i < ncand; i++) {
         if (i > 0 && pf_curp_cmp(&cand[i - 1], &cand[i]) == 0) {
             continue;
         }

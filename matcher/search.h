@@ -60,8 +60,9 @@ struct search_result {
  * the hit's score fuses those bests.  Subjects none of whose fingers any
  * probe could be compared with give no hit.  On large galleries, when
  * every probe has a sigq and exhaustive is 0, the pre-filter nominates
- * candidates per probe; a subject nominated by any probe is then scored
- * with all probes. */
+ * candidates per probe; when they are many, a cheap score of every
+ * nominated subject's fingers keeps each probe's rerank_k best; a subject
+ * kept by any probe is then scored with all probes. */
 struct search_spec {
     const struct search_probe *probes; unsigned nprobes;   /* 1..
                                     * SEARCH_PROBES_MAX */
@@ -78,6 +79,10 @@ struct search_spec {
     size_t prefilter_k;            /* candidates per probe kept by the
                                     * pre-filter over the whole gallery;
                                     * 0: hm_sig_default_k() */
+    size_t rerank_k;               /* of those, subjects per probe that
+                                    * hm_compare() scores after the cheap
+                                    * stage (hm_sigquery_rerank_score());
+                                    * 0: hm_sig_default_rerank() */
 };
 
 /* 0: done() will be called exactly once, on a pool thread; -1: not started

@@ -29,6 +29,7 @@
 #include "ops.h"
 #include "prefilter.h"
 #include "search.h"
+#include "sigblocks.h"
 #include "store.h"
 
 #define SYNTH_N    300
@@ -699,6 +700,118 @@ START_TEST(test_prefiltered_agrees)
 }
 END_TEST
 
+/* The cheap first re-rank stage: with every subject nominated
+ * (prefilter_k above the gallery) and rerank_k small, each shard keeps its
+ * rerank_k / shards + 1 subjects of best hm_sigquery_rerank_score() (best
+ * finger), and exactly those are scored with hm_compare(): the hits are
+ * the one-by-one computation restricted to them. */
+struct lite_arg {
+    const struct hm_sigquery  *q;
+    double                     best;
+    int                        fingers;
+};
+
+static int
+lite_finger(void *arg, const struct store_finger *f)
+{
+    struct lite_arg  *a = arg;
+    double            s = hm_sigquery_rerank_score(a->q, f->stored,
+                          f->stored_len);
+
+    a->best = s > a->best ? s : a->best;
+    a->fingers++;
+    return 0;
+}
+
+START_TEST(test_rerank_stage)
+{
+    enum { ALL = REAL_N + SYNTH_N, RERANK = 40, SHARDS = 2 };
+    static struct search_hit  want[ALL], kept[ALL];
+    static double             lite[ALL];
+    static int                fingers[ALL], chosen[ALL];
+    struct probe_set          ps = { .n = 0 };
+    struct search_spec        spec;
+    struct outcome            o, ex;
+    struct lite_arg           la;
+    MDB_txn                  *txn;
+    unsigned                  nwant, nkept, i, j, shard, rank;
+    uint64_t                  compared;
+    int                       r, agree = 0, total = 0;
+
+    pool_up();
+    search_set_prefilter_min(1);
+    for (r = 0; r < REAL_N; r += 2) {
+        probe_add(&ps, r, 5, 0);
+        memset(&spec, 0, sizeof(spec));
+        spec.probes = ps.p;
+        spec.nprobes = 1;
+        spec.k = 10;
+        spec.prefilter_k = 4000;
+        spec.rerank_k = RERANK;
+        outcome_init(&o);
+        ck_assert_int_eq(run(&spec, &o), 0);
+        ck_assert_int_eq(o.r.prefiltered, 1);
+        ck_assert_int_eq(o.r.failed, 0);
+
+        /* One by one: every subject's full and cheap scores. */
+        nwant = expect(&ps, 0.0, want, ALL);
+        ck_assert_uint_eq(nwant, ALL);
+        ck_assert_int_eq(store_read_begin(store, &txn), 0);
+        for (i = 0; i < nwant; i++) {
+            la.q = ps.p[0].sigq;
+            la.best = -1.0;
+            la.fingers = 0;
+            ck_assert_int_eq(store_finger_each(store, txn, want[i].curp,
+                lite_finger, &la), 0);
+            lite[i] = la.best;
+            fingers[i] = la.fingers;
+        }
+        mdb_txn_abort(txn);
+        /* Per shard, the RERANK / SHARDS + 1 best cheap scores (ties:
+         * the lower CURP). */
+        compared = 0;
+        for (i = 0; i < nwant; i++) {
+            shard = sigblock_lane(want[i].curp, strlen(want[i].curp))
+                % SHARDS;
+            rank = 0;
+            for (j = 0; j < nwant; j++) {
+                if (j != i && sigblock_lane(want[j].curp,
+                        strlen(want[j].curp)) % SHARDS == shard
+                    && (lite[j] > lite[i] || (lite[j] == lite[i]
+                        && strcmp(want[j].curp, want[i].curp) < 0)))
+                {
+                    rank++;
+                }
+            }
+            chosen[i] = rank < RERANK / SHARDS + 1;
+            compared += chosen[i] ? (uint64_t) fingers[i] : 0;
+        }
+        for (i = 0, nkept = 0; i < nwant; i++) {
+            if (chosen[i]) {
+                kept[nkept++] = want[i];     /* still best first */
+            }
+        }
+        ck_assert_uint_eq(nkept, SHARDS * (RERANK / SHARDS + 1));
+        ck_assert_uint_eq(o.r.compared, compared);
+        assert_hits_match(&o, kept, nkept, 10, 1);
+
+        /* And rank 1 as the exhaustive search's. */
+        spec.exhaustive = 1;
+        outcome_init(&ex);
+        ck_assert_int_eq(run(&spec, &ex), 0);
+        total++;
+        agree += ex.r.n > 0 && o.r.n > 0
+            && strcmp(ex.hits[0].curp, o.hits[0].curp) == 0;
+        probes_free(&ps);
+    }
+    fprintf(stderr, "rerank stage: rank-1 agrees on %d of %d\n", agree,
+        total);
+    ck_assert_msg(agree >= total - 1, "rank-1 agrees on %d of %d", agree,
+        total);
+    pool_down();
+}
+END_TEST
+
 /* A passed deadline is reported, not searched; a bad spec never starts. */
 START_TEST(test_deadline_and_bad_spec)
 {
@@ -799,6 +912,7 @@ main(void)
     tcase_add_test(tc, test_two_probes_positions);
     tcase_add_test(tc, test_skip);
     tcase_add_test(tc, test_prefiltered_agrees);
+    tcase_add_test(tc, test_rerank_stage);
     tcase_add_test(tc, test_deadline_and_bad_spec);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
