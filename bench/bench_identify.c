@@ -217,10 +217,10 @@ struct pf_job {
     size_t                     from, to, k;
     uint32_t                  *idx, *score;
     size_t                     n;
-    /* re-rank part */
+    /* re-rank part: cand[cfrom..cto) scored into out[] */
     const uint32_t            *cand;
     size_t                     cfrom, cto;
-    double                    *rescored;
+    double                    *out;
 };
 
 static void *
@@ -237,7 +237,7 @@ pf_scan_run(void *arg)
 }
 
 static void *
-pf_rerank_run(void *arg)
+pf_full_run(void *arg)
 {
     struct pf_job      *j = arg;
     struct hm_scratch  *s = hm_scratch_new();
@@ -246,32 +246,90 @@ pf_rerank_run(void *arg)
     for (i = j->cfrom; i < j->cto; i++) {
         const struct tmpl  *t = &gallery[j->cand[i]];
 
-        j->rescored[i] = hm_compare(j->probe, t->bytes, t->len, s);
+        j->out[i] = hm_compare(j->probe, t->bytes, t->len, s);
     }
     hm_scratch_free(s);
     return NULL;
 }
 
+static void *
+pf_lite_run(void *arg)
+{
+    struct pf_job  *j = arg;
+    size_t          i;
+
+    for (i = j->cfrom; i < j->cto; i++) {
+        const struct tmpl  *t = &gallery[j->cand[i]];
+
+        j->out[i] = hm_sigquery_rerank_score(j->q, t->bytes, t->len);
+    }
+    return NULL;
+}
+
+/* Scores cand[0..n) with fn on THREADS threads into out[]. */
+static void
+pf_parallel(void *(*fn)(void *), const struct hm_sigquery *q,
+    const struct hm_probe *probe, const uint32_t *cand, size_t n,
+    double *out)
+{
+    struct pf_job  jobs[THREADS];
+    pthread_t      th[THREADS];
+    int            t;
+
+    for (t = 0; t < THREADS; t++) {
+        jobs[t].q = q;
+        jobs[t].probe = probe;
+        jobs[t].cand = cand;
+        jobs[t].cfrom = n * (size_t) t / THREADS;
+        jobs[t].cto = n * (size_t) (t + 1) / THREADS;
+        jobs[t].out = out;
+        pthread_create(&th[t], NULL, fn, &jobs[t]);
+    }
+    for (t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+    }
+}
+
+static const double  *lite_key;
+
+/* Candidate positions by cheap score, best first (ties: earlier). */
+static int
+by_lite(const void *a, const void *b)
+{
+    uint32_t  x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+    return lite_key[x] > lite_key[y] ? -1 : lite_key[x] < lite_key[y] ? 1
+        : (x > y) - (x < y);
+}
+
 struct pf_result {
-    double  t_scan, t_total;
-    int     correct[MAX_KS];      /* per K prefix */
+    double  t_scan, t_one, t_two; /* scan; + hm_compare of all K; + cheap
+                                   * stage and hm_compare of its M best */
+    int     one[MAX_KS], two[MAX_KS];  /* rank-1 per K prefix */
 };
 
-/* Pre-filtered search of probe p over the first size entries keeping kmax;
- * correct[] for every prefix ks[] of the candidate list. */
+/* Pre-filtered search of probe p over the first size entries keeping kmax
+ * candidates; then both re-ranks, timed apart on the same candidates: one
+ * stage (hm_compare() of all K) and two stages (hm_sigquery_rerank_score()
+ * of all K, hm_compare() of its hm_sig_default_rerank(K) best).  Rank-1
+ * of both for every prefix ks[] of the candidate list. */
 static void
 prefiltered(int p, size_t size, const size_t *ks, int nks, size_t kmax,
     struct pf_result *r)
 {
     struct pf_job        jobs[THREADS];
     pthread_t            th[THREADS];
-    double               t0 = now(), best;
+    double               t0 = now(), t1, best;
     struct hm_sigquery  *q;
     struct hm_probe     *probe;
     uint32_t            *idx = malloc(2 * THREADS * kmax * sizeof(uint32_t));
     uint32_t            *merged = malloc(2 * kmax * sizeof(uint32_t));
-    double              *rescored = malloc(kmax * sizeof(double));
-    size_t               n, i, c, mate_at;
+    uint32_t            *order = malloc(kmax * sizeof(uint32_t));
+    uint32_t            *picked = malloc(kmax * sizeof(uint32_t));
+    double              *full = malloc(kmax * sizeof(double));
+    double              *lite = malloc(kmax * sizeof(double));
+    double              *full_m = malloc(kmax * sizeof(double));
+    size_t               n, i, c, m, mate_at;
     int                  t, b;
 
     q = hm_sigquery_new(probes[p].bytes, probes[p].len);
@@ -293,18 +351,28 @@ prefiltered(int p, size_t size, const size_t *ks, int nks, size_t kmax,
     n = hm_sig_merge(jobs[0].idx, jobs[0].score, jobs[0].n, jobs[1].idx,
         jobs[1].score, jobs[1].n, kmax, merged, merged + kmax);
     r->t_scan = now() - t0;
-    for (t = 0; t < THREADS; t++) {
-        jobs[t].cand = merged;
-        jobs[t].cfrom = n * (size_t) t / THREADS;
-        jobs[t].cto = n * (size_t) (t + 1) / THREADS;
-        jobs[t].rescored = rescored;
-        pthread_create(&th[t], NULL, pf_rerank_run, &jobs[t]);
+
+    /* One stage: hm_compare() of every candidate. */
+    t1 = now();
+    pf_parallel(pf_full_run, q, probe, merged, n, full);
+    r->t_one = r->t_scan + (now() - t1);
+
+    /* Two stages, on the default K (ks[0]) when it is the only one. */
+    t1 = now();
+    pf_parallel(pf_lite_run, q, probe, merged, n, lite);
+    for (i = 0; i < n; i++) {
+        order[i] = (uint32_t) i;
     }
-    for (t = 0; t < THREADS; t++) {
-        pthread_join(th[t], NULL);
+    lite_key = lite;
+    qsort(order, n, sizeof(*order), by_lite);
+    m = hm_sig_default_rerank(ks[0]);
+    m = m < n ? m : n;
+    for (i = 0; i < m; i++) {
+        picked[i] = merged[order[i]];
     }
-    r->t_total = now() - t0;
-    /* Rank-1 over the first ks[b] candidates. */
+    pf_parallel(pf_full_run, q, probe, picked, m, full_m);
+    r->t_two = r->t_scan + (now() - t1);
+
     mate_at = n;
     for (i = 0; i < n; i++) {
         if ((int) merged[i] == probe_mate[p]) {
@@ -313,73 +381,127 @@ prefiltered(int p, size_t size, const size_t *ks, int nks, size_t kmax,
     }
     for (b = 0; b < nks; b++) {
         c = ks[b] < n ? ks[b] : n;
+        /* One stage: the mate in the first c, above every other. */
         best = -1.0;
         for (i = 0; i < c; i++) {
-            if (i != mate_at && rescored[i] > best) {
-                best = rescored[i];
+            if (i != mate_at && full[i] > best) {
+                best = full[i];
             }
         }
-        r->correct[b] = mate_at < c && rescored[mate_at] > best;
+        r->one[b] = mate_at < c && full[mate_at] > best;
+        /* Two stages: the cheap stage's M best of the first c. */
+        m = hm_sig_default_rerank(ks[b]);
+        best = -1.0;
+        r->two[b] = 0;
+        for (i = 0, t = 0; i < n && (size_t) t < m; i++) {
+            if (order[i] >= c) {
+                continue;
+            }
+            t++;
+            if (order[i] == mate_at) {
+                r->two[b] = 1;
+            } else if (full[order[i]] > best) {
+                best = full[order[i]];
+            }
+        }
+        r->two[b] = r->two[b] && mate_at < c && full[mate_at] > best;
     }
     hm_sigquery_free(q);
     hm_probe_free(probe);
     free(idx);
     free(merged);
-    free(rescored);
+    free(order);
+    free(picked);
+    free(full);
+    free(lite);
+    free(full_m);
 }
 
-/* Without the exhaustive pass: per size, one untimed pre-filter run at
- * the largest K gives every K's rank-1 (prefixes), each compared probe by
- * probe with the largest K's; then a timed run at the default K. */
+/* Per size: a timed run at the default K, then (extra K values) one
+ * untimed run at the largest K whose prefixes give every K's rank-1. */
+struct size_figures {
+    size_t  ks[MAX_KS];
+    int     nks, top;             /* top: the largest K */
+    int     one[MAX_KS], two[MAX_KS], lost[MAX_KS], gained[MAX_KS];
+    double  t_scan, t_one, t_two;
+};
+
+static void
+run_size(size_t size, const size_t *extra_k, int nextra,
+    const unsigned char *exh_ok, struct size_figures *f)
+{
+    struct pf_result  r;
+    size_t            kmax;
+    int               i, p;
+
+    memset(f, 0, sizeof(*f));
+    f->ks[f->nks++] = hm_sig_default_k(size);
+    for (i = 0; i < nextra; i++) {
+        f->ks[f->nks++] = extra_k[i];
+    }
+    kmax = f->ks[0];
+    for (i = 1; i < f->nks; i++) {
+        if (f->ks[i] > kmax) {
+            kmax = f->ks[i];
+            f->top = i;
+        }
+    }
+    for (p = 0; p < NPROBES; p++) {
+        prefiltered(p, size, f->ks, 1, f->ks[0], &r);
+        f->t_scan += r.t_scan;
+        f->t_one += r.t_one;
+        f->t_two += r.t_two;
+        f->one[0] += r.one[0];
+        f->two[0] += r.two[0];
+        if (exh_ok != NULL && r.two[0] != exh_ok[p * MAX_SIZES]) {
+            fprintf(stderr, "N=%zu %s: exhaustive %s, two-stage %s\n",
+                size - NREAL, probe_name[p], exh_ok[p * MAX_SIZES]
+                ? "right" : "wrong", r.two[0] ? "right" : "wrong");
+        }
+        if (f->nks > 1) {
+            prefiltered(p, size, f->ks, f->nks, kmax, &r);
+            for (i = 1; i < f->nks; i++) {
+                f->one[i] += r.one[i];
+                f->two[i] += r.two[i];
+            }
+            for (i = 0; i < f->nks; i++) {
+                f->lost[i] += r.one[f->top] && !r.two[i];
+                f->gained[i] += !r.one[f->top] && r.two[i];
+            }
+        }
+    }
+}
+
+/* Without the exhaustive pass: rank-1 of both re-ranks per K, the
+ * two-stage one compared probe by probe with the largest K's one-stage. */
 static void
 no_exhaustive(const size_t *sizes, const size_t *bounds, int nsizes,
     const size_t *extra_k, int nextra)
 {
-    int  b, i, p;
+    struct size_figures  f;
+    int                  b, i;
 
     printf("1:N pre-filter only, %d real probes (impressions 2-8) vs "
-        "%d real mates + N synthetic, %d threads\n", NPROBES, NREAL,
+        "%d real mates + N synthetic, %d threads; one stage = hm_compare "
+        "of K, two = cheap stage on K, hm_compare of M\n", NPROBES, NREAL,
         THREADS);
-    printf("%9s %7s | %10s %9s %9s | %11s %9s\n", "N", "K", "pf rank1",
-        "lost", "gained", "pf ms", "(scan ms)");
+    printf("%9s %7s %6s | %9s %9s %5s %6s | %9s %9s %9s %7s\n", "N", "K",
+        "M", "one rk1", "two rk1", "lost", "gained", "one ms", "two ms",
+        "(scan ms)", "two/one");
     for (b = 0; b < nsizes; b++) {
-        size_t            ks[MAX_KS], kmax;
-        int               nks = 0, ok[MAX_KS] = { 0 }, lost[MAX_KS] = { 0 };
-        int               gained[MAX_KS] = { 0 }, top;
-        double            t_scan = 0, t_total = 0;
-        struct pf_result  r;
-
-        ks[nks++] = hm_sig_default_k(bounds[b]);
-        for (i = 0; i < nextra; i++) {
-            ks[nks++] = extra_k[i];
-        }
-        kmax = ks[0];
-        top = 0;
-        for (i = 1; i < nks; i++) {
-            if (ks[i] > kmax) {
-                kmax = ks[i];
-                top = i;
-            }
-        }
-        for (p = 0; p < NPROBES; p++) {
-            prefiltered(p, bounds[b], ks, nks, kmax, &r);
-            for (i = 0; i < nks; i++) {
-                ok[i] += r.correct[i];
-                lost[i] += r.correct[top] && !r.correct[i];
-                gained[i] += !r.correct[top] && r.correct[i];
-            }
-            prefiltered(p, bounds[b], ks, 1, ks[0], &r);
-            t_scan += r.t_scan;
-            t_total += r.t_total;
-        }
-        for (i = 0; i < nks; i++) {
-            printf("%9zu %7zu | %9.2f%% %9d %9d |", sizes[b], ks[i],
-                100.0 * ok[i] / NPROBES, lost[i], gained[i]);
+        run_size(bounds[b], extra_k, nextra, NULL, &f);
+        for (i = 0; i < f.nks; i++) {
+            printf("%9zu %7zu %6zu | %8.2f%% %8.2f%% %5d %6d |", sizes[b],
+                f.ks[i], hm_sig_default_rerank(f.ks[i]),
+                100.0 * f.one[i] / NPROBES, 100.0 * f.two[i] / NPROBES,
+                f.lost[i], f.gained[i]);
             if (i == 0) {
-                printf(" %11.1f %9.1f", t_total / NPROBES * 1e3,
-                    t_scan / NPROBES * 1e3);
+                printf(" %9.1f %9.1f %9.1f %7.3f", f.t_one / NPROBES * 1e3,
+                    f.t_two / NPROBES * 1e3, f.t_scan / NPROBES * 1e3,
+                    f.t_two / f.t_one);
             }
-            printf("%s\n", i == top ? "  (largest K: reference)" : "");
+            printf("%s\n", f.nks > 1 && i == f.top
+                ? "  (largest K: reference)" : "");
         }
         fflush(stdout);
     }
@@ -526,54 +648,36 @@ main(int argc, char **argv)
         return 0;
     }
     printf("1:N identification, %d real probes (impressions 2-8) vs "
-        "%d real mates + N synthetic, %d threads\n", NPROBES, NREAL, THREADS);
-    printf("%9s %7s | %10s %10s %8s | %11s %11s %9s %7s\n", "N", "K",
-        "exh rank1", "pf rank1", "diff pp", "exh ms", "pf ms", "(scan ms)",
-        "pf/exh");
+        "%d real mates + N synthetic, %d threads; one stage = hm_compare "
+        "of K, two = cheap stage on K, hm_compare of M\n", NPROBES, NREAL,
+        THREADS);
+    printf("%9s %7s %6s | %9s %9s %6s %9s %6s | %9s %9s %9s %9s %7s\n",
+        "N", "K", "M", "exh rk1", "one rk1", "diff", "two rk1", "diff",
+        "exh ms", "one ms", "two ms", "(scan ms)", "two/one");
     for (b = 0; b < nsizes; b++) {
-        size_t            size = bounds[b], ks[MAX_KS], kmax;
-        int               nks = 0, ok[MAX_KS] = { 0 };
-        double            t_scan = 0, t_total = 0, e, f;
-        struct pf_result  r;
+        struct size_figures  f;
 
-        ks[nks++] = hm_sig_default_k(size);
-        for (i = 0; i < nextra; i++) {
-            ks[nks++] = extra_k[i];
-        }
-        kmax = ks[0];
-        for (i = 1; i < nks; i++) {
-            kmax = ks[i] > kmax ? ks[i] : kmax;
-        }
-        /* Timed run at the default K; the extra K's accuracies come from
-         * prefixes of one more (untimed) run at the largest K. */
-        for (p = 0; p < NPROBES; p++) {
-            prefiltered(p, size, ks, 1, ks[0], &r);
-            t_scan += r.t_scan;
-            t_total += r.t_total;
-            ok[0] += r.correct[0];
-            if (r.correct[0] != exh_probe_ok[p][b]) {
-                fprintf(stderr, "N=%zu %s: exhaustive %s, pre-filter %s\n",
-                    sizes[b], probe_name[p],
-                    exh_probe_ok[p][b] ? "right" : "wrong",
-                    r.correct[0] ? "right" : "wrong");
+        run_size(bounds[b], extra_k, nextra, &exh_probe_ok[0][b], &f);
+        for (i = 0; i < f.nks; i++) {
+            printf("%9zu %7zu %6zu | ", sizes[b], f.ks[i],
+                hm_sig_default_rerank(f.ks[i]));
+            if (i == 0) {
+                printf("%8.2f%% ", 100.0 * exh_ok[b] / NPROBES);
+            } else {
+                printf("%9s ", "");
             }
-            if (nks > 1) {
-                prefiltered(p, size, ks + 1, nks - 1, kmax, &r);
-                for (i = 1; i < nks; i++) {
-                    ok[i] += r.correct[i - 1];
-                }
+            printf("%8.2f%% %+6.2f %8.2f%% %+6.2f |",
+                100.0 * f.one[i] / NPROBES,
+                100.0 * (f.one[i] - exh_ok[b]) / NPROBES,
+                100.0 * f.two[i] / NPROBES,
+                100.0 * (f.two[i] - exh_ok[b]) / NPROBES);
+            if (i == 0) {
+                printf(" %9.1f %9.1f %9.1f %9.1f %7.3f",
+                    exh_time[b] / NPROBES * 1e3, f.t_one / NPROBES * 1e3,
+                    f.t_two / NPROBES * 1e3, f.t_scan / NPROBES * 1e3,
+                    f.t_two / f.t_one);
             }
-        }
-        e = exh_time[b] / NPROBES * 1e3;
-        f = t_total / NPROBES * 1e3;
-        printf("%9zu %7zu | %9.2f%% %9.2f%% %+8.2f | %11.1f %11.1f %9.1f "
-            "%7.4f\n", sizes[b], ks[0], 100.0 * exh_ok[b] / NPROBES,
-            100.0 * ok[0] / NPROBES, 100.0 * (ok[0] - exh_ok[b]) / NPROBES,
-            e, f, t_scan / NPROBES * 1e3, f / e);
-        for (i = 1; i < nks; i++) {
-            printf("%9s %7zu | %10s %9.2f%% %+8.2f |\n", "", ks[i], "",
-                100.0 * ok[i] / NPROBES, 100.0 * (ok[i] - exh_ok[b])
-                / NPROBES);
+            printf("\n");
         }
         fflush(stdout);
     }
