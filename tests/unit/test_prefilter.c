@@ -5,14 +5,16 @@
  * Owns: checks that a template's signature scores its own finger's other
  * impressions above most impostors, that the top-K scan keeps the mate in a
  * gallery padded with synthetic distractors (huellactl synth's generator),
- * that the scan and the merge agree with one-by-one scoring, and that
- * malformed stored bytes are refused.  No wall-clock assertions.
+ * that the scan and the merge agree with one-by-one scoring, that the SIMD
+ * kernel agrees with the scalar one, that the cheap re-rank score ranks
+ * mates first, and that malformed stored bytes are refused.  No wall-clock assertions.
  */
 
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -227,6 +229,147 @@ START_TEST(test_topk_keeps_mate)
 }
 END_TEST
 
+/* The SIMD kernel (which visits, per vector of probe cylinders, only the
+ * signature cylinders in its direction range) against the scalar one,
+ * which tries every pair: equal up to the last level of rounding (the
+ * AVX-512 path's reciprocal), so no compatible pair is skipped.  The
+ * scalar scores come from a child process started before this one chose
+ * its kernel (HUELLA_PREFILTER_ISA is read once per process). */
+START_TEST(test_simd_matches_scalar)
+{
+    enum { G = 40, P = 80 };
+    static uint8_t   sigs[G][HM_SIG_BYTES];
+    static uint32_t  simd[P][G], scalar[P][G];
+    struct stored    probe[P];
+    int              fd[2], g, p, status, exact = 0;
+    pid_t            pid;
+    size_t           got = 0;
+
+    for (g = 0; g < G; g++) {
+        struct stored  st;
+
+        load_real(g / 10, 101 + g % 10, 1, &st);
+        ck_assert_int_eq(hm_signature_from_stored(st.bytes, (size_t) st.len,
+            sigs[g]), 0);
+        free(st.bytes);
+    }
+    for (p = 0; p < P; p++) {
+        load_real(p / 20, 101 + p % 10, 2 + p % 20 / 10, &probe[p]);
+    }
+    ck_assert_int_eq(pipe(fd), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        setenv("HUELLA_PREFILTER_ISA", "scalar", 1);
+        for (p = 0; p < P; p++) {
+            struct hm_sigquery  *q = hm_sigquery_new(probe[p].bytes,
+                (size_t) probe[p].len);
+
+            for (g = 0; g < G; g++) {
+                scalar[p][g] = q ? hm_sigquery_score(q, sigs[g]) : 0;
+            }
+            hm_sigquery_free(q);
+        }
+        _exit(write(fd[1], scalar, sizeof(scalar)) == (ssize_t)
+            sizeof(scalar) ? 0 : 1);
+    }
+    close(fd[1]);
+    while (got < sizeof(scalar)) {
+        ssize_t  n = read(fd[0], (uint8_t *) scalar + got,
+            sizeof(scalar) - got);
+
+        ck_assert_int_gt(n, 0);
+        got += (size_t) n;
+    }
+    close(fd[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (p = 0; p < P; p++) {
+        struct hm_sigquery  *q = hm_sigquery_new(probe[p].bytes,
+            (size_t) probe[p].len);
+
+        ck_assert_ptr_nonnull(q);
+        for (g = 0; g < G; g++) {
+            simd[p][g] = hm_sigquery_score(q, sigs[g]);
+            /* One level of one of the 12 averaged maxima: 65536 / (255 x
+             * 12) ~ 21.4; two at most. */
+            ck_assert_msg(abs((int) simd[p][g] - (int) scalar[p][g]) <= 43,
+                "probe %d vs %d: %u (SIMD) vs %u (scalar)", p, g,
+                simd[p][g], scalar[p][g]);
+            exact += simd[p][g] == scalar[p][g];
+        }
+        hm_sigquery_free(q);
+        free(probe[p].bytes);
+    }
+    ck_assert_msg(exact >= P * G * 9 / 10, "only %d of %d equal", exact,
+        P * G);
+}
+END_TEST
+
+/* The cheap re-rank score (hm_sigquery_rerank_score(), compare_lite.c):
+ * 1 for the probe's own template, mates above impostors on average and
+ * for most probes, 0 for malformed bytes. */
+START_TEST(test_rerank_score)
+{
+    struct stored  gal[10], st;
+    int            f, imp, g, probes = 0, above_most = 0;
+    double         genuine = 0, impostor = 0;
+
+    for (f = 0; f < 10; f++) {
+        load_real(0, 101 + f, 1, &gal[f]);
+    }
+    for (f = 0; f < 10; f++) {
+        struct hm_sigquery  *q = hm_sigquery_new(gal[f].bytes,
+            (size_t) gal[f].len);
+
+        ck_assert_ptr_nonnull(q);
+        ck_assert(hm_sigquery_rerank_score(q, gal[f].bytes,
+            (size_t) gal[f].len) == 1.0);
+        ck_assert(hm_sigquery_rerank_score(q, gal[f].bytes,
+            (size_t) gal[f].len - 1) == 0.0);
+        ck_assert(hm_sigquery_rerank_score(q, NULL, 10) == 0.0);
+        hm_sigquery_free(q);
+    }
+    ck_assert(hm_sigquery_rerank_score(NULL, gal[0].bytes,
+        (size_t) gal[0].len) == 0.0);
+    for (f = 0; f < 10; f++) {
+        for (imp = 2; imp <= 8; imp++) {
+            struct hm_sigquery  *q;
+            double               mate;
+            int                  beaten = 0;
+
+            load_real(0, 101 + f, imp, &st);
+            q = hm_sigquery_new(st.bytes, (size_t) st.len);
+            ck_assert_ptr_nonnull(q);
+            mate = hm_sigquery_rerank_score(q, gal[f].bytes,
+                (size_t) gal[f].len);
+            ck_assert(mate >= 0.0 && mate <= 1.0);
+            genuine += mate;
+            for (g = 0; g < 10; g++) {
+                double  s = hm_sigquery_rerank_score(q, gal[g].bytes,
+                    (size_t) gal[g].len);
+
+                if (g != f) {
+                    impostor += s;
+                    beaten += mate > s;
+                }
+            }
+            above_most += beaten >= 8;
+            probes++;
+            hm_sigquery_free(q);
+            free(st.bytes);
+        }
+    }
+    for (f = 0; f < 10; f++) {
+        free(gal[f].bytes);
+    }
+    ck_assert_msg(above_most >= probes * 8 / 10, "mate above 8 of 9 "
+        "impostors for only %d of %d probes", above_most, probes);
+    ck_assert(genuine / probes > 1.2 * impostor / (probes * 9));
+}
+END_TEST
+
 START_TEST(test_garbage_refused)
 {
     uint8_t              sig[HM_SIG_BYTES], zero[HM_SIG_BYTES] = { 0 };
@@ -287,6 +430,8 @@ main(void)
     tcase_add_test(tc, test_self_and_size);
     tcase_add_test(tc, test_genuine_above_impostors);
     tcase_add_test(tc, test_topk_keeps_mate);
+    tcase_add_test(tc, test_simd_matches_scalar);
+    tcase_add_test(tc, test_rerank_score);
     tcase_add_test(tc, test_garbage_refused);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
