@@ -1,7 +1,11 @@
 /*
  * bench_identify.c -- 1:N identification: exhaustive hm_compare vs the
- * pre-filter (hm_sig_topk, then hm_compare re-rank of the K best), rank-1
- * accuracy and time per search on 2 threads, in one run.
+ * pre-filter (hm_sig_topk, then the re-rank of the K best), rank-1
+ * accuracy and time per search on 2 threads, in one run.  The re-rank is
+ * timed both ways on the same candidates: one stage (hm_compare of all K)
+ * and two stages, as huellad's search.c does (hm_sigquery_rerank_score,
+ * the cheap MCC local similarity sort, on all K, then hm_compare of its
+ * M = hm_sig_default_rerank(K) best).
  *
  * Owns: the identification protocol.  Gallery: impression 1 of every finger
  * of the four real sets ($HUELLA_SHARED/data, default ../shared: 40 fingers)
@@ -14,10 +18,12 @@
  * times for the smaller sizes are measured separately.
  *
  *   bench_identify [N ...]          default 10000 100000 1000000
- *   HUELLA_BENCH_K="a,b,c"          extra K values: accuracy only
- *   HUELLA_BENCH_EXHAUSTIVE=0       skip the exhaustive pass: pre-filter
- *                                   rank-1 per K only, each K compared
- *                                   with the largest one (probe by probe)
+ *   HUELLA_BENCH_K="a,b,c"          extra K values: accuracy only (M of
+ *                                   each: hm_sig_default_rerank(K))
+ *   HUELLA_BENCH_EXHAUSTIVE=0       skip the exhaustive pass: rank-1 of
+ *                                   both re-ranks per K only, the
+ *                                   two-stage one compared with the
+ *                                   largest K's one-stage (probe by probe)
  *
  * The 1M exhaustive pass is 280M comparisons: about 20 minutes on 2 cores.
  */
