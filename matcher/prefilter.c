@@ -25,11 +25,18 @@
  * Unused cylinder slots are all zero and never score.  An all-zero
  * signature (free slot) scores 0.
  *
- * Cost: PF_CYL x probe cylinders Dice pairs per signature, 16 per AVX-512
- * instruction (VPOPCNTDQ), 8 per AVX2 one, or scalar popcnt, chosen at run
- * time (HUELLA_PREFILTER_ISA=avx2|scalar caps the choice, for benchmarks).
- * Measured on this 2-core EPYC: ~135 ns per signature with AVX-512 (a 1M
- * gallery scanned in ~70 ms on two threads), ~600 AVX2, ~850 scalar.
+ * Cost: up to PF_CYL x probe cylinders Dice pairs per signature, 16 per
+ * AVX-512 instruction (VPOPCNTDQ; the probe's cylinders in direction
+ * order, so each vector visits only the signature cylinders its direction
+ * range may pair with), 8 per AVX2 one, or scalar popcnt, chosen at run
+ * time (HUELLA_PREFILTER_ISA=avx2|scalar caps the choice, for benchmarks;
+ * AVX-512 also needs BW and VL).  Measured on this 2-core EPYC: ~130 ns
+ * per signature with AVX-512 cache-hot, ~170 inside huellad streaming the
+ * map; ~600 AVX2, ~850 scalar.
+ *
+ * The query also carries the probe for the first re-rank stage
+ * (hm_sigquery_rerank_score(), compare_lite.h) and its default size
+ * (hm_sig_default_rerank()).
  */
 
 #include "prefilter.h"

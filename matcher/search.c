@@ -21,8 +21,11 @@
  * signatures per LMDB value, read in place; a subject's fingers share a
  * lane, lanes are dealt to shards, and the exhaustive walk splits subjects
  * the same way) and keeps, per probe, its share of the K best pre-filter
- * scores (K = hm_sig_default_k()); every subject nominated by some probe
- * is then scored like above with hm_compare().  Rank-1 accuracy stays
+ * scores (K = hm_sig_default_k()); a cheap score of the nominated
+ * subjects' fingers (hm_sigquery_rerank_score(), MCC local similarities
+ * only) keeps each probe's share of M = hm_sig_default_rerank(K) of them,
+ * and every subject kept by some probe is then scored like above with
+ * hm_compare().  Rank-1 accuracy stays
  * within 0.5 points of the exhaustive search (bench/bench_identify.c),
  * which remains for small galleries and for exhaustive callers.
  */
@@ -540,8 +543,9 @@ shard_rerank_lite(struct shard_state *s, MDB_cursor *fcur,
 }
 
 /* The pre-filtered shard: scan the signature blocks of this shard's lanes
- * in place, keep each probe's best kk, then score every nominated subject
- * with all probes.  searched counts the signatures scanned (the gallery
+ * in place, keep each probe's best kk, narrow the nominated subjects to
+ * each probe's mm best by the cheap score when mm < kk
+ * (shard_rerank_lite()), then score every subject left with all probes.  searched counts the signatures scanned (the gallery
  * covered).  0, or an LMDB error (-1 for out of memory); *expired on the
  * deadline. */
 static int
