@@ -139,18 +139,51 @@ align_grid_build(const struct mcc_point *a, int na, struct align_grid *g)
     }
 }
 
+/* The affine part of a fit: M = (D + lam R)(C + lam I)^-1, from the
+ * second moments C of B, the cross moments D of A and B (about the
+ * centroids) and the rotation R = (c, -s; s, c); unchanged if singular. */
+static void
+ridge_affine(double cxx, double cxy, double cyy, double dxx, double dxy,
+    double dyx, double dyy, double c, double s, double lam, struct xform *t)
+{
+    double  det, i00, i01, i11;
+
+    cxx += lam;
+    cyy += lam;
+    dxx += lam * c;
+    dxy += lam * -s;
+    dyx += lam * s;
+    dyy += lam * c;
+    det = cxx * cyy - cxy * cxy;
+    if (det <= 1e-9) {
+        return;
+    }
+    i00 = cyy / det;
+    i01 = -cxy / det;
+    i11 = cxx / det;
+    t->m[0][0] = (float) (dxx * i00 + dxy * i01);
+    t->m[0][1] = (float) (dxx * i01 + dxy * i11);
+    t->m[1][0] = (float) (dyx * i00 + dyy * i01);
+    t->m[1][1] = (float) (dyx * i01 + dyy * i11);
+    t->rigid = 0;
+}
+
 /* Weighted fit of x_a ~ M (x_b - cb) + ca from k pairs given as positions
  * and unit directions; affine (ridge towards the rotation) if asked and
- * k >= 3. */
+ * k >= 3.  With back, also the fit of B on A, x_b ~ M' (x_a - ca) + cb,
+ * from the same sums (w must then be all 1: every product is then the
+ * one a separate call with A and B swapped would form, so the two fits
+ * are bit for bit those of two calls). */
 static void
 fit(const float *ax, const float *ay, const float *ac, const float *as,
     const float *bx, const float *by, const float *bc, const float *bs,
-    const float *w, int k, int affine, struct xform *t)
+    const float *w, int k, int affine, struct xform *t, struct xform *back)
 {
     double  W = 0, cax = 0, cay = 0, cbx = 0, cby = 0, sc = 0, ss = 0;
     double  sdot = 0, scross = 0;
     double  cxx = 0, cxy = 0, cyy = 0, dxx = 0, dxy = 0, dyx = 0, dyy = 0;
-    double  c, s, r, lam, det, i00, i01, i11;
+    double  exx = 0, exy = 0, eyy = 0;
+    double  c, s, r;
     int     i;
 
     for (i = 0; i < k; i++) {
@@ -168,6 +201,9 @@ fit(const float *ax, const float *ay, const float *ac, const float *as,
         memset(t, 0, sizeof(*t));
         t->m[0][0] = t->m[1][1] = 1.0f;
         t->rigid = 1;
+        if (back != NULL) {
+            *back = *t;
+        }
         return;
     }
     cax /= W;
@@ -187,6 +223,9 @@ fit(const float *ax, const float *ay, const float *ac, const float *as,
         dxy += w[i] * xa * yb;
         dyx += w[i] * ya * xb;
         dyy += w[i] * ya * yb;
+        exx += xa * xa;
+        exy += xa * ya;
+        eyy += ya * ya;
     }
     /* Rotation: the points' cross-covariance plus the minutiae's own
      * direction differences (each worth a 20 px lever). */
@@ -204,27 +243,23 @@ fit(const float *ax, const float *ay, const float *ac, const float *as,
     t->bx = (float) cbx;
     t->by = (float) cby;
     t->rigid = 1;
+    if (back != NULL) {
+        back->m[0][0] = (float) c;
+        back->m[0][1] = (float) s;
+        back->m[1][0] = (float) -s;
+        back->m[1][1] = (float) c;
+        back->ax = (float) cbx;
+        back->ay = (float) cby;
+        back->bx = (float) cax;
+        back->by = (float) cay;
+        back->rigid = 1;
+    }
     if (affine && k >= 3) {
-        /* M = (D + lam R)(C + lam I)^-1 */
-        lam = RIDGE * W;
-        cxx += lam;
-        cyy += lam;
-        dxx += lam * c;
-        dxy += lam * -s;
-        dyx += lam * s;
-        dyy += lam * c;
-        det = cxx * cyy - cxy * cxy;
-        if (det <= 1e-9) {
-            return;
+        ridge_affine(cxx, cxy, cyy, dxx, dxy, dyx, dyy, c, s, RIDGE * W, t);
+        if (back != NULL) {
+            ridge_affine(exx, exy, eyy, dxx, dyx, dxy, dyy, c, -s, RIDGE * W,
+                back);
         }
-        i00 = cyy / det;
-        i01 = -cxy / det;
-        i11 = cxx / det;
-        t->m[0][0] = (float) (dxx * i00 + dxy * i01);
-        t->m[0][1] = (float) (dxx * i01 + dxy * i11);
-        t->m[1][0] = (float) (dyx * i00 + dyy * i01);
-        t->m[1][1] = (float) (dyx * i01 + dyy * i11);
-        t->rigid = 0;
     }
 }
 
@@ -469,8 +504,7 @@ refit(const struct align_grid *g, const float *bx, const float *by,
         qs[i] = bs[b];
         w[i] = 1.0f;
     }
-    fit(ax, ay, ac, as, qx, qy, qc, qs, w, m, 1, t);
-    fit(qx, qy, qc, qs, ax, ay, ac, as, w, m, 1, &back);
+    fit(ax, ay, ac, as, qx, qy, qc, qs, w, m, 1, t, &back);
     if (invert(&back, &y) && invert(t, &xi)) {
         float  z[2][2], det, sd, tr, root[2][2], r[2][2];
 
@@ -539,7 +573,7 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     }
     /* Rigid fit on the k best local pairs, then an affine refit on the
      * minutiae it paired. */
-    fit(kax, kay, kac, kas, kbx, kby, kbc, kbs, w, k, 0, &best_t);
+    fit(kax, kay, kac, kas, kbx, kby, kbc, kbs, w, k, 0, &best_t, NULL);
     best = pair_up(g, bx, by, bc, bs, bt, nb, &best_t, wk);
     best_w = wk->weighted;
     if (best >= REFIT_MIN) {
@@ -562,7 +596,7 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
         float  one = 1.0f;
 
         fit(kax + i, kay + i, kac + i, kas + i, kbx + i, kby + i, kbc + i,
-            kbs + i, &one, 1, 0, &t);
+            kbs + i, &one, 1, 0, &t, NULL);
         m = pair_up(g, bx, by, bc, bs, bt, nb, &t, wk);
         if (m > best) {
             best = m;
