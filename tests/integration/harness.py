@@ -222,16 +222,22 @@ class Huella:
                 time.sleep(0.05)
         raise RuntimeError("nginx did not listen: " + self.logs())
 
-    def wait_healthy(self, timeout=10):
+    def wait_healthy(self, timeout=10, in_a_row=5):
+        """True once /healthz answers 200 in_a_row times running: after a
+        huellad restart each nginx worker reattaches on its own, and a
+        single 200 may come from the one worker that already has (seen in
+        CI: 200, then 503 from the other worker)."""
         end = time.time() + timeout
+        good = 0
         while time.time() < end:
             try:
                 st, _, _ = self.request("GET", "/healthz", auth=False,
                                         timeout=2)
-                if st == 200:
+                good = good + 1 if st == 200 else 0
+                if good >= in_a_row:
                     return True
             except OSError:
-                pass
+                good = 0
             time.sleep(0.05)
         return False
 
