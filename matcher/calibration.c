@@ -20,20 +20,20 @@ struct knot {
 
 /* Monotone: score rises, FMR falls.  Knots at the measured impostor
  * quantiles of all four sets pooled (FMR 50%, 10%, 1%, 0.1%), rounded;
- * past the last knot the last segment's slope (-21.3 decades per unit
- * score, shallower than the -27.6 of a least-squares fit over 1e-3..1e-1,
- * so the extrapolated thresholds err on the safe side) continues.
+ * past the last knot the last segment's slope (-24.4 decades per unit
+ * score; with the overlap floor it was -21.3, shallower than the -27.6 of
+ * a least-squares fit over 1e-3..1e-1) continues.
  * Re-fitted for the score S_MCC^0.4 S_G^0.4 S_NB^0.2 (stored form 2) with
  * every comparable cylinder kept (min_VC = min_ME), single-anchor
  * placements when the fitted one fails, the score the same whichever
- * template is the probe and the affine refit's extra pairs counted three
- * quarters (align.c). */
+ * template is the probe, the affine refit's extra pairs counted three
+ * quarters (align.c) and S_G's overlaps with a pseudo-count of 2. */
 static const struct knot calibration[] = {
     { 0.000,  0.0 },
-    { 0.030, -0.30103 },
-    { 0.054, -1.0 },
-    { 0.088, -2.0 },
-    { 0.135, -3.0 },
+    { 0.028, -0.30103 },
+    { 0.051, -1.0 },
+    { 0.082, -2.0 },
+    { 0.123, -3.0 },
 };
 
 #define KNOTS        (sizeof(calibration) / sizeof(calibration[0]))

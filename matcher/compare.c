@@ -66,9 +66,11 @@
 #define LUT_ANGLE_STEPS  ((float) (LUT_ANGLE_SIZE / M_PI))
 
 /* Global consolidation (align.c): the best relaxed pairs its placement is
- * fitted on, and the floor of the overlap counts. */
+ * fitted on, and the unpaired minutiae added to each overlap count (a
+ * pseudo-count: m pairs of a few minutiae are weaker evidence than the
+ * same share of many; it also keeps a tiny overlap from a perfect score). */
 #define GLOBAL_ANCHORS      3
-#define GLOBAL_MIN_OVERLAP  10
+#define GLOBAL_PSEUDO_COUNT 2
 
 #define SIM_LEVELS       256
 /* Pairs below similarity 60/255 never decide a score: skipping them halves
@@ -637,12 +639,12 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
     }
     align_consolidate(&probe->grid, scratch->cand_all, h.minutiae, pa, pb,
         w, k, &scratch->align, &res);
-    /* Pairing score: paired^2 / (overlap_a x overlap_b), the overlaps
-     * floored so that a tiny common area cannot make a perfect score. */
-    na = res.overlap_a > GLOBAL_MIN_OVERLAP ? res.overlap_a
-        : GLOBAL_MIN_OVERLAP;
-    nb = res.overlap_b > GLOBAL_MIN_OVERLAP ? res.overlap_b
-        : GLOBAL_MIN_OVERLAP;
+    /* Pairing score: paired^2 / ((overlap_a + c) x (overlap_b + c)).  The
+     * pseudo-count c shrinks the share of a small overlap most: 9 pairs of
+     * 12 minutiae, which chance and look-alike prints reach, score 0.41
+     * instead of 0.56, 30 of 40 0.51 instead of 0.56. */
+    na = res.overlap_a + GLOBAL_PSEUDO_COUNT;
+    nb = res.overlap_b + GLOBAL_PSEUDO_COUNT;
     g = (double) res.weighted * res.weighted / ((double) na * nb);
     g = g > 1.0 ? 1.0 : g;
     /* Weighted geometric mean, S_MCC^0.4 S_G^0.4 S_NB^0.2: any kind of
