@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "align.h"
+#include "mcc_local.h"
 
 /* Pairing tolerance: R0 + RK x distance from the placement's centre (px),
  * directions within 30 degrees; the affine refit's pull towards the
@@ -292,20 +293,11 @@ static inline int
 cand_before(const struct align_cand *x, const struct align_cand *y,
     const struct align_grid *g, const struct align_work *wk)
 {
-    uint64_t  xa, xb, ya, yb, xlo, xhi, ylo, yhi;
-
     if (x->dn != y->dn) {
         return x->dn < y->dn;
     }
-    xa = g->key[x->i];
-    xb = wk->bkey[x->j];
-    ya = g->key[y->i];
-    yb = wk->bkey[y->j];
-    xlo = xa < xb ? xa : xb;
-    xhi = xa < xb ? xb : xa;
-    ylo = ya < yb ? ya : yb;
-    yhi = ya < yb ? yb : ya;
-    return xlo != ylo ? xlo < ylo : xhi < yhi;
+    return mcc_unordered_before(g->key[x->i], wk->bkey[x->j], g->key[y->i],
+        wk->bkey[y->j]);
 }
 
 /* Pairs under t, nearest (relative to the tolerance) first.  Every test
@@ -478,8 +470,9 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
 /* Refit on the pairs pair_up() left in wk.  Least squares of A on B (X)
  * and of B on A (Y^-1) differ, each putting the error on one side; their
  * geometric mean M = X (X^-1 Y)^(1/2) treats the prints alike: swapping
- * them gives M^-1 (exactly but for float rounding).  X^-1 Y is near the identity; its principal
- * square root is (Z + sqrt(det Z) I) / sqrt(tr Z + 2 sqrt(det Z)). */
+ * them gives M^-1 (exactly but for float rounding).  X^-1 Y is near the
+ * identity; its principal square root is (Z + sqrt(det Z) I) /
+ * sqrt(tr Z + 2 sqrt(det Z)). */
 static void
 refit(const struct align_grid *g, const float *bx, const float *by,
     const float *bc, const float *bs, int m, const struct align_work *wk,

@@ -28,16 +28,13 @@
 #include "align.h"
 #include "match.h"
 #include "mcc.h"
+#include "mcc_local.h"
 #include "neighbours.h"
 
 
-/* Local similarity: directions at most 60 degrees apart (43 units of
- * 2pi/256; the paper allows 90, measured no better here and 1.5x slower),
- * at least MCC_MIN_MATCHABLE (mcc.h) of the disk cells matchable. */
-#define MCC_MAX_DIRECTION_UNITS  43
-
 /* LSS-R: relaxation weight and rounds, the compatibility sigmoids
- * (distance in pixels, angles in radians), and n_P's range. */
+ * (distance in pixels, angles in radians).  The local similarity's
+ * window, floor and n_P: mcc_local.h. */
 #define RELAX_W          0.5f
 #define RELAX_ROUNDS     5
 #define RHO_MU1          5.0f
@@ -47,10 +44,6 @@
 #define RHO_TAU2         (-30.0f)
 #define RHO_MU3          ((float) (M_PI / 12.0))
 #define RHO_TAU3         (-30.0f)
-#define NP_MIN           4
-#define NP_MAX           12
-#define NP_MU            20.0
-#define NP_TAU           0.4
 
 /* Lookup tables: distance mismatch in 1/8 px up to where Z1 vanishes,
  * angle mismatch in pi/512 steps. */
@@ -71,12 +64,6 @@
  * same share of many; it also keeps a tiny overlap from a perfect score). */
 #define GLOBAL_ANCHORS      3
 #define GLOBAL_PSEUDO_COUNT 2
-
-#define SIM_LEVELS       256
-/* Pairs below similarity 60/255 never decide a score: skipping them halves
- * the sort and the relaxation (50 -> 60 with the global step: -7%
- * instructions, mean EER 5.99% -> 5.92%). */
-#define MIN_LEVEL        60
 
 struct hm_probe {
     int               n;
@@ -103,7 +90,7 @@ struct hm_scratch {
     uint64_t      cand_key[HM_MAX_MINUTIAE];   /* point_key() by cylinder */
     struct pair   pairs[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
     struct pair   sorted[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
-    int           level_count[SIM_LEVELS + 1];
+    int           level_count[MCC_SIM_LEVELS + 1];
     struct pair   chosen[HM_MAX_MINUTIAE];
     struct mcc_point  cand[HM_MAX_MINUTIAE];
     float         rho[HM_MAX_MINUTIAE * HM_MAX_MINUTIAE];
@@ -210,7 +197,7 @@ hm_probe_new(const uint8_t *stored, size_t len)
     size_t             n, size;
     const uint8_t     *rec;
     uint8_t           *mem;
-    size_t             i, j, w, k;
+    size_t             i, j;
 
     if (mcc_header_read(stored, len, &h) != 0) {
         return NULL;
@@ -243,26 +230,7 @@ hm_probe_new(const uint8_t *stored, size_t len)
         align_grid_build(all, h.minutiae, &probe->grid);
     }
 
-    /* Cylinders in direction order, so that a candidate cylinder visits
-     * only the window of directions it may pair with. */
-    {
-        size_t  count[257];
-
-        memset(count, 0, sizeof(count));
-        for (i = 0; i < n; i++) {
-            count[stored[MCC_HEADER_BYTES + i * MCC_CYL_BYTES + 4] + 1]++;
-        }
-        for (i = 0; i < 256; i++) {
-            count[i + 1] += count[i];
-        }
-        for (i = 0; i <= 256; i++) {
-            probe->first_at[i] = (uint16_t) count[i];
-        }
-        for (i = 0; i < n; i++) {
-            probe->order[count[stored[MCC_HEADER_BYTES + i * MCC_CYL_BYTES
-                + 4]]++] = (uint8_t) i;
-        }
-    }
+    mcc_direction_order(stored, n, probe->first_at, probe->order);
     for (i = 0; i < n; i++) {
         memcpy(probe->nb + i * MCC_NB_BYTES, stored + MCC_HEADER_BYTES
             + n * MCC_CYL_BYTES + h.minutiae * MCC_MINUTIA_BYTES
@@ -270,15 +238,8 @@ hm_probe_new(const uint8_t *stored, size_t len)
         rec = stored + MCC_HEADER_BYTES + probe->order[i] * MCC_CYL_BYTES;
         mcc_point_decode(rec, &probe->pt[i]);
         probe->key[i] = point_key(rec);
-        for (w = 0; w < MCC_WORDS; w++) {
-            probe->valid[i * MCC_WORDS + w] = mcc_load64(rec + 8 + 8 * w);
-        }
-        for (k = 0; k < MCC_ND; k++) {
-            for (w = 0; w < MCC_WORDS; w++) {
-                probe->bits[(i * MCC_ND + k) * MCC_WORDS + w] =
-                    mcc_load64(rec + 8 + 8 * (MCC_WORDS * (1 + k) + w));
-            }
-        }
+        mcc_cylinder_load(rec, probe->valid + i * MCC_WORDS,
+            probe->bits + i * MCC_ND * MCC_WORDS);
     }
     for (i = 0; i < n; i++) {
         probe->dist[i * n + i] = 0.0f;
@@ -323,76 +284,31 @@ static int
 local_similarities(const struct hm_probe *probe, const uint8_t *cand,
     int cand_n, struct hm_scratch *s)
 {
-    int  a, b, w, k, r, runs, lo, hi, run[2][2], count = 0;
+    int  a, b, r, runs, run[2][2], count = 0;
 
     memset(s->level_count, 0, sizeof(s->level_count));
     for (b = 0; b < cand_n; b++) {
         const uint8_t  *rec = cand + MCC_HEADER_BYTES
             + (size_t) b * MCC_CYL_BYTES;
-        uint64_t        vb[MCC_WORDS], cb[MCC_ND][MCC_WORDS];
-        uint8_t         angle_b = rec[4];
+        uint64_t        vb[MCC_WORDS], cb[MCC_ND * MCC_WORDS];
 
         s->cand_key[b] = point_key(rec);
-        for (w = 0; w < MCC_WORDS; w++) {
-            vb[w] = mcc_load64(rec + 8 + 8 * w);
-        }
-        for (k = 0; k < MCC_ND; k++) {
-            for (w = 0; w < MCC_WORDS; w++) {
-                cb[k][w] = mcc_load64(rec + 8 + 8 * (MCC_WORDS * (1 + k) + w));
-            }
-        }
-        /* The probe cylinders whose direction is within the window, in
-         * one or two runs of the direction order. */
-        lo = (angle_b - MCC_MAX_DIRECTION_UNITS) & 255;
-        hi = ((angle_b + MCC_MAX_DIRECTION_UNITS) & 255) + 1;
-        run[0][0] = probe->first_at[lo];
-        if (lo < hi) {
-            run[0][1] = probe->first_at[hi];
-            runs = 1;
-        } else {
-            run[0][1] = probe->n;
-            run[1][0] = 0;
-            run[1][1] = probe->first_at[hi];
-            runs = 2;
-        }
+        mcc_cylinder_load(rec, vb, cb);
+        runs = mcc_direction_window(probe->first_at, probe->n, rec[4], run);
         for (r = 0; r < runs; r++)
         for (a = run[r][0]; a < run[r][1]; a++) {
-            const uint64_t  *va;
-            const uint64_t  *ca;
-            uint64_t         mask[MCC_WORDS];
-            int              matchable = 0, differ = 0, total = 0, level;
-            float            sim;
+            int    differ, total, level;
+            float  sim;
 
-            va = probe->valid + (size_t) a * MCC_WORDS;
-            ca = probe->bits + (size_t) a * MCC_ND * MCC_WORDS;
-            for (w = 0; w < MCC_WORDS; w++) {
-                mask[w] = va[w] & vb[w];
-                matchable += __builtin_popcountll(mask[w]);
-            }
-            if (matchable < probe->min_matchable) {
-                continue;
-            }
-            /* |x| + |y| = |x ^ y| + 2 |x & y|: two popcounts, not three;
-             * x & y needs no mask, as bits lie only in valid cells
-             * (hm_stored_check enforces it). */
-            for (k = 0; k < MCC_ND; k++) {
-                for (w = 0; w < MCC_WORDS; w++) {
-                    uint64_t  x = ca[k * MCC_WORDS + w], y = cb[k][w];
-
-                    differ += __builtin_popcountll((x ^ y) & mask[w]);
-                    total += __builtin_popcountll(x & y);
-                }
-            }
-            total = differ + 2 * total;
-            /* Most pairs fall below MIN_LEVEL: level < MIN_LEVEL exactly
-             * when differ / total > (255 - MIN_LEVEL + 0.5) / 255, tested
-             * in integers first (ties go on to the float test below). */
-            if (total == 0 || 510 * differ > (511 - 2 * MIN_LEVEL) * total) {
+            if (!mcc_cell_agreement(probe->valid + (size_t) a * MCC_WORDS,
+                    probe->bits + (size_t) a * MCC_ND * MCC_WORDS, vb, cb,
+                    probe->min_matchable, &differ, &total))
+            {
                 continue;
             }
             sim = 1.0f - (float) differ * reciprocal[total];
-            level = (int) (sim * (SIM_LEVELS - 1) + 0.5f);
-            if (level < MIN_LEVEL) {
+            level = (int) (sim * (MCC_SIM_LEVELS - 1) + 0.5f);
+            if (level < MCC_MIN_LEVEL) {
                 continue;
             }
             s->pairs[count].a = (uint8_t) a;
@@ -413,20 +329,11 @@ static inline int
 pair_before(const struct pair *x, const struct pair *y,
     const struct hm_probe *probe, const struct hm_scratch *s)
 {
-    uint64_t  xa, xb, ya, yb, xlo, xhi, ylo, yhi;
-
     if (x->sim != y->sim) {
         return x->sim > y->sim;
     }
-    xa = probe->key[x->a];
-    xb = s->cand_key[x->b];
-    ya = probe->key[y->a];
-    yb = s->cand_key[y->b];
-    xlo = xa < xb ? xa : xb;
-    xhi = xa < xb ? xb : xa;
-    ylo = ya < yb ? ya : yb;
-    yhi = ya < yb ? yb : ya;
-    return xlo != ylo ? xlo < ylo : xhi < yhi;
+    return mcc_unordered_before(probe->key[x->a], s->cand_key[x->b],
+        probe->key[y->a], s->cand_key[y->b]);
 }
 
 /* Counting sort by level, best first, each level then sorted by
@@ -436,9 +343,9 @@ choose_pairs(const struct hm_probe *probe, struct hm_scratch *s, int count,
     int limit)
 {
     uint8_t  used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
-    int      start[SIM_LEVELS], level, i, offset = 0, chosen = 0;
+    int      start[MCC_SIM_LEVELS], level, i, offset = 0, chosen = 0;
 
-    for (level = SIM_LEVELS - 1; level >= MIN_LEVEL; level--) {
+    for (level = MCC_SIM_LEVELS - 1; level >= MCC_MIN_LEVEL; level--) {
         start[level] = offset;
         offset += s->level_count[level];
     }
@@ -608,8 +515,7 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
     if (nr == 0) {
         return 0.0;
     }
-    np = NP_MIN + (int) lround(1.0 / (1.0 + exp(-NP_TAU * (smaller - NP_MU)))
-        * (NP_MAX - NP_MIN));
+    np = mcc_np(smaller);
     mcc = relax(probe, candidate, scratch, nr, np, smaller);
     /* The second local descriptor (neighbours.h) on the n_P pairs LSS-R
      * kept: do their nearest neighbours agree too? */
