@@ -31,7 +31,8 @@ struct align_grid {
 
 struct align_result {
     int    paired;        /* one-to-one minutiae pairs under the transform */
-    float  weighted;      /* the same, pairs of different type counting less */
+    float  weighted;      /* the same, pairs of different type and what the
+                           * affine refit adds counting less */
     int    overlap_a;     /* minutiae of A inside B's transformed box */
     int    overlap_b;     /* minutiae of B inside A's box */
 };

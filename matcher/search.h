@@ -79,10 +79,14 @@ struct search_spec {
     size_t prefilter_k;            /* candidates per probe kept by the
                                     * pre-filter over the whole gallery;
                                     * 0: hm_sig_default_k() */
-    size_t rerank_k;               /* of those, subjects per probe that
-                                    * hm_compare() scores after the cheap
-                                    * stage (hm_sigquery_rerank_score());
-                                    * 0: hm_sig_default_rerank() */
+    size_t rerank_k;               /* of those, about how many subjects
+                                    * per probe hm_compare() scores after
+                                    * the cheap stage
+                                    * (hm_sigquery_rerank_score()): each
+                                    * shard keeps rerank_k / shards + 1;
+                                    * the stage is skipped when no more
+                                    * are nominated; 0:
+                                    * hm_sig_default_rerank() */
 };
 
 /* 0: done() will be called exactly once, on a pool thread; -1: not started
