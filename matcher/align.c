@@ -300,6 +300,158 @@ cand_before(const struct align_cand *x, const struct align_cand *y,
         wk->bkey[y->j]);
 }
 
+/* Once the candidate list is full, it keeps the ALIGN_CANDS_MAX first
+ * candidates in cand_before() order rather than the first found (which
+ * would depend on which print is A): a heap with the last of them at the
+ * root, which a better candidate replaces.  Heapsort then orders them. */
+static void
+cand_sift_down(struct align_cand *h, int size, int i,
+    const struct align_cand *v, const struct align_grid *g,
+    const struct align_work *wk)
+{
+    int  k;
+
+    for (k = 2 * i + 1; k < size; i = k, k = 2 * i + 1) {
+        if (k + 1 < size && cand_before(&h[k], &h[k + 1], g, wk)) {
+            k++;
+        }
+        if (!cand_before(v, &h[k], g, wk)) {
+            break;
+        }
+        h[i] = h[k];
+    }
+    h[i] = *v;
+}
+
+static void
+cand_keep_first(struct align_cand *h, int *heaped,
+    const struct align_cand *c, const struct align_grid *g,
+    const struct align_work *wk)
+{
+    int  i;
+
+    if (!*heaped) {
+        for (i = ALIGN_CANDS_MAX / 2 - 1; i >= 0; i--) {
+            struct align_cand  v = h[i];
+
+            cand_sift_down(h, ALIGN_CANDS_MAX, i, &v, g, wk);
+        }
+        *heaped = 1;
+    }
+    if (cand_before(c, &h[0], g, wk)) {
+        cand_sift_down(h, ALIGN_CANDS_MAX, 0, c, g, wk);
+    }
+}
+
+/* The heap in cand_before() order, into out[]: many candidates of one
+ * step, which the insertion sort below would take quadratic time on. */
+__attribute__((noinline, cold)) static void
+cand_heapsort(struct align_cand *h, struct align_cand *out,
+    const struct align_grid *g, const struct align_work *wk)
+{
+    int  end;
+
+    for (end = ALIGN_CANDS_MAX - 1; end > 0; end--) {
+        struct align_cand  v = h[end];
+
+        out[end] = h[0];
+        cand_sift_down(h, end, 0, &v, g, wk);
+    }
+    out[0] = h[0];
+}
+
+/* The candidate pairs under t (pair_up() has placed B in wk), in
+ * wk->cands.  Written once for two uses: as it stands (keep_first 0),
+ * which stops adding when the list is full, and keeping the first in
+ * cand_before() order (keep_first 1), for when it was: only templates
+ * denser than ridges allow fill it (16 candidates per minutia within ~25
+ * px and 30 degrees), and the common loop stays as lean as before. */
+static inline __attribute__((always_inline)) int
+collect_cands(const struct align_grid *g, const float *bx, const float *by,
+    const float *bc, const float *bs, int nb, const struct xform *t,
+    struct align_work *wk, int keep_first, int *heaped)
+{
+    int  j, n = 0;
+
+    for (j = 0; j < nb; j++) {
+        float  tx = wk->tx[j], ty = wk->ty[j], dc = wk->tc[j], ds = wk->ts[j];
+        float  reach = wk->reach[j], min2 = wk->min2[j];
+        float  reach2 = reach * reach;
+        float  half_b = wk->half_b[j];
+        float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+        float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+        float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+        float  fy1 = (ty + reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+        int    cx0, cx1, cy0, cy1, cy, q;
+
+        /* Written so that NaN falls out too. */
+        if (!(fx1 >= 0.0f && fy1 >= 0.0f && fx0 < (float) g->gw
+              && fy0 < (float) g->gh))
+        {
+            continue;
+        }
+        cx0 = fx0 > 0.0f ? (int) fx0 : 0;
+        cy0 = fy0 > 0.0f ? (int) fy0 : 0;
+        cx1 = fx1 < (float) (g->gw - 1) ? (int) fx1 : g->gw - 1;
+        cy1 = fy1 < (float) (g->gh - 1) ? (int) fy1 : g->gh - 1;
+        for (cy = cy0; cy <= cy1; cy++) {
+            int  row = cy * g->gw;
+
+            for (q = g->start[row + cx0]; q < g->start[row + cx1 + 1]; q++) {
+                float  dx = g->x[q] - tx, dy = g->y[q] - ty;
+                float  d2 = dx * dx + dy * dy;
+                float  dot = g->c[q] * dc + g->s[q] * ds;
+                float  ex, ey, r;
+
+                /* directions within ta: cos >= cos_ta (ta < 90 degrees) */
+                if (d2 > reach2 || dot <= 0.0f || dot * dot < min2
+                    || (!keep_first && n == ALIGN_CANDS_MAX))
+                {
+                    continue;
+                }
+                if (!t->rigid) {
+                    float  udot = bc[j] * wk->uc[q] + bs[j] * wk->us[q];
+                    float  e2;
+
+                    if (udot <= 0.0f || udot * udot < wk->umin2[q]) {
+                        continue;
+                    }
+                    ex = wk->ux[q] - bx[j];
+                    ey = wk->uy[q] - by[j];
+                    e2 = ex * ex + ey * ey;
+                    d2 = d2 > e2 ? d2 : e2;
+                }
+                ex = g->x[q] - t->ax;
+                ey = g->y[q] - t->ay;
+                r = half_b + (0.5f * RK) * sqrtf(ex * ex + ey * ey);
+                if (d2 > r * r) {
+                    continue;
+                }
+                if (!keep_first || n < ALIGN_CANDS_MAX) {
+                    wk->cands[n].dn = d2 / (r * r);
+                    wk->cands[n].i = (uint8_t) q;
+                    wk->cands[n].j = (uint8_t) j;
+                    n++;
+                } else {
+                    struct align_cand  c = { d2 / (r * r), (uint8_t) q,
+                        (uint8_t) j };
+
+                    cand_keep_first(wk->cands, heaped, &c, g, wk);
+                }
+            }
+        }
+    }
+    return n;
+}
+
+__attribute__((noinline, cold)) static int
+collect_cands_keep_first(const struct align_grid *g, const float *bx,
+    const float *by, const float *bc, const float *bs, int nb,
+    const struct xform *t, struct align_work *wk, int *heaped)
+{
+    return collect_cands(g, bx, by, bc, bs, nb, t, wk, 1, heaped);
+}
+
 /* Pairs under t, nearest (relative to the tolerance) first.  Every test
  * treats the prints alike, so that the pairs are the same whichever is A
  * (t then being the inverse): the tolerance grows with the pair's mean
@@ -315,7 +467,7 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
     const float   cos2_ta = COS_TA * COS_TA;
     uint8_t       used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
     struct xform  ti;
-    int           i, j, n = 0, m = 0, ta, tb;
+    int           i, j, n = 0, m = 0, ta, tb, heaped = 0;
 
     if (!t->rigid) {
         if (!invert(t, &ti)) {
@@ -357,75 +509,15 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
             * (1.0f / (1.0f - 0.5f * RK));
         wk->min2[j] = cos2_ta * (dc * dc + ds * ds);
     }
-    for (j = 0; j < nb; j++) {
-        float  tx = wk->tx[j], ty = wk->ty[j], dc = wk->tc[j], ds = wk->ts[j];
-        float  reach = wk->reach[j], min2 = wk->min2[j];
-        float  reach2 = reach * reach;
-        float  half_b = wk->half_b[j];
-        float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
-        float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
-        float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
-        float  fy1 = (ty + reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
-        int    cx0, cx1, cy0, cy1, cy, q;
-
-        /* Written so that NaN falls out too. */
-        if (!(fx1 >= 0.0f && fy1 >= 0.0f && fx0 < (float) g->gw
-              && fy0 < (float) g->gh))
-        {
-            continue;
-        }
-        cx0 = fx0 > 0.0f ? (int) fx0 : 0;
-        cy0 = fy0 > 0.0f ? (int) fy0 : 0;
-        cx1 = fx1 < (float) (g->gw - 1) ? (int) fx1 : g->gw - 1;
-        cy1 = fy1 < (float) (g->gh - 1) ? (int) fy1 : g->gh - 1;
-        for (cy = cy0; cy <= cy1; cy++) {
-            int  row = cy * g->gw;
-
-            for (q = g->start[row + cx0]; q < g->start[row + cx1 + 1]; q++) {
-                float  dx = g->x[q] - tx, dy = g->y[q] - ty;
-                float  d2 = dx * dx + dy * dy;
-                float  dot = g->c[q] * dc + g->s[q] * ds;
-                float  ex, ey, r;
-
-                /* directions within ta: cos >= cos_ta (ta < 90 degrees).
-                 * A full list keeps the candidates found first, which
-                 * depends on which print is A: the score is then not
-                 * exactly the same both ways.  Only templates denser than
-                 * ridges allow fill it (16 candidates per minutia within
-                 * ~25 px and 30 degrees); real ones stay far below. */
-                if (d2 > reach2 || dot <= 0.0f || dot * dot < min2
-                    || n == ALIGN_CANDS_MAX)
-                {
-                    continue;
-                }
-                if (!t->rigid) {
-                    float  udot = bc[j] * wk->uc[q] + bs[j] * wk->us[q];
-                    float  e2;
-
-                    if (udot <= 0.0f || udot * udot < wk->umin2[q]) {
-                        continue;
-                    }
-                    ex = wk->ux[q] - bx[j];
-                    ey = wk->uy[q] - by[j];
-                    e2 = ex * ex + ey * ey;
-                    d2 = d2 > e2 ? d2 : e2;
-                }
-                ex = g->x[q] - t->ax;
-                ey = g->y[q] - t->ay;
-                r = half_b + (0.5f * RK) * sqrtf(ex * ex + ey * ey);
-                if (d2 > r * r) {
-                    continue;
-                }
-                wk->cands[n].dn = d2 / (r * r);
-                wk->cands[n].i = (uint8_t) q;
-                wk->cands[n].j = (uint8_t) j;
-                n++;
-            }
-        }
+    n = collect_cands(g, bx, by, bc, bs, nb, t, wk, 0, &heaped);
+    if (n == ALIGN_CANDS_MAX) {
+        n = collect_cands_keep_first(g, bx, by, bc, bs, nb, t, wk, &heaped);
     }
     /* Nearest first: counting sort on the relative distance in 32 steps,
      * then each step sorted by cand_before() (steps are short). */
-    {
+    if (heaped) {
+        cand_heapsort(wk->cands, wk->sorted, g, wk);
+    } else {
         int  start[ORDER_STEPS + 1], k;
 
         memset(start, 0, sizeof(start));
