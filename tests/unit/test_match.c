@@ -436,6 +436,12 @@ START_TEST(quality_gate)
     fp.finger_quality = 5;
     ck_assert_int_eq(hm_quality_gate(&fp, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "quality"));
+    /* Every real template passes; minutiae 2 px apart cannot be a print. */
+    load_fp("fvc2004/DB1_B", 106, 5, &fp);
+    ck_assert_msg(hm_quality_gate(&fp, err, sizeof(err)) == 0, "%s", err);
+    dense_grid(&fp, 16, 255, 0, 1);
+    ck_assert_int_eq(hm_quality_gate(&fp, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "closer than ridges allow"));
 }
 END_TEST
 
