@@ -64,6 +64,7 @@ hm_quality_gate(const struct hm_fingerprint *fp, char *err, size_t errlen)
     uint8_t  *stored;
     long      len;
     unsigned  cylinders;
+    double    spacing;
 
     if (fp == NULL) {
         snprintf(err, errlen, "no fingerprint");
@@ -74,17 +75,22 @@ hm_quality_gate(const struct hm_fingerprint *fp, char *err, size_t errlen)
             fp->count, GATE_MIN_MINUTIAE);
         return -1;
     }
+    if (fp->count > HM_MAX_MINUTIAE) {
+        snprintf(err, errlen, "%u minutiae, at most %d are possible",
+            fp->count, HM_MAX_MINUTIAE);
+        return -1;
+    }
     if (fp->finger_quality != 0 && fp->finger_quality < GATE_MIN_QUALITY) {
         snprintf(err, errlen, "finger quality %u is below %d",
             fp->finger_quality, GATE_MIN_QUALITY);
         return -1;
     }
-    if (fp->res_x != 0 && fp->res_y != 0
-        && median_spacing(fp) < GATE_MIN_SPACING)
-    {
+    spacing = fp->res_x != 0 && fp->res_y != 0 ? median_spacing(fp)
+        : HUGE_VAL;
+    if (spacing < GATE_MIN_SPACING) {
         snprintf(err, errlen, "minutiae packed closer than ridges allow: "
             "median spacing %.1f px at 500 dpi, at least %.0f expected",
-            median_spacing(fp), GATE_MIN_SPACING);
+            spacing, GATE_MIN_SPACING);
         return -1;
     }
     stored = malloc(HM_STORED_MAX);
