@@ -31,6 +31,13 @@
 #include "mcc_local.h"
 #include "neighbours.h"
 
+/* The local step's AVX-512 form needs one word per layer (Ns = 8). */
+#if defined(__x86_64__) && defined(__GNUC__) && MCC_WORDS == 1
+#include <immintrin.h>
+#include <pthread.h>
+#define HM_HAVE_AVX512 1
+#endif
+
 
 /* LSS-R: relaxation weight and rounds, the compatibility sigmoids
  * (distance in pixels, angles in radians).  The local similarity's
@@ -75,6 +82,11 @@ struct hm_probe {
     uint16_t          first_at[257];  /* first cylinder with direction >= u */
     uint64_t         *valid;      /* [n][MCC_WORDS] */
     uint64_t         *bits;       /* [n][MCC_ND][MCC_WORDS] */
+    /* The same, 8 cylinders (in direction order) per block, transposed:
+     * block k holds 1 + MCC_ND rows of 8 words, validity then layers, so
+     * that one vector compares 8 probe cylinders with one candidate
+     * cylinder.  64-byte aligned; lanes past n are invalid (zero). */
+    uint64_t         *blocks;     /* [(n + 7) / 8][1 + MCC_ND][8] */
     float            *dist;       /* [n][n] */
     float            *radial;     /* [n][n]: direction to j seen from i */
     uint8_t          *nb;         /* [n][MCC_NB_BYTES]: neighbour records */
@@ -116,11 +128,47 @@ sigmoid(float v, float mu, float tau)
     return 1.0f / (1.0f + expf(-tau * (v - mu)));
 }
 
+#ifdef HM_HAVE_AVX512
+static pthread_once_t  simd_once = PTHREAD_ONCE_INIT;
+static int             simd_usable, simd_on;
+
+/* HUELLA_COMPARE_ISA=scalar keeps the scalar path (benchmarks of it). */
+static void
+simd_init(void)
+{
+    const char  *cap = getenv("HUELLA_COMPARE_ISA");
+
+    __builtin_cpu_init();
+    simd_usable = __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512vpopcntdq");
+    simd_on = simd_usable && !(cap != NULL && strcmp(cap, "scalar") == 0);
+}
+#endif
+
+int
+mcc_compare_simd(int on)
+{
+#ifdef HM_HAVE_AVX512
+    pthread_once(&simd_once, simd_init);
+    if (on >= 0) {
+        simd_on = simd_usable && on;
+    }
+    return simd_on;
+#else
+    (void) on;
+    return 0;
+#endif
+}
+
 /* Idempotent: racing threads compute identical values. */
 static void
 luts_init(void)
 {
     int  i;
+
+#ifdef HM_HAVE_AVX512
+    pthread_once(&simd_once, simd_init);
+#endif
 
     if (__atomic_load_n(&luts_ready, __ATOMIC_ACQUIRE)) {
         return;
@@ -206,7 +254,8 @@ hm_probe_new(const uint8_t *stored, size_t len)
     n = h.cylinders;
     size = sizeof(*probe) + n * sizeof(struct mcc_point)
         + n * MCC_WORDS * (1 + MCC_ND) * sizeof(uint64_t)
-        + 2 * n * n * sizeof(float) + n * MCC_NB_BYTES + 64;
+        + 2 * n * n * sizeof(float) + n * MCC_NB_BYTES
+        + (n + 7) / 8 * (1 + MCC_ND) * 8 * sizeof(uint64_t) + 128;
     mem = calloc(1, size);
     if (mem == NULL) {
         return NULL;
@@ -220,6 +269,8 @@ hm_probe_new(const uint8_t *stored, size_t len)
     probe->dist = (float *) (probe->pt + n);
     probe->radial = probe->dist + n * n;
     probe->nb = (uint8_t *) (probe->radial + n * n);
+    probe->blocks = (uint64_t *) (((uintptr_t) (probe->nb + n * MCC_NB_BYTES)
+        + 63) & ~(uintptr_t) 63);
     {
         struct mcc_point  all[HM_MAX_MINUTIAE];
 
@@ -240,6 +291,14 @@ hm_probe_new(const uint8_t *stored, size_t len)
         probe->key[i] = point_key(rec);
         mcc_cylinder_load(rec, probe->valid + i * MCC_WORDS,
             probe->bits + i * MCC_ND * MCC_WORDS);
+        if (MCC_WORDS == 1) {
+            uint64_t  *blk = probe->blocks + i / 8 * (1 + MCC_ND) * 8 + i % 8;
+
+            blk[0] = probe->valid[i];
+            for (j = 0; j < MCC_ND; j++) {
+                blk[(1 + j) * 8] = probe->bits[i * MCC_ND + j];
+            }
+        }
     }
     for (i = 0; i < n; i++) {
         probe->dist[i * n + i] = 0.0f;
@@ -321,6 +380,98 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
     }
     return count;
 }
+
+#ifdef HM_HAVE_AVX512
+/* Step 1 with 8 probe cylinders per vector (lanes, in direction order)
+ * against one candidate cylinder (broadcast): the same integer counts as
+ * mcc_cell_agreement(), the same tests, and the pairs that pass in the
+ * same order (a ascending within each run), so every score is the scalar
+ * path's to the last bit.  Most pairs fail the tests; only those that
+ * pass leave the vectors. */
+__attribute__((target("avx512f,avx512vpopcntdq")))
+static int
+local_similarities_avx512(const struct hm_probe *probe, const uint8_t *cand,
+    int cand_n, struct hm_scratch *s)
+{
+    const __m512i  min_matchable = _mm512_set1_epi64(probe->min_matchable);
+    const __m512i  zero = _mm512_setzero_si512();
+    const __m512i  differ_w = _mm512_set1_epi64(510);
+    const __m512i  total_w = _mm512_set1_epi64(511 - 2 * MCC_MIN_LEVEL);
+    int            b, r, k, runs, run[2][2], count = 0;
+
+    memset(s->level_count, 0, sizeof(s->level_count));
+    for (b = 0; b < cand_n; b++) {
+        const uint8_t  *rec = cand + MCC_HEADER_BYTES
+            + (size_t) b * MCC_CYL_BYTES;
+        __m512i         vb, cb[MCC_ND];
+
+        s->cand_key[b] = point_key(rec);
+        vb = _mm512_set1_epi64((long long) mcc_load64(rec + 8));
+        for (k = 0; k < MCC_ND; k++) {
+            cb[k] = _mm512_set1_epi64((long long) mcc_load64(rec + 16
+                + 8 * k));
+        }
+        runs = mcc_direction_window(probe->first_at, probe->n, rec[4], run);
+        for (r = 0; r < runs; r++) {
+            int  from = run[r][0], to = run[r][1], blk;
+
+            for (blk = from / 8; blk * 8 < to; blk++) {
+                const __m512i  *row = (const __m512i *) (probe->blocks
+                    + (size_t) blk * (1 + MCC_ND) * 8);
+                int             lo = from - blk * 8, hi = to - blk * 8;
+                __mmask8        lanes = (__mmask8) ((hi >= 8 ? 0xff
+                    : (1u << hi) - 1) & (lo <= 0 ? 0xff : ~((1u << lo) - 1)));
+                __m512i         mask, differ, both, total;
+                __mmask8        ok;
+                uint64_t        differ_at[8], total_at[8];
+
+                mask = _mm512_and_si512(_mm512_load_si512(row), vb);
+                differ = zero;
+                both = zero;
+                for (k = 0; k < MCC_ND; k++) {
+                    __m512i  x = _mm512_load_si512(row + 1 + k);
+
+                    differ = _mm512_add_epi64(differ, _mm512_popcnt_epi64(
+                        _mm512_and_si512(_mm512_xor_si512(x, cb[k]), mask)));
+                    both = _mm512_add_epi64(both, _mm512_popcnt_epi64(
+                        _mm512_and_si512(x, cb[k])));
+                }
+                total = _mm512_add_epi64(differ, _mm512_add_epi64(both,
+                    both));
+                ok = _mm512_mask_cmpge_epi64_mask(lanes,
+                    _mm512_popcnt_epi64(mask), min_matchable);
+                ok = _mm512_mask_cmpneq_epi64_mask(ok, total, zero);
+                ok = _mm512_mask_cmple_epi64_mask(ok,
+                    _mm512_mul_epu32(differ, differ_w),
+                    _mm512_mul_epu32(total, total_w));
+                if (ok == 0) {
+                    continue;
+                }
+                _mm512_storeu_si512(differ_at, differ);
+                _mm512_storeu_si512(total_at, total);
+                while (ok != 0) {
+                    int    lane = __builtin_ctz(ok), level;
+                    float  sim = 1.0f - (float) differ_at[lane]
+                        * reciprocal[total_at[lane]];
+
+                    ok &= (__mmask8) (ok - 1);
+                    level = (int) (sim * (MCC_SIM_LEVELS - 1) + 0.5f);
+                    if (level < MCC_MIN_LEVEL) {
+                        continue;
+                    }
+                    s->pairs[count].a = (uint8_t) (blk * 8 + lane);
+                    s->pairs[count].b = (uint8_t) b;
+                    s->pairs[count].level = (uint8_t) level;
+                    s->pairs[count].sim = sim;
+                    s->level_count[level]++;
+                    count++;
+                }
+            }
+        }
+    }
+    return count;
+}
+#endif
 
 /* Order of the greedy choice: by similarity, and among equal ones by
  * their minutiae taken as an unordered pair, so that the choice is the
@@ -509,7 +660,13 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
     {
         return 0.0;
     }
+#ifdef HM_HAVE_AVX512
+    count = simd_on
+        ? local_similarities_avx512(probe, candidate, h.cylinders, scratch)
+        : local_similarities(probe, candidate, h.cylinders, scratch);
+#else
     count = local_similarities(probe, candidate, h.cylinders, scratch);
+#endif
     smaller = probe->n < h.cylinders ? probe->n : h.cylinders;
     nr = choose_pairs(probe, scratch, count, smaller);
     if (nr == 0) {

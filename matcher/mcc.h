@@ -126,4 +126,9 @@ int mcc_header_read(const uint8_t *stored, size_t len,
 long mcc_encode(const struct hm_fingerprint *fp, uint8_t *out, size_t cap,
     char *err, size_t errlen);
 
+/* Whether hm_compare() uses its AVX-512 local step (the same scores as
+ * the scalar one, to the last bit): on 1 / 0 chooses it where the CPU
+ * has it, -1 only asks.  For tests and benchmarks of both paths. */
+int mcc_compare_simd(int on);
+
 #endif /* HUELLA_MCC_H */
