@@ -542,15 +542,131 @@ choose_pairs(const struct hm_probe *probe, struct hm_scratch *s, int count,
     return chosen;
 }
 
+/* rho of chosen pairs t < k both ways, where it is not negligible, and
+ * each in the other's supporter list.  s->cand holds the candidate's
+ * minutiae of the chosen pairs. */
+static inline void
+compatibility(const struct hm_probe *probe, struct hm_scratch *s, int nr,
+    int t, int k)
+{
+    const struct mcc_point  *pa = probe->pt, *pb = s->cand;
+    int    n = probe->n, at = s->chosen[t].a, ak = s->chosen[k].a;
+    float  dx = pb[k].x - pb[t].x, dy = pb[k].y - pb[t].y;
+    float  da = probe->dist[at * n + ak];
+    float  db = sqrtf(dx * dx + dy * dy);
+    /* Distortion grows with distance: the tolerance does too. */
+    float  scale = 1.0f + (da + db) * (0.5f * RHO_DIST_REL);
+    float  gap = fabsf(da - db);
+    float  z1, z2, d1, d2, d3tk, d3kt, there, back;
+
+    /* rho is read only where support_of[] points.  From d1 >= RHO_FAR,
+     * Z1 < RHO_NEGLIGIBLE: tested without the division. */
+    if (gap >= RHO_FAR * scale) {
+        return;
+    }
+    d1 = gap / scale;
+    z1 = lut_dist[(int) (d1 * LUT_DIST_STEPS)];
+    d2 = angle_distance(pa[at].angle - pa[ak].angle,
+        pb[t].angle - pb[k].angle);
+    z2 = z1 * lut_angle2[(int) (d2 * LUT_ANGLE_STEPS)];
+    if (z2 < RHO_NEGLIGIBLE) {
+        return;         /* spare the arc tangent */
+    }
+    fast_atan2_both(dy, dx, &there, &back);
+    d3tk = angle_distance(probe->radial[at * n + ak], there - pb[t].angle);
+    d3kt = angle_distance(probe->radial[ak * n + at], back - pb[k].angle);
+    s->rho[t * nr + k] = z2 * lut_angle3[(int) (d3tk * LUT_ANGLE_STEPS)];
+    s->rho[k * nr + t] = z2 * lut_angle3[(int) (d3kt * LUT_ANGLE_STEPS)];
+    s->support_of[t][s->supporters[t]++] = (uint8_t) k;
+    s->support_of[k][s->supporters[k]++] = (uint8_t) t;
+}
+
+#ifdef HM_HAVE_AVX512
+/* The compatibilities with 16 pairs k per vector: the two tests that
+ * reject most (distance gap, then Z1 Z2) computed as compatibility()
+ * computes them, the same IEEE operations in the same order; the pairs
+ * that pass go through compatibility() itself, in the same order. */
+__attribute__((target("avx512f")))
+static void
+compatibilities_avx512(const struct hm_probe *probe, struct hm_scratch *s,
+    int nr)
+{
+    const struct mcc_point  *pa = probe->pt, *pb = s->cand;
+    float    bx[HM_MAX_MINUTIAE], by[HM_MAX_MINUTIAE];
+    float    b_angle[HM_MAX_MINUTIAE], a_angle[HM_MAX_MINUTIAE];
+    int32_t  a_index[HM_MAX_MINUTIAE];
+    const __m512   two_pi = _mm512_set1_ps((float) (2.0 * M_PI));
+    const __m512   pi = _mm512_set1_ps((float) M_PI);
+    int            t, k;
+
+    for (k = 0; k < nr; k++) {
+        bx[k] = pb[k].x;
+        by[k] = pb[k].y;
+        b_angle[k] = pb[k].angle;
+        a_index[k] = s->chosen[k].a;
+        a_angle[k] = pa[a_index[k]].angle;
+    }
+    for (t = 0; t < nr - 1; t++) {
+        const float  *dist_row = probe->dist + (size_t) a_index[t] * probe->n;
+        const __m512  tx = _mm512_set1_ps(bx[t]), ty = _mm512_set1_ps(by[t]);
+        const __m512  ta = _mm512_set1_ps(a_angle[t]);
+        const __m512  tb = _mm512_set1_ps(b_angle[t]);
+
+        for (k = t + 1; k < nr; k += 16) {
+            __mmask16  pass = nr - k >= 16 ? 0xffff
+                : (__mmask16) ((1u << (nr - k)) - 1);
+            __m512     dx, dy, da, db, scale, gap, z, d;
+
+            dx = _mm512_sub_ps(_mm512_maskz_loadu_ps(pass, bx + k), tx);
+            dy = _mm512_sub_ps(_mm512_maskz_loadu_ps(pass, by + k), ty);
+            da = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), pass,
+                _mm512_maskz_loadu_epi32(pass, a_index + k), dist_row, 4);
+            db = _mm512_sqrt_ps(_mm512_add_ps(_mm512_mul_ps(dx, dx),
+                _mm512_mul_ps(dy, dy)));
+            scale = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(
+                _mm512_add_ps(da, db), _mm512_set1_ps(0.5f * RHO_DIST_REL)));
+            gap = _mm512_abs_ps(_mm512_sub_ps(da, db));
+            pass = _mm512_mask_cmp_ps_mask(pass, gap, _mm512_mul_ps(
+                _mm512_set1_ps(RHO_FAR), scale), _CMP_LT_OQ);
+            if (pass == 0) {
+                continue;
+            }
+            z = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), pass,
+                _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_div_ps(gap, scale),
+                    _mm512_set1_ps(LUT_DIST_STEPS))), lut_dist, 4);
+            /* angle_distance(), lane by lane */
+            d = _mm512_abs_ps(_mm512_sub_ps(
+                _mm512_sub_ps(ta, _mm512_maskz_loadu_ps(pass, a_angle + k)),
+                _mm512_sub_ps(tb, _mm512_maskz_loadu_ps(pass, b_angle + k))));
+            d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, two_pi,
+                _CMP_GT_OQ), d, two_pi);
+            d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, two_pi,
+                _CMP_GT_OQ), d, two_pi);
+            d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, pi, _CMP_GT_OQ),
+                two_pi, d);
+            z = _mm512_mul_ps(z, _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), pass, _mm512_cvttps_epi32(
+                    _mm512_mul_ps(d, _mm512_set1_ps(LUT_ANGLE_STEPS))),
+                lut_angle2, 4));
+            pass = _mm512_mask_cmp_ps_mask(pass, z,
+                _mm512_set1_ps(RHO_NEGLIGIBLE), _CMP_GE_OQ);
+            while (pass != 0) {
+                compatibility(probe, s, nr, t, k + __builtin_ctz(pass));
+                pass &= (__mmask16) (pass - 1);
+            }
+        }
+    }
+}
+#endif
+
 /* Step 2: LSS-R relaxation over the chosen pairs; returns the score. */
 static double
 relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
     int nr, int np, int population)
 {
-    const struct mcc_point  *pa = probe->pt;
     struct mcc_point        *pb = s->cand;
     float                   *cur, *next;
-    int                      t, k, r, i, n = probe->n;
+    int                      t, k, r, i;
     double                   score = 0.0;
 
     for (t = 0; t < nr; t++) {
@@ -558,43 +674,14 @@ relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
             + (size_t) s->chosen[t].b * MCC_CYL_BYTES, &pb[t]);
     }
     memset(s->supporters, 0, sizeof(s->supporters));
+#ifdef HM_HAVE_AVX512
+    if (simd_on) {
+        compatibilities_avx512(probe, s, nr);
+    } else
+#endif
     for (t = 0; t < nr; t++) {
-        int  at = s->chosen[t].a;
-
         for (k = t + 1; k < nr; k++) {
-            int    ak = s->chosen[k].a;
-            float  dx = pb[k].x - pb[t].x, dy = pb[k].y - pb[t].y;
-            float  da = probe->dist[at * n + ak];
-            float  db = sqrtf(dx * dx + dy * dy);
-            /* Distortion grows with distance: the tolerance does too. */
-            float  scale = 1.0f + (da + db) * (0.5f * RHO_DIST_REL);
-            float  gap = fabsf(da - db);
-            float  z1, z2, d1, d2, d3tk, d3kt, there, back;
-
-            /* rho is read only where support_of[] points.  From d1 >=
-             * RHO_FAR, Z1 < RHO_NEGLIGIBLE: tested without the division. */
-            if (gap >= RHO_FAR * scale) {
-                continue;
-            }
-            d1 = gap / scale;
-            z1 = lut_dist[(int) (d1 * LUT_DIST_STEPS)];
-            d2 = angle_distance(pa[at].angle - pa[ak].angle,
-                pb[t].angle - pb[k].angle);
-            z2 = z1 * lut_angle2[(int) (d2 * LUT_ANGLE_STEPS)];
-            if (z2 < RHO_NEGLIGIBLE) {
-                continue;       /* spare the arc tangent */
-            }
-            fast_atan2_both(dy, dx, &there, &back);
-            d3tk = angle_distance(probe->radial[at * n + ak],
-                there - pb[t].angle);
-            d3kt = angle_distance(probe->radial[ak * n + at],
-                back - pb[k].angle);
-            s->rho[t * nr + k] = z2 * lut_angle3[(int) (d3tk
-                * LUT_ANGLE_STEPS)];
-            s->rho[k * nr + t] = z2 * lut_angle3[(int) (d3kt
-                * LUT_ANGLE_STEPS)];
-            s->support_of[t][s->supporters[t]++] = (uint8_t) k;
-            s->support_of[k][s->supporters[k]++] = (uint8_t) t;
+            compatibility(probe, s, nr, t, k);
         }
     }
 
