@@ -582,6 +582,53 @@ compatibility(const struct hm_probe *probe, struct hm_scratch *s, int nr,
 }
 
 #ifdef HM_HAVE_AVX512
+/* angle_distance() of 16 differences at once, bit for bit. */
+__attribute__((target("avx512f")))
+static inline __m512
+angle_distance_avx512(__m512 difference)
+{
+    const __m512  two_pi = _mm512_set1_ps((float) (2.0 * M_PI));
+    __m512        d = _mm512_abs_ps(difference);
+
+    d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, two_pi, _CMP_GT_OQ), d,
+        two_pi);
+    d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, two_pi, _CMP_GT_OQ), d,
+        two_pi);
+    return _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d,
+        _mm512_set1_ps((float) M_PI), _CMP_GT_OQ), two_pi, d);
+}
+
+/* fast_atan2_both() of 16 vectors at once, bit for bit. */
+__attribute__((target("avx512f")))
+static inline void
+atan2_both_avx512(__m512 y, __m512 x, __m512 *there, __m512 *back)
+{
+    const __m512  zero = _mm512_setzero_ps();
+    const __m512  pi = _mm512_set1_ps(3.14159274f);
+    const __m512i sign = _mm512_set1_epi32((int) 0x80000000u);
+    __m512        ax = _mm512_abs_ps(x), ay = _mm512_abs_ps(y);
+    __m512        lo = _mm512_min_ps(ax, ay), hi = _mm512_max_ps(ay, ax);
+    __m512        a = _mm512_div_ps(lo, hi), sq = _mm512_mul_ps(a, a), r, rb;
+    __mmask16     none = _mm512_cmp_ps_mask(hi, zero, _CMP_EQ_OQ);
+
+    r = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(
+        _mm512_mul_ps(_mm512_add_ps(_mm512_mul_ps(
+            _mm512_set1_ps(-0.0464964749f), sq), _mm512_set1_ps(0.15931422f)),
+            sq), _mm512_set1_ps(0.327622764f)), sq), a), a);
+    r = _mm512_mask_sub_ps(r, _mm512_cmp_ps_mask(ay, ax, _CMP_GT_OQ),
+        _mm512_set1_ps(1.57079637f), r);
+    rb = _mm512_mask_sub_ps(r, _mm512_cmp_ps_mask(x, zero, _CMP_GT_OQ), pi,
+        r);
+    r = _mm512_mask_sub_ps(r, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), pi, r);
+    /* negated by the sign bit, as -r is; 0 where both are 0 */
+    *there = _mm512_maskz_mov_ps((__mmask16) ~none, _mm512_castsi512_ps(
+        _mm512_mask_xor_epi32(_mm512_castps_si512(r), _mm512_cmp_ps_mask(y,
+            zero, _CMP_LT_OQ), _mm512_castps_si512(r), sign)));
+    *back = _mm512_maskz_mov_ps((__mmask16) ~none, _mm512_castsi512_ps(
+        _mm512_mask_xor_epi32(_mm512_castps_si512(rb), _mm512_cmp_ps_mask(y,
+            zero, _CMP_GT_OQ), _mm512_castps_si512(rb), sign)));
+}
+
 /* The compatibilities with 16 pairs k per vector: the two tests that
  * reject most (distance gap, then Z1 Z2) computed as compatibility()
  * computes them, the same IEEE operations in the same order; the pairs
@@ -595,8 +642,6 @@ compatibilities_avx512(const struct hm_probe *probe, struct hm_scratch *s,
     float    bx[HM_MAX_MINUTIAE], by[HM_MAX_MINUTIAE];
     float    b_angle[HM_MAX_MINUTIAE], a_angle[HM_MAX_MINUTIAE];
     int32_t  a_index[HM_MAX_MINUTIAE];
-    const __m512   two_pi = _mm512_set1_ps((float) (2.0 * M_PI));
-    const __m512   pi = _mm512_set1_ps((float) M_PI);
     int            t, k;
 
     for (k = 0; k < nr; k++) {
@@ -608,6 +653,8 @@ compatibilities_avx512(const struct hm_probe *probe, struct hm_scratch *s,
     }
     for (t = 0; t < nr - 1; t++) {
         const float  *dist_row = probe->dist + (size_t) a_index[t] * probe->n;
+        const float  *radial_row = probe->radial
+            + (size_t) a_index[t] * probe->n;
         const __m512  tx = _mm512_set1_ps(bx[t]), ty = _mm512_set1_ps(by[t]);
         const __m512  ta = _mm512_set1_ps(a_angle[t]);
         const __m512  tb = _mm512_set1_ps(b_angle[t]);
@@ -615,7 +662,9 @@ compatibilities_avx512(const struct hm_probe *probe, struct hm_scratch *s,
         for (k = t + 1; k < nr; k += 16) {
             __mmask16  pass = nr - k >= 16 ? 0xffff
                 : (__mmask16) ((1u << (nr - k)) - 1);
-            __m512     dx, dy, da, db, scale, gap, z, d;
+            __m512     dx, dy, da, db, scale, gap, z, d, there, back;
+            __m512i    index;
+            float      rho_tk[16], rho_kt[16];
 
             dx = _mm512_sub_ps(_mm512_maskz_loadu_ps(pass, bx + k), tx);
             dy = _mm512_sub_ps(_mm512_maskz_loadu_ps(pass, by + k), ty);
@@ -638,21 +687,42 @@ compatibilities_avx512(const struct hm_probe *probe, struct hm_scratch *s,
             d = _mm512_abs_ps(_mm512_sub_ps(
                 _mm512_sub_ps(ta, _mm512_maskz_loadu_ps(pass, a_angle + k)),
                 _mm512_sub_ps(tb, _mm512_maskz_loadu_ps(pass, b_angle + k))));
-            d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, two_pi,
-                _CMP_GT_OQ), d, two_pi);
-            d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, two_pi,
-                _CMP_GT_OQ), d, two_pi);
-            d = _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(d, pi, _CMP_GT_OQ),
-                two_pi, d);
+            d = angle_distance_avx512(d);
             z = _mm512_mul_ps(z, _mm512_mask_i32gather_ps(
                 _mm512_setzero_ps(), pass, _mm512_cvttps_epi32(
                     _mm512_mul_ps(d, _mm512_set1_ps(LUT_ANGLE_STEPS))),
                 lut_angle2, 4));
             pass = _mm512_mask_cmp_ps_mask(pass, z,
                 _mm512_set1_ps(RHO_NEGLIGIBLE), _CMP_GE_OQ);
+            if (pass == 0) {
+                continue;
+            }
+            atan2_both_avx512(dy, dx, &there, &back);
+            index = _mm512_maskz_loadu_epi32(pass, a_index + k);
+            d = angle_distance_avx512(_mm512_sub_ps(
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), pass, index,
+                    radial_row, 4), _mm512_sub_ps(there, tb)));
+            _mm512_storeu_ps(rho_tk, _mm512_mul_ps(z, _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), pass, _mm512_cvttps_epi32(_mm512_mul_ps(
+                    d, _mm512_set1_ps(LUT_ANGLE_STEPS))), lut_angle3, 4)));
+            d = angle_distance_avx512(_mm512_sub_ps(
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), pass,
+                    _mm512_add_epi32(_mm512_mullo_epi32(index,
+                        _mm512_set1_epi32(probe->n)),
+                        _mm512_set1_epi32(a_index[t])), probe->radial, 4),
+                _mm512_sub_ps(back, _mm512_maskz_loadu_ps(pass,
+                    b_angle + k))));
+            _mm512_storeu_ps(rho_kt, _mm512_mul_ps(z, _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), pass, _mm512_cvttps_epi32(_mm512_mul_ps(
+                    d, _mm512_set1_ps(LUT_ANGLE_STEPS))), lut_angle3, 4)));
             while (pass != 0) {
-                compatibility(probe, s, nr, t, k + __builtin_ctz(pass));
+                int  lane = __builtin_ctz(pass), kk = k + lane;
+
                 pass &= (__mmask16) (pass - 1);
+                s->rho[t * nr + kk] = rho_tk[lane];
+                s->rho[kk * nr + t] = rho_kt[lane];
+                s->support_of[t][s->supporters[t]++] = (uint8_t) kk;
+                s->support_of[kk][s->supporters[kk]++] = (uint8_t) t;
             }
         }
     }
