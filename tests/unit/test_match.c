@@ -4,7 +4,8 @@
  * Owns: behaviour checks on the real FVC templates (self match, genuine
  * above impostor, the same score whichever template is the probe), the stored form's integrity check
  * against garbage and corruption, which minutiae keep a cylinder,
- * calibration monotonicity and the enrollment quality gate.
+ * calibration monotonicity, the enrollment quality gate, and the SIMD
+ * comparison scoring exactly as the scalar one.
  */
 
 #include <check.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "match.h"
+#include "mcc.h"
 
 #define FILE_MAX 65536
 
@@ -445,6 +447,66 @@ START_TEST(quality_gate)
 }
 END_TEST
 
+/* hm_compare()'s AVX-512 path against its scalar path: every ordered
+ * pair of the four FVC sets, and the dense templates that fill every
+ * list, score the same to the last bit.  Where the CPU lacks AVX-512 both
+ * runs take the scalar path and agree trivially. */
+START_TEST(simd_scores_as_scalar)
+{
+    static const char    *sets[] = { "fvc2002/DB1_B", "fvc2002/DB2_B",
+        "fvc2004/DB1_B", "fvc2004/DB2_B" };
+    static struct stored  t[82];
+    static double         scalar[82][82];
+    struct hm_fingerprint fp;
+    struct hm_scratch    *scratch = hm_scratch_new();
+    char                  err[256];
+    int                   s, i, j, way, differ = 0, nonzero = 0;
+
+    for (s = 0; s < 4; s++) {
+        for (i = 0; i < 80; i++) {
+            load_stored(sets[s], 101 + i / 8, 1 + i % 8, &t[i]);
+        }
+        for (i = 0; i < 2; i++) {
+            dense_grid(&fp, 16, 200, 3 * i, 7 + (unsigned) i);
+            t[80 + i].len = hm_encode(&fp, t[80 + i].bytes,
+                sizeof(t[80 + i].bytes), err, sizeof(err));
+            ck_assert_msg(t[80 + i].len > 0, "%s", err);
+        }
+        for (way = 0; way < 2; way++) {
+            mcc_compare_simd(way);
+            for (i = 0; i < 82; i++) {
+                struct hm_probe  *probe = hm_probe_new(t[i].bytes,
+                    (size_t) t[i].len);
+
+                ck_assert_ptr_nonnull(probe);
+                for (j = 0; j < 82; j++) {
+                    double  v = hm_compare(probe, t[j].bytes,
+                        (size_t) t[j].len, scratch);
+
+                    if (way == 0) {
+                        scalar[i][j] = v;
+                        nonzero += v > 0.0;
+                    } else if (memcmp(&v, &scalar[i][j], sizeof(v)) != 0) {
+                        if (differ++ < 5) {
+                            fprintf(stderr, "%s %d %d: %.17g simd, %.17g "
+                                "scalar\n", sets[s], i, j, v, scalar[i][j]);
+                        }
+                    }
+                }
+                hm_probe_free(probe);
+            }
+        }
+    }
+    ck_assert_int_eq(differ, 0);
+    ck_assert_int_gt(nonzero, 4 * 80 * 79 / 2);
+    if (!mcc_compare_simd(-1)) {
+        fprintf(stderr, "simd_scores_as_scalar: no AVX-512 here, scalar "
+            "path only\n");
+    }
+    hm_scratch_free(scratch);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -465,6 +527,7 @@ main(void)
     tcase_add_test(tc, calibration_monotone_and_inverse);
     tcase_add_test(tc, edge_minutiae_keep_their_cylinders);
     tcase_add_test(tc, quality_gate);
+    tcase_add_test(tc, simd_scores_as_scalar);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
