@@ -242,6 +242,8 @@ main(int argc, char **argv)
         "%.2fx of one core)\n", threads, all_cores, all_cores / threads,
         all_cores / one_core);
     printf("checksum              %.3f\n", checksum);
+    printf("local step            %s (HUELLA_COMPARE_ISA=scalar: the "
+        "fallback)\n", mcc_compare_simd(-1) ? "AVX-512" : "scalar");
     free(lat);
     hm_scratch_free(scratch);
     return 0;
