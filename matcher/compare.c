@@ -21,6 +21,8 @@
  * The probe is decoded once into aligned arrays (cylinders in direction
  * order) with its pairwise distances and radial angles precomputed, and
  * its minutiae bucketed for the pairing; the candidate is read in place.
+ * Steps 1 and 2 have AVX-512 forms, chosen at run time, that score every
+ * pair exactly as the scalar ones (test_match's simd_scores_as_scalar).
  */
 
 #include <stdlib.h>
