@@ -339,6 +339,26 @@ hm_scratch_free(struct hm_scratch *scratch)
     free(scratch);
 }
 
+/* Appends pair (a, b) of the given cell counts if its quantised
+ * similarity reaches the floor; returns the new count. */
+static inline int
+keep_pair(struct hm_scratch *s, int count, int a, int b, int differ,
+    int total)
+{
+    float  sim = 1.0f - (float) differ * reciprocal[total];
+    int    level = (int) (sim * (MCC_SIM_LEVELS - 1) + 0.5f);
+
+    if (level < MCC_MIN_LEVEL) {
+        return count;
+    }
+    s->pairs[count].a = (uint8_t) a;
+    s->pairs[count].b = (uint8_t) b;
+    s->pairs[count].level = (uint8_t) level;
+    s->pairs[count].sim = sim;
+    s->level_count[level]++;
+    return count + 1;
+}
+
 /* Step 1: every compatible cylinder pair with a non-zero similarity,
  * counted per quantised level for the sort that follows. */
 static int
@@ -358,8 +378,7 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
         runs = mcc_direction_window(probe->first_at, probe->n, rec[4], run);
         for (r = 0; r < runs; r++)
         for (a = run[r][0]; a < run[r][1]; a++) {
-            int    differ, total, level;
-            float  sim;
+            int  differ, total;
 
             if (!mcc_cell_agreement(probe->valid + (size_t) a * MCC_WORDS,
                     probe->bits + (size_t) a * MCC_ND * MCC_WORDS, vb, cb,
@@ -367,17 +386,7 @@ local_similarities(const struct hm_probe *probe, const uint8_t *cand,
             {
                 continue;
             }
-            sim = 1.0f - (float) differ * reciprocal[total];
-            level = (int) (sim * (MCC_SIM_LEVELS - 1) + 0.5f);
-            if (level < MCC_MIN_LEVEL) {
-                continue;
-            }
-            s->pairs[count].a = (uint8_t) a;
-            s->pairs[count].b = (uint8_t) b;
-            s->pairs[count].level = (uint8_t) level;
-            s->pairs[count].sim = sim;
-            s->level_count[level]++;
-            count++;
+            count = keep_pair(s, count, a, b, differ, total);
         }
     }
     return count;
@@ -452,21 +461,11 @@ local_similarities_avx512(const struct hm_probe *probe, const uint8_t *cand,
                 _mm512_storeu_si512(differ_at, differ);
                 _mm512_storeu_si512(total_at, total);
                 while (ok != 0) {
-                    int    lane = __builtin_ctz(ok), level;
-                    float  sim = 1.0f - (float) differ_at[lane]
-                        * reciprocal[total_at[lane]];
+                    int  lane = __builtin_ctz(ok);
 
                     ok &= (__mmask8) (ok - 1);
-                    level = (int) (sim * (MCC_SIM_LEVELS - 1) + 0.5f);
-                    if (level < MCC_MIN_LEVEL) {
-                        continue;
-                    }
-                    s->pairs[count].a = (uint8_t) (blk * 8 + lane);
-                    s->pairs[count].b = (uint8_t) b;
-                    s->pairs[count].level = (uint8_t) level;
-                    s->pairs[count].sim = sim;
-                    s->level_count[level]++;
-                    count++;
+                    count = keep_pair(s, count, blk * 8 + lane, b,
+                        (int) differ_at[lane], (int) total_at[lane]);
                 }
             }
         }
