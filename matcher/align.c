@@ -17,12 +17,29 @@
  * S R S^-1, which is no rotation), and paired again, what it pairs beyond
  * the rigid placement counting three quarters.  The best count wins, with the
  * number of minutiae each print has in the other's box.
+ *
+ * The pairing's candidate scan (each B minutia against the A minutiae of
+ * the grid cells within its reach) and the placements of the minutiae
+ * run 16 at a time with AVX-512 where the CPU has it (F, BW and VL,
+ * chosen at run time: the build targets x86-64-v2; HUELLA_ALIGN_ISA=
+ * scalar forces the scalar code, for benchmarks and tests).  Both paths
+ * do the same IEEE operations in the same order and find the candidates
+ * in the same order, so every score is the same to the last bit.
  */
 
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "align.h"
 #include "mcc_local.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ALIGN_HAVE_AVX512 1
+#endif
 
 /* Pairing tolerance: R0 + RK x distance from the placement's centre (px),
  * directions within 30 degrees; the affine refit's pull towards the
@@ -51,22 +68,32 @@
 #define TYPE_DIFF_W 0.5f
 
 /* cos and sin of the 256 stored direction units. */
-static float  unit_cos[256], unit_sin[256];
-static int    units_ready;
+static float           unit_cos[256], unit_sin[256];
+static pthread_once_t  align_once = PTHREAD_ONCE_INIT;
+#ifdef ALIGN_HAVE_AVX512
+/* 1: the pairing runs on AVX-512 (F, BW, VL); HUELLA_ALIGN_ISA=scalar
+ * forces 0. */
+static int             align_simd;
+#endif
 
 static void
-units_init(void)
+align_init(void)
 {
     int  i;
 
-    if (__atomic_load_n(&units_ready, __ATOMIC_ACQUIRE)) {
-        return;
-    }
     for (i = 0; i < 256; i++) {
         unit_cos[i] = (float) cos(i * (2.0 * M_PI / 256.0));
         unit_sin[i] = (float) sin(i * (2.0 * M_PI / 256.0));
     }
-    __atomic_store_n(&units_ready, 1, __ATOMIC_RELEASE);
+#ifdef ALIGN_HAVE_AVX512
+    const char  *cap = getenv("HUELLA_ALIGN_ISA");
+
+    __builtin_cpu_init();
+    align_simd = __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl")
+        && !(cap != NULL && strcmp(cap, "scalar") == 0);
+#endif
 }
 
 /* A minutia as one number (position in 1/4 px and direction as stored):
@@ -93,7 +120,7 @@ align_grid_build(const struct mcc_point *a, int na, struct align_grid *g)
     int  cellof[HM_MAX_MINUTIAE];
     int  i, cells;
 
-    units_init();
+    pthread_once(&align_once, align_init);
     g->n = na;
     g->minx = g->miny = 1e30f;
     g->maxx = g->maxy = -1e30f;
@@ -136,6 +163,7 @@ align_grid_build(const struct mcc_point *a, int na, struct align_grid *g)
         g->c[p] = unit_cos[a[i].angle_units];
         g->s[p] = unit_sin[a[i].angle_units];
         g->type[p] = a[i].type;
+        g->col[p] = (uint8_t) (cellof[i] % g->gw);
         g->key[p] = point_key(&a[i]);
     }
 }
@@ -366,6 +394,31 @@ cand_heapsort(struct align_cand *h, struct align_cand *out,
  * cand_before() order (keep_first 1), for when it was: only templates
  * denser than ridges allow fill it (16 candidates per minutia within ~25
  * px and 30 degrees), and the common loop stays as lean as before. */
+/* The grid cells within reach of B minutia j as placed in wk: columns
+ * cx0..cx1 of rows cy0..cy1 (c[0..3]); 0 if none. */
+static inline __attribute__((always_inline)) int
+cand_window(const struct align_grid *g, const struct align_work *wk, int j,
+    int c[4])
+{
+    float  tx = wk->tx[j], ty = wk->ty[j], reach = wk->reach[j];
+    float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+    float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+    float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+    float  fy1 = (ty + reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+
+    /* Written so that NaN falls out too. */
+    if (!(fx1 >= 0.0f && fy1 >= 0.0f && fx0 < (float) g->gw
+          && fy0 < (float) g->gh))
+    {
+        return 0;
+    }
+    c[0] = fx0 > 0.0f ? (int) fx0 : 0;
+    c[1] = fx1 < (float) (g->gw - 1) ? (int) fx1 : g->gw - 1;
+    c[2] = fy0 > 0.0f ? (int) fy0 : 0;
+    c[3] = fy1 < (float) (g->gh - 1) ? (int) fy1 : g->gh - 1;
+    return 1;
+}
+
 static inline __attribute__((always_inline)) int
 collect_cands(const struct align_grid *g, const float *bx, const float *by,
     const float *bc, const float *bs, int nb, const struct xform *t,
@@ -378,23 +431,14 @@ collect_cands(const struct align_grid *g, const float *bx, const float *by,
         float  reach = wk->reach[j], min2 = wk->min2[j];
         float  reach2 = reach * reach;
         float  half_b = wk->half_b[j];
-        float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
-        float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
-        float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
-        float  fy1 = (ty + reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
-        int    cx0, cx1, cy0, cy1, cy, q;
+        int    win[4], cx0, cx1, cy, q;
 
-        /* Written so that NaN falls out too. */
-        if (!(fx1 >= 0.0f && fy1 >= 0.0f && fx0 < (float) g->gw
-              && fy0 < (float) g->gh))
-        {
+        if (!cand_window(g, wk, j, win)) {
             continue;
         }
-        cx0 = fx0 > 0.0f ? (int) fx0 : 0;
-        cy0 = fy0 > 0.0f ? (int) fy0 : 0;
-        cx1 = fx1 < (float) (g->gw - 1) ? (int) fx1 : g->gw - 1;
-        cy1 = fy1 < (float) (g->gh - 1) ? (int) fy1 : g->gh - 1;
-        for (cy = cy0; cy <= cy1; cy++) {
+        cx0 = win[0];
+        cx1 = win[1];
+        for (cy = win[2]; cy <= win[3]; cy++) {
             int  row = cy * g->gw;
 
             for (q = g->start[row + cx0]; q < g->start[row + cx1 + 1]; q++) {
@@ -452,45 +496,30 @@ collect_cands_keep_first(const struct align_grid *g, const float *bx,
     return collect_cands(g, bx, by, bc, bs, nb, t, wk, 1, heaped);
 }
 
-/* Pairs under t, nearest (relative to the tolerance) first.  Every test
- * treats the prints alike, so that the pairs are the same whichever is A
- * (t then being the inverse): the tolerance grows with the pair's mean
- * distance from the placement's centre, each minutia's measured in its
- * own print; when t stretches, the distance is the larger of |t(b) - a|
- * in A's frame and |b - t^-1(a)| in B's, and the directions must agree in
- * both frames (a rotation gives the same figures both ways). */
-static int
-pair_up(const struct align_grid *g, const float *bx, const float *by,
-    const float *bc, const float *bs, const uint8_t *bt, int nb,
-    const struct xform *t, struct align_work *wk)
+/* B under t in wk (pair_up() says what for) and, when t is no rotation,
+ * A under its inverse ti. */
+static inline __attribute__((always_inline)) void
+place(const struct align_grid *g, const float *bx, const float *by,
+    const float *bc, const float *bs, int nb, const struct xform *t,
+    const struct xform *ti, struct align_work *wk)
 {
-    const float   cos2_ta = COS_TA * COS_TA;
-    uint8_t       used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
-    struct xform  ti;
-    int           i, j, n = 0, m = 0, ta, tb, heaped = 0;
+    const float  cos2_ta = COS_TA * COS_TA;
+    int          i, j;
 
     if (!t->rigid) {
-        if (!invert(t, &ti)) {
-            wk->weighted = 0.0f;
-            return 0;
-        }
-        /* A under t^-1: branch-free, so that it vectorises. */
+        /* Branch-free, so that it vectorises. */
         for (i = 0; i < g->n; i++) {
-            float  x = g->x[i] - ti.bx, y = g->y[i] - ti.by;
-            float  dc = ti.m[0][0] * g->c[i] + ti.m[0][1] * g->s[i];
-            float  ds = ti.m[1][0] * g->c[i] + ti.m[1][1] * g->s[i];
+            float  x = g->x[i] - ti->bx, y = g->y[i] - ti->by;
+            float  dc = ti->m[0][0] * g->c[i] + ti->m[0][1] * g->s[i];
+            float  ds = ti->m[1][0] * g->c[i] + ti->m[1][1] * g->s[i];
 
-            wk->ux[i] = ti.m[0][0] * x + ti.m[0][1] * y + ti.ax;
-            wk->uy[i] = ti.m[1][0] * x + ti.m[1][1] * y + ti.ay;
+            wk->ux[i] = ti->m[0][0] * x + ti->m[0][1] * y + ti->ax;
+            wk->uy[i] = ti->m[1][0] * x + ti->m[1][1] * y + ti->ay;
             wk->uc[i] = dc;
             wk->us[i] = ds;
             wk->umin2[i] = cos2_ta * (dc * dc + ds * ds);
         }
     }
-    /* B under t, likewise.  reach[] bounds the tolerance r of any pair of
-     * that B minutia: its A minutia lies within r of t(b), so r = R0 +
-     * RK (d_a + d_b) / 2 <= (R0 + RK (|t(b) - a0| + d_b) / 2) / (1 -
-     * RK / 2), a0 the centre in A. */
     for (j = 0; j < nb; j++) {
         float  x = bx[j] - t->bx, y = by[j] - t->by;
         float  dc = t->m[0][0] * bc[j] + t->m[0][1] * bs[j];
@@ -509,7 +538,298 @@ pair_up(const struct align_grid *g, const float *bx, const float *by,
             * (1.0f / (1.0f - 0.5f * RK));
         wk->min2[j] = cos2_ta * (dc * dc + ds * ds);
     }
-    n = collect_cands(g, bx, by, bc, bs, nb, t, wk, 0, &heaped);
+}
+
+#ifdef ALIGN_HAVE_AVX512
+
+/* The AVX-512 pairing: place() and collect_cands() (its first pass; the
+ * rare second stays scalar) 16 minutiae at a time, with the scalar code's
+ * operations in its order (no fused multiply-add: -std=c11 contracts
+ * none) and its comparisons negated as written, so that NaN goes the
+ * same way ((x > y) false becomes "not greater", unordered true). */
+#define ALIGN_AVX512  __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+_Static_assert(sizeof(struct align_cand) == 8
+    && offsetof(struct align_cand, i) == 4
+    && offsetof(struct align_cand, j) == 5,
+    "collect_cands_avx512() stores candidates as 64-bit lanes");
+
+/* The lanes of i..end-1 among the 16 from i. */
+static inline __attribute__((always_inline)) ALIGN_AVX512 __mmask16
+lanes_upto(int i, int end)
+{
+    return end - i >= 16 ? (__mmask16) 0xffff
+        : (__mmask16) ((1u << (end - i)) - 1);
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX512 __m512
+load_ps(__mmask16 k, const float *p)
+{
+    return _mm512_maskz_loadu_ps(k, p);
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX512 __m512
+mul(__m512 a, __m512 b)
+{
+    return _mm512_mul_ps(a, b);
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX512 __m512
+add(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(a, b);
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX512 __m512
+sub(__m512 a, __m512 b)
+{
+    return _mm512_sub_ps(a, b);
+}
+
+/* place(), and A's part of each tolerance, (0.5 RK) |a - a0| (the scalar
+ * scan computes it per candidate). */
+static ALIGN_AVX512 void
+place_avx512(const struct align_grid *g, const float *bx, const float *by,
+    const float *bc, const float *bs, int nb, const struct xform *t,
+    const struct xform *ti, struct align_work *wk)
+{
+    const __m512  cos2_ta = _mm512_set1_ps(COS_TA * COS_TA);
+    const __m512  half_rk = _mm512_set1_ps(0.5f * RK);
+    const __m512  r0 = _mm512_set1_ps(R0);
+    const __m512  widen = _mm512_set1_ps(1.0f / (1.0f - 0.5f * RK));
+    __m512        m00, m01, m10, m11, ox, oy, ax, ay;
+    int           i;
+
+    if (!t->rigid) {
+        m00 = _mm512_set1_ps(ti->m[0][0]);
+        m01 = _mm512_set1_ps(ti->m[0][1]);
+        m10 = _mm512_set1_ps(ti->m[1][0]);
+        m11 = _mm512_set1_ps(ti->m[1][1]);
+        ox = _mm512_set1_ps(ti->bx);
+        oy = _mm512_set1_ps(ti->by);
+        ax = _mm512_set1_ps(ti->ax);
+        ay = _mm512_set1_ps(ti->ay);
+        for (i = 0; i < g->n; i += 16) {
+            __mmask16  k = lanes_upto(i, g->n);
+            __m512     c = load_ps(k, g->c + i), s = load_ps(k, g->s + i);
+            __m512     x = sub(load_ps(k, g->x + i), ox);
+            __m512     y = sub(load_ps(k, g->y + i), oy);
+            __m512     dc = add(mul(m00, c), mul(m01, s));
+            __m512     ds = add(mul(m10, c), mul(m11, s));
+
+            _mm512_mask_storeu_ps(wk->ux + i, k,
+                add(add(mul(m00, x), mul(m01, y)), ax));
+            _mm512_mask_storeu_ps(wk->uy + i, k,
+                add(add(mul(m10, x), mul(m11, y)), ay));
+            _mm512_mask_storeu_ps(wk->uc + i, k, dc);
+            _mm512_mask_storeu_ps(wk->us + i, k, ds);
+            _mm512_mask_storeu_ps(wk->umin2 + i, k,
+                mul(cos2_ta, add(mul(dc, dc), mul(ds, ds))));
+        }
+    }
+    ax = _mm512_set1_ps(t->ax);
+    ay = _mm512_set1_ps(t->ay);
+    for (i = 0; i < g->n; i += 16) {
+        __mmask16  k = lanes_upto(i, g->n);
+        __m512     ex = sub(load_ps(k, g->x + i), ax);
+        __m512     ey = sub(load_ps(k, g->y + i), ay);
+
+        _mm512_mask_storeu_ps(wk->part_a + i, k,
+            mul(half_rk, _mm512_sqrt_ps(add(mul(ex, ex), mul(ey, ey)))));
+    }
+    m00 = _mm512_set1_ps(t->m[0][0]);
+    m01 = _mm512_set1_ps(t->m[0][1]);
+    m10 = _mm512_set1_ps(t->m[1][0]);
+    m11 = _mm512_set1_ps(t->m[1][1]);
+    ox = _mm512_set1_ps(t->bx);
+    oy = _mm512_set1_ps(t->by);
+    for (i = 0; i < nb; i += 16) {
+        __mmask16  k = lanes_upto(i, nb);
+        __m512     c = load_ps(k, bc + i), s = load_ps(k, bs + i);
+        __m512     x = sub(load_ps(k, bx + i), ox);
+        __m512     y = sub(load_ps(k, by + i), oy);
+        __m512     dc = add(mul(m00, c), mul(m01, s));
+        __m512     ds = add(mul(m10, c), mul(m11, s));
+        __m512     rx = add(mul(m00, x), mul(m01, y));
+        __m512     ry = add(mul(m10, x), mul(m11, y));
+        __m512     d = _mm512_sqrt_ps(add(mul(x, x), mul(y, y)));
+        __m512     td = t->rigid ? d
+                       : _mm512_sqrt_ps(add(mul(rx, rx), mul(ry, ry)));
+
+        _mm512_mask_storeu_ps(wk->tx + i, k, add(rx, ax));
+        _mm512_mask_storeu_ps(wk->ty + i, k, add(ry, ay));
+        _mm512_mask_storeu_ps(wk->tc + i, k, dc);
+        _mm512_mask_storeu_ps(wk->ts + i, k, ds);
+        _mm512_mask_storeu_ps(wk->half_b + i, k, add(r0, mul(half_rk, d)));
+        _mm512_mask_storeu_ps(wk->reach + i, k,
+            mul(add(r0, mul(half_rk, add(td, d))), widen));
+        _mm512_mask_storeu_ps(wk->min2 + i, k,
+            mul(cos2_ta, add(mul(dc, dc), mul(ds, ds))));
+    }
+}
+
+/* collect_cands() without keep_first: for each B minutia, the A minutiae
+ * of its window's rows are one run of q from the first row's first cell
+ * to the last row's last (cells are stored row by row), less those of
+ * other columns: 16 at a time (one vector nearly always), the survivors
+ * packed in q order, which is the scalar scan's order.  Returns
+ * ALIGN_CANDS_MAX once the list would overflow (the caller then scans
+ * again keeping the first, as after the scalar pass). */
+static inline __attribute__((always_inline)) ALIGN_AVX512 int
+collect_cands_avx512_as(const struct align_grid *g, const float *bx,
+    const float *by, const float *bc, const float *bs, int nb,
+    struct align_work *wk, int rigid)
+{
+    const __m512i  lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                       10, 11, 12, 13, 14, 15);
+    /* dn of lanes 0-7 (then 8-15) each followed by its (i, j) word: the
+     * layout of struct align_cand. */
+    const __m512i  first8 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19,
+                       4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i  last8 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27,
+                       12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512   zero = _mm512_setzero_ps();
+    int            j, n = 0;
+
+    for (j = 0; j < nb; j++) {
+        float    reach = wk->reach[j];
+        __m512   tx, ty, dc, ds, reach2, min2, half_b, ubx, uby, ubc, ubs;
+        __m128i  cx0, cx1;
+        __m512i  jw;
+        int      win[4], q, end;
+
+        if (!cand_window(g, wk, j, win)) {
+            continue;
+        }
+        q = g->start[win[2] * g->gw + win[0]];
+        end = g->start[win[3] * g->gw + win[1] + 1];
+        cx0 = _mm_set1_epi8((char) win[0]);
+        cx1 = _mm_set1_epi8((char) win[1]);
+        tx = _mm512_set1_ps(wk->tx[j]);
+        ty = _mm512_set1_ps(wk->ty[j]);
+        dc = _mm512_set1_ps(wk->tc[j]);
+        ds = _mm512_set1_ps(wk->ts[j]);
+        reach2 = _mm512_set1_ps(reach * reach);
+        min2 = _mm512_set1_ps(wk->min2[j]);
+        half_b = _mm512_set1_ps(wk->half_b[j]);
+        ubx = _mm512_set1_ps(bx[j]);
+        uby = _mm512_set1_ps(by[j]);
+        ubc = _mm512_set1_ps(bc[j]);
+        ubs = _mm512_set1_ps(bs[j]);
+        jw = _mm512_set1_epi32(j << 8);
+        for (; q < end; q += 16) {
+            __mmask16  k = lanes_upto(q, end);
+            __m128i    col = _mm_maskz_loadu_epi8(k, g->col + q);
+            __m512     dx, dy, d2, dot, r, rr, dn;
+            __m512i    ij, v;
+            __mmask8   lo, hi;
+
+            k = _mm_mask_cmp_epu8_mask(k, col, cx0, _MM_CMPINT_NLT);
+            k = _mm_mask_cmp_epu8_mask(k, col, cx1, _MM_CMPINT_LE);
+            dx = sub(load_ps(k, g->x + q), tx);
+            dy = sub(load_ps(k, g->y + q), ty);
+            d2 = add(mul(dx, dx), mul(dy, dy));
+            dot = add(mul(load_ps(k, g->c + q), dc),
+                mul(load_ps(k, g->s + q), ds));
+            k = _mm512_mask_cmp_ps_mask(k, d2, reach2, _CMP_NGT_UQ);
+            k = _mm512_mask_cmp_ps_mask(k, dot, zero, _CMP_NLE_UQ);
+            k = _mm512_mask_cmp_ps_mask(k, mul(dot, dot), min2,
+                _CMP_NLT_UQ);
+            if (!rigid) {
+                __m512  udot = add(mul(ubc, load_ps(k, wk->uc + q)),
+                            mul(ubs, load_ps(k, wk->us + q)));
+                __m512  ex = sub(load_ps(k, wk->ux + q), ubx);
+                __m512  ey = sub(load_ps(k, wk->uy + q), uby);
+
+                k = _mm512_mask_cmp_ps_mask(k, udot, zero, _CMP_NLE_UQ);
+                k = _mm512_mask_cmp_ps_mask(k, mul(udot, udot),
+                    load_ps(k, wk->umin2 + q), _CMP_NLT_UQ);
+                /* d2 > e2 ? d2 : e2, as VMAXPS is defined */
+                d2 = _mm512_max_ps(d2, add(mul(ex, ex), mul(ey, ey)));
+            }
+            r = add(half_b, load_ps(k, wk->part_a + q));
+            rr = mul(r, r);
+            k = _mm512_mask_cmp_ps_mask(k, d2, rr, _CMP_NGT_UQ);
+            if (n + __builtin_popcount(k) > ALIGN_CANDS_MAX) {
+                return ALIGN_CANDS_MAX;
+            }
+            dn = _mm512_maskz_div_ps(k, d2, rr);
+            ij = _mm512_or_si512(_mm512_add_epi32(_mm512_set1_epi32(q),
+                lane), jw);
+            lo = (__mmask8) k;
+            hi = (__mmask8) (k >> 8);
+            v = _mm512_maskz_compress_epi64(lo, _mm512_permutex2var_epi32(
+                _mm512_castps_si512(dn), first8, ij));
+            /* compressed in a register, then stored: a compressing store
+             * is microcoded and slow on AMD's Zen 4 */
+            _mm512_mask_storeu_epi64(wk->cands + n,
+                (__mmask8) ((1u << __builtin_popcount(lo)) - 1), v);
+            n += __builtin_popcount(lo);
+            v = _mm512_maskz_compress_epi64(hi, _mm512_permutex2var_epi32(
+                _mm512_castps_si512(dn), last8, ij));
+            _mm512_mask_storeu_epi64(wk->cands + n,
+                (__mmask8) ((1u << __builtin_popcount(hi)) - 1), v);
+            n += __builtin_popcount(hi);
+        }
+    }
+    return n;
+}
+
+static ALIGN_AVX512 int
+collect_cands_avx512(const struct align_grid *g, const float *bx,
+    const float *by, const float *bc, const float *bs, int nb,
+    const struct xform *t, struct align_work *wk)
+{
+    return t->rigid ? collect_cands_avx512_as(g, bx, by, bc, bs, nb, wk, 1)
+        : collect_cands_avx512_as(g, bx, by, bc, bs, nb, wk, 0);
+}
+
+#endif /* ALIGN_HAVE_AVX512 */
+
+/* pair_up()'s placements and first scan for candidates, on AVX-512 where
+ * align_init() chose it. */
+static int
+place_and_collect(const struct align_grid *g, const float *bx,
+    const float *by, const float *bc, const float *bs, int nb,
+    const struct xform *t, const struct xform *ti, struct align_work *wk)
+{
+    int  heaped = 0;
+
+#ifdef ALIGN_HAVE_AVX512
+    if (align_simd) {
+        place_avx512(g, bx, by, bc, bs, nb, t, ti, wk);
+        return collect_cands_avx512(g, bx, by, bc, bs, nb, t, wk);
+    }
+#endif
+    place(g, bx, by, bc, bs, nb, t, ti, wk);
+    return collect_cands(g, bx, by, bc, bs, nb, t, wk, 0, &heaped);
+}
+
+/* Pairs under t, nearest (relative to the tolerance) first.  Every test
+ * treats the prints alike, so that the pairs are the same whichever is A
+ * (t then being the inverse): the tolerance grows with the pair's mean
+ * distance from the placement's centre, each minutia's measured in its
+ * own print; when t stretches, the distance is the larger of |t(b) - a|
+ * in A's frame and |b - t^-1(a)| in B's, and the directions must agree in
+ * both frames (a rotation gives the same figures both ways). */
+static int
+pair_up(const struct align_grid *g, const float *bx, const float *by,
+    const float *bc, const float *bs, const uint8_t *bt, int nb,
+    const struct xform *t, struct align_work *wk)
+{
+    uint8_t       used_a[HM_MAX_MINUTIAE], used_b[HM_MAX_MINUTIAE];
+    struct xform  ti;
+    int           i, n = 0, m = 0, ta, tb, heaped = 0;
+
+    if (!t->rigid && !invert(t, &ti)) {
+        wk->weighted = 0.0f;
+        return 0;
+    }
+    /* A under t^-1 (if t stretches) and B under t.  reach[] bounds the
+     * tolerance r of any pair of a B minutia: its A minutia lies within r
+     * of t(b), so r = R0 + RK (d_a + d_b) / 2 <= (R0 + RK (|t(b) - a0| +
+     * d_b) / 2) / (1 - RK / 2), a0 the centre in A. */
+    n = place_and_collect(g, bx, by, bc, bs, nb, t, &ti, wk);
     if (n == ALIGN_CANDS_MAX) {
         n = collect_cands_keep_first(g, bx, by, bc, bs, nb, t, wk, &heaped);
     }

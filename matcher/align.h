@@ -23,6 +23,7 @@ struct align_grid {
     float     x[HM_MAX_MINUTIAE], y[HM_MAX_MINUTIAE];
     float     c[HM_MAX_MINUTIAE], s[HM_MAX_MINUTIAE];   /* direction */
     uint8_t   type[HM_MAX_MINUTIAE];
+    uint8_t   col[HM_MAX_MINUTIAE];   /* grid column (the SIMD window) */
     uint64_t  key[HM_MAX_MINUTIAE];   /* position and direction, for ties */
 };
 
@@ -57,6 +58,9 @@ struct align_work {
     float    ux[HM_MAX_MINUTIAE], uy[HM_MAX_MINUTIAE];
     float    uc[HM_MAX_MINUTIAE], us[HM_MAX_MINUTIAE];
     float    umin2[HM_MAX_MINUTIAE];
+    /* RK / 2 x distance from A's centre: A's part of a tolerance (the
+     * SIMD pairing's, computed once per placement). */
+    float    part_a[HM_MAX_MINUTIAE];
     uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
     struct align_cand  cands[ALIGN_CANDS_MAX], sorted[ALIGN_CANDS_MAX];
     uint8_t  step[ALIGN_CANDS_MAX];
