@@ -394,31 +394,6 @@ cand_heapsort(struct align_cand *h, struct align_cand *out,
  * cand_before() order (keep_first 1), for when it was: only templates
  * denser than ridges allow fill it (16 candidates per minutia within ~25
  * px and 30 degrees), and the common loop stays as lean as before. */
-/* The grid cells within reach of B minutia j as placed in wk: columns
- * cx0..cx1 of rows cy0..cy1 (c[0..3]); 0 if none. */
-static inline __attribute__((always_inline)) int
-cand_window(const struct align_grid *g, const struct align_work *wk, int j,
-    int c[4])
-{
-    float  tx = wk->tx[j], ty = wk->ty[j], reach = wk->reach[j];
-    float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
-    float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
-    float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
-    float  fy1 = (ty + reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
-
-    /* Written so that NaN falls out too. */
-    if (!(fx1 >= 0.0f && fy1 >= 0.0f && fx0 < (float) g->gw
-          && fy0 < (float) g->gh))
-    {
-        return 0;
-    }
-    c[0] = fx0 > 0.0f ? (int) fx0 : 0;
-    c[1] = fx1 < (float) (g->gw - 1) ? (int) fx1 : g->gw - 1;
-    c[2] = fy0 > 0.0f ? (int) fy0 : 0;
-    c[3] = fy1 < (float) (g->gh - 1) ? (int) fy1 : g->gh - 1;
-    return 1;
-}
-
 static inline __attribute__((always_inline)) int
 collect_cands(const struct align_grid *g, const float *bx, const float *by,
     const float *bc, const float *bs, int nb, const struct xform *t,
@@ -431,14 +406,23 @@ collect_cands(const struct align_grid *g, const float *bx, const float *by,
         float  reach = wk->reach[j], min2 = wk->min2[j];
         float  reach2 = reach * reach;
         float  half_b = wk->half_b[j];
-        int    win[4], cx0, cx1, cy, q;
+        float  fx0 = (tx - reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+        float  fy0 = (ty - reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+        float  fx1 = (tx + reach - g->x0) * (1.0f / ALIGN_GRID_CELL);
+        float  fy1 = (ty + reach - g->y0) * (1.0f / ALIGN_GRID_CELL);
+        int    cx0, cx1, cy0, cy1, cy, q;
 
-        if (!cand_window(g, wk, j, win)) {
+        /* Written so that NaN falls out too. */
+        if (!(fx1 >= 0.0f && fy1 >= 0.0f && fx0 < (float) g->gw
+              && fy0 < (float) g->gh))
+        {
             continue;
         }
-        cx0 = win[0];
-        cx1 = win[1];
-        for (cy = win[2]; cy <= win[3]; cy++) {
+        cx0 = fx0 > 0.0f ? (int) fx0 : 0;
+        cy0 = fy0 > 0.0f ? (int) fy0 : 0;
+        cx1 = fx1 < (float) (g->gw - 1) ? (int) fx1 : g->gw - 1;
+        cy1 = fy1 < (float) (g->gh - 1) ? (int) fy1 : g->gh - 1;
+        for (cy = cy0; cy <= cy1; cy++) {
             int  row = cy * g->gw;
 
             for (q = g->start[row + cx0]; q < g->start[row + cx1 + 1]; q++) {
@@ -597,6 +581,17 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
     const __m512  half_rk = _mm512_set1_ps(0.5f * RK);
     const __m512  r0 = _mm512_set1_ps(R0);
     const __m512  widen = _mm512_set1_ps(1.0f / (1.0f - 0.5f * RK));
+    const __m512  zero = _mm512_setzero_ps();
+    const __m512  x0 = _mm512_set1_ps(g->x0), y0 = _mm512_set1_ps(g->y0);
+    const __m512  per_cell = _mm512_set1_ps(1.0f / ALIGN_GRID_CELL);
+    const __m512  gw = _mm512_set1_ps((float) g->gw);
+    const __m512  gh = _mm512_set1_ps((float) g->gh);
+    const __m512  gw_1 = _mm512_set1_ps((float) (g->gw - 1));
+    const __m512  gh_1 = _mm512_set1_ps((float) (g->gh - 1));
+    const __m512i last_col = _mm512_set1_epi32(g->gw - 1);
+    const __m512i last_row = _mm512_set1_epi32(g->gh - 1);
+    const __m512i cols = _mm512_set1_epi32(g->gw);
+    const __m512i one = _mm512_set1_epi32(1);
     __m512        m00, m01, m10, m11, ox, oy, ax, ay;
     int           i;
 
@@ -644,6 +639,7 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
     ox = _mm512_set1_ps(t->bx);
     oy = _mm512_set1_ps(t->by);
     for (i = 0; i < nb; i += 16) {
+        /* x0, y0: the grid's origin; fx0 etc.: as collect_cands() */
         __mmask16  k = lanes_upto(i, nb);
         __m512     c = load_ps(k, bc + i), s = load_ps(k, bs + i);
         __m512     x = sub(load_ps(k, bx + i), ox);
@@ -656,15 +652,41 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
         __m512     td = t->rigid ? d
                        : _mm512_sqrt_ps(add(mul(rx, rx), mul(ry, ry)));
 
-        _mm512_mask_storeu_ps(wk->tx + i, k, add(rx, ax));
-        _mm512_mask_storeu_ps(wk->ty + i, k, add(ry, ay));
+        __m512     tx = add(rx, ax), ty = add(ry, ay);
+        __m512     reach = mul(add(r0, mul(half_rk, add(td, d))), widen);
+        __m512     fx0 = mul(sub(sub(tx, reach), x0), per_cell);
+        __m512     fy0 = mul(sub(sub(ty, reach), y0), per_cell);
+        __m512     fx1 = mul(sub(add(tx, reach), x0), per_cell);
+        __m512     fy1 = mul(sub(add(ty, reach), y0), per_cell);
+        __mmask16  in = _mm512_cmp_ps_mask(fx1, zero, _CMP_GE_OQ)
+                       & _mm512_cmp_ps_mask(fy1, zero, _CMP_GE_OQ)
+                       & _mm512_cmp_ps_mask(fx0, gw, _CMP_LT_OQ)
+                       & _mm512_cmp_ps_mask(fy0, gh, _CMP_LT_OQ);
+        __m512i    cx0 = _mm512_mask_cvttps_epi32(_mm512_setzero_si512(),
+                       _mm512_cmp_ps_mask(fx0, zero, _CMP_GT_OQ), fx0);
+        __m512i    cy0 = _mm512_mask_cvttps_epi32(_mm512_setzero_si512(),
+                       _mm512_cmp_ps_mask(fy0, zero, _CMP_GT_OQ), fy0);
+        __m512i    cx1 = _mm512_mask_cvttps_epi32(last_col,
+                       _mm512_cmp_ps_mask(fx1, gw_1, _CMP_LT_OQ), fx1);
+        __m512i    cy1 = _mm512_mask_cvttps_epi32(last_row,
+                       _mm512_cmp_ps_mask(fy1, gh_1, _CMP_LT_OQ), fy1);
+
+        _mm512_mask_storeu_ps(wk->tx + i, k, tx);
+        _mm512_mask_storeu_ps(wk->ty + i, k, ty);
         _mm512_mask_storeu_ps(wk->tc + i, k, dc);
         _mm512_mask_storeu_ps(wk->ts + i, k, ds);
         _mm512_mask_storeu_ps(wk->half_b + i, k, add(r0, mul(half_rk, d)));
-        _mm512_mask_storeu_ps(wk->reach + i, k,
-            mul(add(r0, mul(half_rk, add(td, d))), widen));
+        _mm512_mask_storeu_ps(wk->reach + i, k, reach);
         _mm512_mask_storeu_ps(wk->min2 + i, k,
             mul(cos2_ta, add(mul(dc, dc), mul(ds, ds))));
+        /* Out of the grid: the empty run of cells 0..-1. */
+        _mm512_mask_storeu_epi32(wk->cell_from + i, k,
+            _mm512_maskz_add_epi32(in, _mm512_mullo_epi32(cy0, cols), cx0));
+        _mm512_mask_storeu_epi32(wk->cell_to + i, k,
+            _mm512_maskz_add_epi32(in, _mm512_mullo_epi32(cy1, cols),
+                _mm512_add_epi32(cx1, one)));
+        _mm512_mask_storeu_epi32(wk->col_from + i, k, cx0);
+        _mm512_mask_storeu_epi32(wk->col_to + i, k, cx1);
     }
 }
 
@@ -693,18 +715,16 @@ collect_cands_avx512_as(const struct align_grid *g, const float *bx,
 
     for (j = 0; j < nb; j++) {
         float    reach = wk->reach[j];
+        int      q = g->start[wk->cell_from[j]], end = g->start[wk->cell_to[j]];
         __m512   tx, ty, dc, ds, reach2, min2, half_b, ubx, uby, ubc, ubs;
         __m128i  cx0, cx1;
         __m512i  jw;
-        int      win[4], q, end;
 
-        if (!cand_window(g, wk, j, win)) {
+        if (q >= end) {
             continue;
         }
-        q = g->start[win[2] * g->gw + win[0]];
-        end = g->start[win[3] * g->gw + win[1] + 1];
-        cx0 = _mm_set1_epi8((char) win[0]);
-        cx1 = _mm_set1_epi8((char) win[1]);
+        cx0 = _mm_set1_epi8((char) wk->col_from[j]);
+        cx1 = _mm_set1_epi8((char) wk->col_to[j]);
         tx = _mm512_set1_ps(wk->tx[j]);
         ty = _mm512_set1_ps(wk->ty[j]);
         dc = _mm512_set1_ps(wk->tc[j]);

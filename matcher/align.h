@@ -61,6 +61,10 @@ struct align_work {
     /* RK / 2 x distance from A's centre: A's part of a tolerance (the
      * SIMD pairing's, computed once per placement). */
     float    part_a[HM_MAX_MINUTIAE];
+    /* The SIMD pairing's window per B minutia: grid columns col_from..
+     * col_to of the cells cell_from..cell_to - 1 (row by row). */
+    int32_t  cell_from[HM_MAX_MINUTIAE], cell_to[HM_MAX_MINUTIAE];
+    int32_t  col_from[HM_MAX_MINUTIAE], col_to[HM_MAX_MINUTIAE];
     uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
     struct align_cand  cands[ALIGN_CANDS_MAX], sorted[ALIGN_CANDS_MAX];
     uint8_t  step[ALIGN_CANDS_MAX];
