@@ -966,6 +966,126 @@ refit(const struct align_grid *g, const float *bx, const float *by,
     }
 }
 
+#ifdef ALIGN_HAVE_AVX512
+
+/* The overlap (below) 16 minutiae at a time.  The boxes' minima and
+ * maxima are taken per lane, then across lanes: the same values in any
+ * order (min(x, m) keeps m when x is NaN, as the scalar loop does). */
+static ALIGN_AVX512 void
+overlap_avx512(const struct align_grid *g, const float *bx, const float *by,
+    int nb, const struct xform *best_t, struct align_result *res)
+{
+    __m512        minx = _mm512_set1_ps(1e30f), maxx = _mm512_set1_ps(-1e30f);
+    __m512        miny = minx, maxy = maxx;
+    __m512        lox, hix, loy, hiy, m00, m01, m10, m11, ox, oy, ax, ay;
+    struct xform  t;
+    int           i, oa = 0, ob = 0;
+
+    lox = _mm512_set1_ps(g->minx - ALIGN_MARGIN);
+    hix = _mm512_set1_ps(g->maxx + ALIGN_MARGIN);
+    loy = _mm512_set1_ps(g->miny - ALIGN_MARGIN);
+    hiy = _mm512_set1_ps(g->maxy + ALIGN_MARGIN);
+    m00 = _mm512_set1_ps(best_t->m[0][0]);
+    m01 = _mm512_set1_ps(best_t->m[0][1]);
+    m10 = _mm512_set1_ps(best_t->m[1][0]);
+    m11 = _mm512_set1_ps(best_t->m[1][1]);
+    ox = _mm512_set1_ps(best_t->bx);
+    oy = _mm512_set1_ps(best_t->by);
+    ax = _mm512_set1_ps(best_t->ax);
+    ay = _mm512_set1_ps(best_t->ay);
+    for (i = 0; i < nb; i += 16) {
+        __mmask16  k = lanes_upto(i, nb);
+        __m512     x = load_ps(k, bx + i), y = load_ps(k, by + i);
+        __m512     tx = add(add(mul(m00, sub(x, ox)), mul(m01, sub(y, oy))),
+                       ax);
+        __m512     ty = add(add(mul(m10, sub(x, ox)), mul(m11, sub(y, oy))),
+                       ay);
+
+        minx = _mm512_mask_min_ps(minx, k, x, minx);
+        maxx = _mm512_mask_max_ps(maxx, k, x, maxx);
+        miny = _mm512_mask_min_ps(miny, k, y, miny);
+        maxy = _mm512_mask_max_ps(maxy, k, y, maxy);
+        k = _mm512_mask_cmp_ps_mask(k, tx, lox, _CMP_GE_OQ);
+        k = _mm512_mask_cmp_ps_mask(k, tx, hix, _CMP_LE_OQ);
+        k = _mm512_mask_cmp_ps_mask(k, ty, loy, _CMP_GE_OQ);
+        k = _mm512_mask_cmp_ps_mask(k, ty, hiy, _CMP_LE_OQ);
+        ob += __builtin_popcount(k);
+    }
+    if (invert(best_t, &t)) {
+        lox = _mm512_set1_ps(_mm512_reduce_min_ps(minx) - ALIGN_MARGIN);
+        hix = _mm512_set1_ps(_mm512_reduce_max_ps(maxx) + ALIGN_MARGIN);
+        loy = _mm512_set1_ps(_mm512_reduce_min_ps(miny) - ALIGN_MARGIN);
+        hiy = _mm512_set1_ps(_mm512_reduce_max_ps(maxy) + ALIGN_MARGIN);
+        m00 = _mm512_set1_ps(t.m[0][0]);
+        m01 = _mm512_set1_ps(t.m[0][1]);
+        m10 = _mm512_set1_ps(t.m[1][0]);
+        m11 = _mm512_set1_ps(t.m[1][1]);
+        ox = _mm512_set1_ps(t.bx);
+        oy = _mm512_set1_ps(t.by);
+        ax = _mm512_set1_ps(t.ax);
+        ay = _mm512_set1_ps(t.ay);
+        for (i = 0; i < g->n; i += 16) {
+            __mmask16  k = lanes_upto(i, g->n);
+            __m512     x = sub(load_ps(k, g->x + i), ox);
+            __m512     y = sub(load_ps(k, g->y + i), oy);
+            __m512     tx = add(add(mul(m00, x), mul(m01, y)), ax);
+            __m512     ty = add(add(mul(m10, x), mul(m11, y)), ay);
+
+            k = _mm512_mask_cmp_ps_mask(k, tx, lox, _CMP_GE_OQ);
+            k = _mm512_mask_cmp_ps_mask(k, tx, hix, _CMP_LE_OQ);
+            k = _mm512_mask_cmp_ps_mask(k, ty, loy, _CMP_GE_OQ);
+            k = _mm512_mask_cmp_ps_mask(k, ty, hiy, _CMP_LE_OQ);
+            oa += __builtin_popcount(k);
+        }
+    }
+    res->overlap_a = oa;
+    res->overlap_b = ob;
+}
+
+#endif /* ALIGN_HAVE_AVX512 */
+
+/* Overlap under the best placement t: the minutiae of each print that
+ * fall inside the other's box, in the other's frame. */
+static void
+overlap(const struct align_grid *g, const float *bx, const float *by,
+    int nb, const struct xform *best_t, struct align_result *res)
+{
+    struct xform  t;
+    float         minx = 1e30f, maxx = -1e30f, miny = 1e30f, maxy = -1e30f;
+    int           i, oa = 0, ob = 0;
+
+#ifdef ALIGN_HAVE_AVX512
+    if (align_simd) {
+        overlap_avx512(g, bx, by, nb, best_t, res);
+        return;
+    }
+#endif
+    for (i = 0; i < nb; i++) {
+        float  x = bx[i] - best_t->bx, y = by[i] - best_t->by;
+        float  tx = best_t->m[0][0] * x + best_t->m[0][1] * y + best_t->ax;
+        float  ty = best_t->m[1][0] * x + best_t->m[1][1] * y + best_t->ay;
+
+        minx = bx[i] < minx ? bx[i] : minx;
+        maxx = bx[i] > maxx ? bx[i] : maxx;
+        miny = by[i] < miny ? by[i] : miny;
+        maxy = by[i] > maxy ? by[i] : maxy;
+        ob += tx >= g->minx - ALIGN_MARGIN && tx <= g->maxx + ALIGN_MARGIN
+            && ty >= g->miny - ALIGN_MARGIN && ty <= g->maxy + ALIGN_MARGIN;
+    }
+    if (invert(best_t, &t)) {
+        for (i = 0; i < g->n; i++) {
+            float  x = g->x[i] - t.bx, y = g->y[i] - t.by;
+            float  tx = t.m[0][0] * x + t.m[0][1] * y + t.ax;
+            float  ty = t.m[1][0] * x + t.m[1][1] * y + t.ay;
+
+            oa += tx >= minx - ALIGN_MARGIN && tx <= maxx + ALIGN_MARGIN
+                && ty >= miny - ALIGN_MARGIN && ty <= maxy + ALIGN_MARGIN;
+        }
+    }
+    res->overlap_a = oa;
+    res->overlap_b = ob;
+}
+
 void
 align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     int nb, const struct mcc_point *pa, const struct mcc_point *pb,
@@ -979,10 +1099,9 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
                   kbx[HM_MAX_MINUTIAE], kby[HM_MAX_MINUTIAE],
                   kbc[HM_MAX_MINUTIAE], kbs[HM_MAX_MINUTIAE];
     struct xform  t, best_t;
-    float         minx = 1e30f, maxx = -1e30f, miny = 1e30f, maxy = -1e30f;
     uint8_t       bt[HM_MAX_MINUTIAE];
     float         best_w;
-    int           i, m, best, oa = 0, ob = 0;
+    int           i, m, best;
 
     for (i = 0; i < nb; i++) {
         bt[i] = b[i].type;
@@ -1037,32 +1156,6 @@ align_consolidate(const struct align_grid *g, const struct mcc_point *b,
     }
     res->weighted = best_w;
 
-    /* Overlap under the best placement: the minutiae of each print that
-     * fall inside the other's box, in the other's frame. */
-    for (i = 0; i < nb; i++) {
-        float  x = bx[i] - best_t.bx, y = by[i] - best_t.by;
-        float  tx = best_t.m[0][0] * x + best_t.m[0][1] * y + best_t.ax;
-        float  ty = best_t.m[1][0] * x + best_t.m[1][1] * y + best_t.ay;
-
-        minx = bx[i] < minx ? bx[i] : minx;
-        maxx = bx[i] > maxx ? bx[i] : maxx;
-        miny = by[i] < miny ? by[i] : miny;
-        maxy = by[i] > maxy ? by[i] : maxy;
-        ob += tx >= g->minx - ALIGN_MARGIN && tx <= g->maxx + ALIGN_MARGIN
-            && ty >= g->miny - ALIGN_MARGIN && ty <= g->maxy + ALIGN_MARGIN;
-    }
-    if (invert(&best_t, &t)) {
-        for (i = 0; i < g->n; i++) {
-            float  x = g->x[i] - t.bx, y = g->y[i] - t.by;
-            float  tx = t.m[0][0] * x + t.m[0][1] * y + t.ax;
-            float  ty = t.m[1][0] * x + t.m[1][1] * y + t.ay;
-
-            oa += tx >= minx - ALIGN_MARGIN && tx <= maxx + ALIGN_MARGIN
-                && ty >= miny - ALIGN_MARGIN && ty <= maxy + ALIGN_MARGIN;
-        }
-    }
+    overlap(g, bx, by, nb, &best_t, res);
     res->paired = best;
-
-    res->overlap_a = oa;
-    res->overlap_b = ob;
 }
