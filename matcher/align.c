@@ -71,9 +71,9 @@
 static float           unit_cos[256], unit_sin[256];
 static pthread_once_t  align_once = PTHREAD_ONCE_INIT;
 #ifdef ALIGN_HAVE_AVX512
-/* 1: the pairing runs on AVX-512 (F, BW, VL); HUELLA_ALIGN_ISA=scalar
- * forces 0. */
-static int             align_simd;
+/* The CPU has AVX-512 F, BW and VL; the pairing uses them (not with
+ * HUELLA_ALIGN_ISA=scalar, or as align_pairing_simd() says). */
+static int             align_simd_usable, align_simd;
 #endif
 
 static void
@@ -89,10 +89,26 @@ align_init(void)
     const char  *cap = getenv("HUELLA_ALIGN_ISA");
 
     __builtin_cpu_init();
-    align_simd = __builtin_cpu_supports("avx512f")
+    align_simd_usable = __builtin_cpu_supports("avx512f")
         && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vl");
+    align_simd = align_simd_usable
         && !(cap != NULL && strcmp(cap, "scalar") == 0);
+#endif
+}
+
+int
+align_pairing_simd(int on)
+{
+    pthread_once(&align_once, align_init);
+#ifdef ALIGN_HAVE_AVX512
+    if (on >= 0) {
+        align_simd = align_simd_usable && on;
+    }
+    return align_simd;
+#else
+    (void) on;
+    return 0;
 #endif
 }
 
