@@ -1,7 +1,8 @@
 /*
  * fvc_data.h -- the real FVC templates of $HUELLA_SHARED/data for a unit
  * test: where they are, and one read, parsed and encoded into the stored
- * form the matcher compares.  Used by test_prefilter.c and test_search.c.
+ * form the matcher compares.  Used by test_prefilter.c, test_search.c and
+ * test_align.c.
  * Header-only on purpose: each test program is a single translation unit.
  */
 

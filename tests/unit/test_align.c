@@ -1,0 +1,283 @@
+/*
+ * test_align.c -- the global step's AVX-512 pairing (align.c) against its
+ * scalar code, on the real FVC templates.
+ *
+ * Owns: checks that hm_compare() scores every ordered pair of the four
+ * sets, and templates dense enough to overflow the candidate list, the
+ * same to the last bit with the pairing on AVX-512 and on the scalar path
+ * (under both paths of the local step), and that align_consolidate() under
+ * many placements (random anchors, a turned and stretched copy, a dense
+ * grid) leaves the same result and the same pairs either way.  Where the
+ * CPU lacks AVX-512 both runs take the scalar path and agree trivially.
+ */
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align.h"
+#include "fvc_data.h"
+#include "match.h"
+#include "mcc.h"
+
+#define PER_SET  80
+#define DENSE    2
+#define ALL      (PER_SET + DENSE)
+
+static const char  *sets[] = { "fvc2002/DB1_B", "fvc2002/DB2_B",
+    "fvc2004/DB1_B", "fvc2004/DB2_B" };
+
+static void
+load_real(int set, int finger, int imp, struct stored *st)
+{
+    char  path[1024];
+
+    snprintf(path, sizeof(path), "%s/data/%s/%d_%d.iso", shared_dir(),
+        sets[set], finger, imp);
+    ck_assert_msg(load_path(path, st) == 0, "cannot load %s "
+        "(set HUELLA_SHARED)", path);
+}
+
+/* Minutiae 2 px apart, nearly parallel: every minutia has far more
+ * pairing candidates than the list keeps (ALIGN_CANDS_MAX), so the SIMD
+ * scan gives up and the scalar scan keeping the first runs. */
+static void
+dense_stored(int side, int count, int shift, unsigned seed, struct stored *st)
+{
+    static struct hm_fingerprint  fp;
+    char                          err[256];
+    int                           i;
+
+    memset(&fp, 0, sizeof(fp));
+    fp.width = 300;
+    fp.height = 400;
+    fp.res_x = fp.res_y = 197;
+    fp.count = (uint16_t) count;
+    for (i = 0; i < count; i++) {
+        seed = seed * 1103515245u + 12345u;
+        fp.m[i].x = (uint16_t) (100 + shift + 2 * (i % side));
+        fp.m[i].y = (uint16_t) (150 + shift + 2 * (i / side));
+        fp.m[i].angle = (uint8_t) (60 + (seed >> 16) % 8);
+        fp.m[i].type = (uint8_t) (1 + (seed >> 20) % 2);
+    }
+    st->bytes = malloc(HM_STORED_MAX);
+    ck_assert_ptr_nonnull(st->bytes);
+    st->len = hm_encode(&fp, st->bytes, HM_STORED_MAX, err, sizeof(err));
+    ck_assert_msg(st->len > 0, "%s", err);
+}
+
+/* Every minutia of a stored template, as compare.c reads them. */
+static int
+points_of(const struct stored *st, struct mcc_point *pt)
+{
+    struct mcc_header  h;
+    int                i;
+
+    ck_assert_int_eq(mcc_header_read(st->bytes, (size_t) st->len, &h), 0);
+    for (i = 0; i < h.minutiae; i++) {
+        mcc_point_decode(st->bytes + MCC_HEADER_BYTES
+            + (size_t) h.cylinders * MCC_CYL_BYTES
+            + (size_t) i * MCC_MINUTIA_BYTES, &pt[i]);
+    }
+    return h.minutiae;
+}
+
+START_TEST(scores_same_on_both_paths)
+{
+    static struct stored  t[ALL];
+    static double         scalar[ALL][ALL];
+    struct hm_scratch    *scratch = hm_scratch_new();
+    int                   s, i, j, local, way, differ = 0, nonzero = 0;
+    int                   local_default = mcc_compare_simd(-1);
+
+    ck_assert_ptr_nonnull(scratch);
+    for (i = 0; i < DENSE; i++) {
+        dense_stored(16, 200, 3 * i, 7 + (unsigned) i, &t[PER_SET + i]);
+    }
+    for (s = 0; s < 4; s++) {
+        for (i = 0; i < PER_SET; i++) {
+            load_real(s, 101 + i / 8, 1 + i % 8, &t[i]);
+        }
+        for (local = 0; local < 2; local++) {
+            mcc_compare_simd(local);
+            for (way = 0; way < 2; way++) {
+                align_pairing_simd(way);
+                for (i = 0; i < ALL; i++) {
+                    struct hm_probe  *probe = hm_probe_new(t[i].bytes,
+                        (size_t) t[i].len);
+
+                    ck_assert_ptr_nonnull(probe);
+                    for (j = 0; j < ALL; j++) {
+                        double  v = hm_compare(probe, t[j].bytes,
+                            (size_t) t[j].len, scratch);
+
+                        if (way == 0) {
+                            scalar[i][j] = v;
+                            nonzero += v > 0.0;
+                        } else if (memcmp(&v, &scalar[i][j], sizeof(v))
+                                   != 0 && differ++ < 5)
+                        {
+                            fprintf(stderr, "%s %d %d (local step %d): "
+                                "%.17g AVX-512, %.17g scalar\n", sets[s], i,
+                                j, local, v, scalar[i][j]);
+                        }
+                    }
+                    hm_probe_free(probe);
+                }
+            }
+        }
+        for (i = 0; i < PER_SET; i++) {
+            free(t[i].bytes);
+        }
+    }
+    for (i = 0; i < DENSE; i++) {
+        free(t[PER_SET + i].bytes);
+    }
+    mcc_compare_simd(local_default);
+    ck_assert_int_eq(differ, 0);
+    ck_assert_int_gt(nonzero, 2 * 4 * PER_SET * (PER_SET - 1) / 2);
+    if (!align_pairing_simd(1)) {
+        fprintf(stderr, "scores_same_on_both_paths: no AVX-512 here, "
+            "scalar path only\n");
+    }
+    hm_scratch_free(scratch);
+}
+END_TEST
+
+static unsigned
+rng(unsigned *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return *state >> 8;
+}
+
+/* align_consolidate() of b on a's grid with the k anchors given, on both
+ * paths: the same result and the same last pairing, bit for bit.
+ * Returns the pairs found. */
+static int
+consolidate_both_ways(const struct mcc_point *a, int na,
+    const struct mcc_point *b, int nb, const struct mcc_point *pa,
+    const struct mcc_point *pb, const float *w, int k)
+{
+    static struct align_grid  g;
+    static struct align_work  wk[2];
+    struct align_result       res[2];
+    int                       way;
+
+    align_grid_build(a, na, &g);
+    for (way = 0; way < 2; way++) {
+        align_pairing_simd(way);
+        memset(&wk[way], 0, sizeof(wk[way]));
+        memset(&res[way], 0, sizeof(res[way]));
+        align_consolidate(&g, b, nb, pa, pb, w, k, &wk[way], &res[way]);
+    }
+    ck_assert_int_eq(res[1].paired, res[0].paired);
+    ck_assert_int_eq(res[1].overlap_a, res[0].overlap_a);
+    ck_assert_int_eq(res[1].overlap_b, res[0].overlap_b);
+    ck_assert_msg(memcmp(&res[1].weighted, &res[0].weighted,
+        sizeof(float)) == 0, "weighted %.9g AVX-512, %.9g scalar",
+        res[1].weighted, res[0].weighted);
+    ck_assert_msg(memcmp(&wk[1].weighted, &wk[0].weighted,
+        sizeof(float)) == 0, "last pairing %.9g AVX-512, %.9g scalar",
+        wk[1].weighted, wk[0].weighted);
+    ck_assert(memcmp(wk[1].pair_a, wk[0].pair_a, sizeof(wk[0].pair_a))
+        == 0);
+    ck_assert(memcmp(wk[1].pair_b, wk[0].pair_b, sizeof(wk[0].pair_b))
+        == 0);
+    return res[0].paired;
+}
+
+START_TEST(consolidation_same_on_both_paths)
+{
+    static struct mcc_point  a[HM_MAX_MINUTIAE], b[HM_MAX_MINUTIAE];
+    struct mcc_point         pa[8], pb[8];
+    float                    w[8];
+    struct stored            sa, sb;
+    unsigned                 seed = 1;
+    int                      s, f, trial, i, k, na, nb, paired = 0;
+    int                      simd_default = align_pairing_simd(-1);
+
+    /* Genuine and impostor pairs, placed by random anchors: mostly poor
+     * placements, so the single-anchor fallbacks run too. */
+    for (s = 0; s < 4; s++) {
+        for (f = 0; f < 10; f++) {
+            load_real(s, 101 + f, 1, &sa);
+            load_real(s, 101 + (f + f % 2) % 10, 2 + f % 7, &sb);
+            na = points_of(&sa, a);
+            nb = points_of(&sb, b);
+            for (trial = 0; trial < 20; trial++) {
+                k = 1 + (int) (rng(&seed) % 6);
+                for (i = 0; i < k; i++) {
+                    pa[i] = a[rng(&seed) % (unsigned) na];
+                    pb[i] = b[rng(&seed) % (unsigned) nb];
+                    w[i] = (float) (1 + rng(&seed) % 100) / 100.0f;
+                }
+                consolidate_both_ways(a, na, b, nb, pa, pb, w, k);
+            }
+            /* A turned, stretched and shifted copy of a, anchored on true
+             * pairs: many pairs, so the affine refit and the pairing
+             * under a stretching placement run. */
+            for (i = 0; i < na; i++) {
+                float  x = a[i].x - 150.0f, y = a[i].y - 200.0f;
+
+                b[i] = a[i];
+                b[i].x = 1.12f * (0.94f * x - 0.34f * y) + 170.0f
+                    + (float) (rng(&seed) % 5) - 2.0f;
+                b[i].y = 0.9f * (0.34f * x + 0.94f * y) + 190.0f
+                    + (float) (rng(&seed) % 5) - 2.0f;
+                b[i].angle_units = (uint8_t) (a[i].angle_units + 14);
+            }
+            for (k = 1; k <= 6; k++) {
+                for (i = 0; i < k; i++) {
+                    int  c = (int) (rng(&seed) % (unsigned) na);
+
+                    pa[i] = a[c];
+                    pb[i] = b[c];
+                    w[i] = 1.0f;
+                }
+                paired += consolidate_both_ways(a, na, b, na, pa, pb, w,
+                    k);
+            }
+            free(sa.bytes);
+            free(sb.bytes);
+        }
+    }
+    /* The copies pair most of their minutiae (the refit has run). */
+    ck_assert_int_gt(paired, 4 * 10 * 6 * 10);
+    /* Dense grids: the candidate list overflows. */
+    dense_stored(16, 255, 0, 1, &sa);
+    dense_stored(14, 196, 3, 2, &sb);
+    na = points_of(&sa, a);
+    nb = points_of(&sb, b);
+    for (k = 1; k <= 3; k++) {
+        pa[k - 1] = a[k * 40];
+        pb[k - 1] = b[k * 30];
+        w[k - 1] = 1.0f;
+        consolidate_both_ways(a, na, b, nb, pa, pb, w, k);
+        consolidate_both_ways(b, nb, a, na, pb, pa, w, k);
+    }
+    free(sa.bytes);
+    free(sb.bytes);
+    align_pairing_simd(simd_default);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite    *s = suite_create("align");
+    TCase    *tc = tcase_create("pairing");
+    SRunner  *sr;
+    int       failed;
+
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, scores_same_on_both_paths);
+    tcase_add_test(tc, consolidation_same_on_both_paths);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
