@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "align.h"
 #include "match.h"
 #include "mcc.h"
 
@@ -244,6 +245,8 @@ main(int argc, char **argv)
     printf("checksum              %.3f\n", checksum);
     printf("local step            %s (HUELLA_COMPARE_ISA=scalar: the "
         "fallback)\n", mcc_compare_simd(-1) ? "AVX-512" : "scalar");
+    printf("pairing               %s (HUELLA_ALIGN_ISA=scalar: the "
+        "fallback)\n", align_pairing_simd(-1) ? "AVX-512" : "scalar");
     free(lat);
     hm_scratch_free(scratch);
     return 0;
