@@ -76,6 +76,21 @@ static pthread_once_t  align_once = PTHREAD_ONCE_INIT;
 static int             align_simd_usable, align_simd;
 #endif
 
+#ifdef ALIGN_HAVE_AVX512
+static void
+align_isa_init(void)
+{
+    const char  *cap = getenv("HUELLA_ALIGN_ISA");
+
+    __builtin_cpu_init();
+    align_simd_usable = __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl");
+    align_simd = align_simd_usable
+        && !(cap != NULL && strcmp(cap, "scalar") == 0);
+}
+#endif
+
 static void
 align_init(void)
 {
@@ -86,14 +101,7 @@ align_init(void)
         unit_sin[i] = (float) sin(i * (2.0 * M_PI / 256.0));
     }
 #ifdef ALIGN_HAVE_AVX512
-    const char  *cap = getenv("HUELLA_ALIGN_ISA");
-
-    __builtin_cpu_init();
-    align_simd_usable = __builtin_cpu_supports("avx512f")
-        && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl");
-    align_simd = align_simd_usable
-        && !(cap != NULL && strcmp(cap, "scalar") == 0);
+    align_isa_init();
 #endif
 }
 
@@ -654,8 +662,9 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
     m11 = _mm512_set1_ps(t->m[1][1]);
     ox = _mm512_set1_ps(t->bx);
     oy = _mm512_set1_ps(t->by);
+    /* B, and the grid cells within reach of each B minutia, found as
+     * collect_cands() finds them. */
     for (i = 0; i < nb; i += 16) {
-        /* x0, y0: the grid's origin; fx0 etc.: as collect_cands() */
         __mmask16  k = lanes_upto(i, nb);
         __m512     c = load_ps(k, bc + i), s = load_ps(k, bs + i);
         __m512     x = sub(load_ps(k, bx + i), ox);
@@ -667,7 +676,6 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
         __m512     d = _mm512_sqrt_ps(add(mul(x, x), mul(y, y)));
         __m512     td = t->rigid ? d
                        : _mm512_sqrt_ps(add(mul(rx, rx), mul(ry, ry)));
-
         __m512     tx = add(rx, ax), ty = add(ry, ay);
         __m512     reach = mul(add(r0, mul(half_rk, add(td, d))), widen);
         __m512     fx0 = mul(sub(sub(tx, reach), x0), per_cell);
@@ -695,7 +703,7 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
         _mm512_mask_storeu_ps(wk->reach + i, k, reach);
         _mm512_mask_storeu_ps(wk->min2 + i, k,
             mul(cos2_ta, add(mul(dc, dc), mul(ds, ds))));
-        /* Out of the grid: the empty run of cells 0..-1. */
+        /* Out of the grid: the empty run of cells from 0 to 0. */
         _mm512_mask_storeu_epi32(wk->cell_from + i, k,
             _mm512_maskz_add_epi32(in, _mm512_mullo_epi32(cy0, cols), cx0));
         _mm512_mask_storeu_epi32(wk->cell_to + i, k,
