@@ -594,6 +594,55 @@ sub(__m512 a, __m512 b)
     return _mm512_sub_ps(a, b);
 }
 
+/* A transform with each of its numbers in all 16 lanes. */
+struct xform16 {
+    __m512  m00, m01, m10, m11, bx, by, ax, ay;
+};
+
+static inline __attribute__((always_inline)) ALIGN_AVX512 struct xform16
+broadcast(const struct xform *t)
+{
+    struct xform16  v;
+
+    v.m00 = _mm512_set1_ps(t->m[0][0]);
+    v.m01 = _mm512_set1_ps(t->m[0][1]);
+    v.m10 = _mm512_set1_ps(t->m[1][0]);
+    v.m11 = _mm512_set1_ps(t->m[1][1]);
+    v.bx = _mm512_set1_ps(t->bx);
+    v.by = _mm512_set1_ps(t->by);
+    v.ax = _mm512_set1_ps(t->ax);
+    v.ay = _mm512_set1_ps(t->ay);
+    return v;
+}
+
+/* The linear part of v on (x, y), m (x, y), as the scalar code has it. */
+static inline __attribute__((always_inline)) ALIGN_AVX512 void
+turn(const struct xform16 *v, __m512 x, __m512 y, __m512 *rx, __m512 *ry)
+{
+    *rx = add(mul(v->m00, x), mul(v->m01, y));
+    *ry = add(mul(v->m10, x), mul(v->m11, y));
+}
+
+/* v on the points (x, y): m (x - b) + a. */
+static inline __attribute__((always_inline)) ALIGN_AVX512 void
+apply(const struct xform16 *v, __m512 x, __m512 y, __m512 *tx, __m512 *ty)
+{
+    turn(v, sub(x, v->bx), sub(y, v->by), tx, ty);
+    *tx = add(*tx, v->ax);
+    *ty = add(*ty, v->ay);
+}
+
+/* The lanes of k whose (x, y) lies in [lox, hix] x [loy, hiy]. */
+static inline __attribute__((always_inline)) ALIGN_AVX512 __mmask16
+in_box(__mmask16 k, __m512 x, __m512 y, __m512 lox, __m512 hix, __m512 loy,
+    __m512 hiy)
+{
+    k = _mm512_mask_cmp_ps_mask(k, x, lox, _CMP_GE_OQ);
+    k = _mm512_mask_cmp_ps_mask(k, x, hix, _CMP_LE_OQ);
+    k = _mm512_mask_cmp_ps_mask(k, y, loy, _CMP_GE_OQ);
+    return _mm512_mask_cmp_ps_mask(k, y, hiy, _CMP_LE_OQ);
+}
+
 /* place(), and A's part of each tolerance, (0.5 RK) |a - a0| (the scalar
  * scan computes it per candidate). */
 static ALIGN_AVX512 void
@@ -616,30 +665,20 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
     const __m512i last_row = _mm512_set1_epi32(g->gh - 1);
     const __m512i cols = _mm512_set1_epi32(g->gw);
     const __m512i one = _mm512_set1_epi32(1);
-    __m512        m00, m01, m10, m11, ox, oy, ax, ay;
-    int           i;
+    struct xform16  v;
+    __m512          ax, ay;
+    int             i;
 
     if (!t->rigid) {
-        m00 = _mm512_set1_ps(ti->m[0][0]);
-        m01 = _mm512_set1_ps(ti->m[0][1]);
-        m10 = _mm512_set1_ps(ti->m[1][0]);
-        m11 = _mm512_set1_ps(ti->m[1][1]);
-        ox = _mm512_set1_ps(ti->bx);
-        oy = _mm512_set1_ps(ti->by);
-        ax = _mm512_set1_ps(ti->ax);
-        ay = _mm512_set1_ps(ti->ay);
+        v = broadcast(ti);
         for (i = 0; i < g->n; i += 16) {
             __mmask16  k = lanes_upto(i, g->n);
-            __m512     c = load_ps(k, g->c + i), s = load_ps(k, g->s + i);
-            __m512     x = sub(load_ps(k, g->x + i), ox);
-            __m512     y = sub(load_ps(k, g->y + i), oy);
-            __m512     dc = add(mul(m00, c), mul(m01, s));
-            __m512     ds = add(mul(m10, c), mul(m11, s));
+            __m512     ux, uy, dc, ds;
 
-            _mm512_mask_storeu_ps(wk->ux + i, k,
-                add(add(mul(m00, x), mul(m01, y)), ax));
-            _mm512_mask_storeu_ps(wk->uy + i, k,
-                add(add(mul(m10, x), mul(m11, y)), ay));
+            apply(&v, load_ps(k, g->x + i), load_ps(k, g->y + i), &ux, &uy);
+            turn(&v, load_ps(k, g->c + i), load_ps(k, g->s + i), &dc, &ds);
+            _mm512_mask_storeu_ps(wk->ux + i, k, ux);
+            _mm512_mask_storeu_ps(wk->uy + i, k, uy);
             _mm512_mask_storeu_ps(wk->uc + i, k, dc);
             _mm512_mask_storeu_ps(wk->us + i, k, ds);
             _mm512_mask_storeu_ps(wk->umin2 + i, k,
@@ -656,44 +695,41 @@ place_avx512(const struct align_grid *g, const float *bx, const float *by,
         _mm512_mask_storeu_ps(wk->part_a + i, k,
             mul(half_rk, _mm512_sqrt_ps(add(mul(ex, ex), mul(ey, ey)))));
     }
-    m00 = _mm512_set1_ps(t->m[0][0]);
-    m01 = _mm512_set1_ps(t->m[0][1]);
-    m10 = _mm512_set1_ps(t->m[1][0]);
-    m11 = _mm512_set1_ps(t->m[1][1]);
-    ox = _mm512_set1_ps(t->bx);
-    oy = _mm512_set1_ps(t->by);
+    v = broadcast(t);
     /* B, and the grid cells within reach of each B minutia, found as
      * collect_cands() finds them. */
     for (i = 0; i < nb; i += 16) {
         __mmask16  k = lanes_upto(i, nb);
-        __m512     c = load_ps(k, bc + i), s = load_ps(k, bs + i);
-        __m512     x = sub(load_ps(k, bx + i), ox);
-        __m512     y = sub(load_ps(k, by + i), oy);
-        __m512     dc = add(mul(m00, c), mul(m01, s));
-        __m512     ds = add(mul(m10, c), mul(m11, s));
-        __m512     rx = add(mul(m00, x), mul(m01, y));
-        __m512     ry = add(mul(m10, x), mul(m11, y));
-        __m512     d = _mm512_sqrt_ps(add(mul(x, x), mul(y, y)));
-        __m512     td = t->rigid ? d
-                       : _mm512_sqrt_ps(add(mul(rx, rx), mul(ry, ry)));
-        __m512     tx = add(rx, ax), ty = add(ry, ay);
-        __m512     reach = mul(add(r0, mul(half_rk, add(td, d))), widen);
-        __m512     fx0 = mul(sub(sub(tx, reach), x0), per_cell);
-        __m512     fy0 = mul(sub(sub(ty, reach), y0), per_cell);
-        __m512     fx1 = mul(sub(add(tx, reach), x0), per_cell);
-        __m512     fy1 = mul(sub(add(ty, reach), y0), per_cell);
-        __mmask16  in = _mm512_cmp_ps_mask(fx1, zero, _CMP_GE_OQ)
-                       & _mm512_cmp_ps_mask(fy1, zero, _CMP_GE_OQ)
-                       & _mm512_cmp_ps_mask(fx0, gw, _CMP_LT_OQ)
-                       & _mm512_cmp_ps_mask(fy0, gh, _CMP_LT_OQ);
-        __m512i    cx0 = _mm512_mask_cvttps_epi32(_mm512_setzero_si512(),
-                       _mm512_cmp_ps_mask(fx0, zero, _CMP_GT_OQ), fx0);
-        __m512i    cy0 = _mm512_mask_cvttps_epi32(_mm512_setzero_si512(),
-                       _mm512_cmp_ps_mask(fy0, zero, _CMP_GT_OQ), fy0);
-        __m512i    cx1 = _mm512_mask_cvttps_epi32(last_col,
-                       _mm512_cmp_ps_mask(fx1, gw_1, _CMP_LT_OQ), fx1);
-        __m512i    cy1 = _mm512_mask_cvttps_epi32(last_row,
-                       _mm512_cmp_ps_mask(fy1, gh_1, _CMP_LT_OQ), fy1);
+        __m512     x = sub(load_ps(k, bx + i), v.bx);
+        __m512     y = sub(load_ps(k, by + i), v.by);
+        __m512     dc, ds, rx, ry, d, td, tx, ty, reach;
+        __m512     fx0, fy0, fx1, fy1;
+        __mmask16  in;
+        __m512i    cx0, cy0, cx1, cy1;
+
+        turn(&v, load_ps(k, bc + i), load_ps(k, bs + i), &dc, &ds);
+        turn(&v, x, y, &rx, &ry);
+        d = _mm512_sqrt_ps(add(mul(x, x), mul(y, y)));
+        td = t->rigid ? d : _mm512_sqrt_ps(add(mul(rx, rx), mul(ry, ry)));
+        tx = add(rx, v.ax);
+        ty = add(ry, v.ay);
+        reach = mul(add(r0, mul(half_rk, add(td, d))), widen);
+        fx0 = mul(sub(sub(tx, reach), x0), per_cell);
+        fy0 = mul(sub(sub(ty, reach), y0), per_cell);
+        fx1 = mul(sub(add(tx, reach), x0), per_cell);
+        fy1 = mul(sub(add(ty, reach), y0), per_cell);
+        in = _mm512_cmp_ps_mask(fx1, zero, _CMP_GE_OQ)
+            & _mm512_cmp_ps_mask(fy1, zero, _CMP_GE_OQ)
+            & _mm512_cmp_ps_mask(fx0, gw, _CMP_LT_OQ)
+            & _mm512_cmp_ps_mask(fy0, gh, _CMP_LT_OQ);
+        cx0 = _mm512_mask_cvttps_epi32(_mm512_setzero_si512(),
+            _mm512_cmp_ps_mask(fx0, zero, _CMP_GT_OQ), fx0);
+        cy0 = _mm512_mask_cvttps_epi32(_mm512_setzero_si512(),
+            _mm512_cmp_ps_mask(fy0, zero, _CMP_GT_OQ), fy0);
+        cx1 = _mm512_mask_cvttps_epi32(last_col,
+            _mm512_cmp_ps_mask(fx1, gw_1, _CMP_LT_OQ), fx1);
+        cy1 = _mm512_mask_cvttps_epi32(last_row,
+            _mm512_cmp_ps_mask(fy1, gh_1, _CMP_LT_OQ), fy1);
 
         _mm512_mask_storeu_ps(wk->tx + i, k, tx);
         _mm512_mask_storeu_ps(wk->ty + i, k, ty);
@@ -739,7 +775,8 @@ collect_cands_avx512_as(const struct align_grid *g, const float *bx,
 
     for (j = 0; j < nb; j++) {
         float    reach = wk->reach[j];
-        int      q = g->start[wk->cell_from[j]], end = g->start[wk->cell_to[j]];
+        int      q = g->start[wk->cell_from[j]];
+        int      end = g->start[wk->cell_to[j]];
         __m512   tx, ty, dc, ds, reach2, min2, half_b, ubx, uby, ubc, ubs;
         __m128i  cx0, cx1;
         __m512i  jw;
@@ -999,67 +1036,40 @@ static ALIGN_AVX512 void
 overlap_avx512(const struct align_grid *g, const float *bx, const float *by,
     int nb, const struct xform *best_t, struct align_result *res)
 {
-    __m512        minx = _mm512_set1_ps(1e30f), maxx = _mm512_set1_ps(-1e30f);
-    __m512        miny = minx, maxy = maxx;
-    __m512        lox, hix, loy, hiy, m00, m01, m10, m11, ox, oy, ax, ay;
-    struct xform  t;
-    int           i, oa = 0, ob = 0;
+    __m512          minx = _mm512_set1_ps(1e30f);
+    __m512          maxx = _mm512_set1_ps(-1e30f);
+    __m512          miny = minx, maxy = maxx, lox, hix, loy, hiy;
+    struct xform16  v = broadcast(best_t);
+    struct xform    t;
+    int             i, oa = 0, ob = 0;
 
     lox = _mm512_set1_ps(g->minx - ALIGN_MARGIN);
     hix = _mm512_set1_ps(g->maxx + ALIGN_MARGIN);
     loy = _mm512_set1_ps(g->miny - ALIGN_MARGIN);
     hiy = _mm512_set1_ps(g->maxy + ALIGN_MARGIN);
-    m00 = _mm512_set1_ps(best_t->m[0][0]);
-    m01 = _mm512_set1_ps(best_t->m[0][1]);
-    m10 = _mm512_set1_ps(best_t->m[1][0]);
-    m11 = _mm512_set1_ps(best_t->m[1][1]);
-    ox = _mm512_set1_ps(best_t->bx);
-    oy = _mm512_set1_ps(best_t->by);
-    ax = _mm512_set1_ps(best_t->ax);
-    ay = _mm512_set1_ps(best_t->ay);
     for (i = 0; i < nb; i += 16) {
         __mmask16  k = lanes_upto(i, nb);
-        __m512     x = load_ps(k, bx + i), y = load_ps(k, by + i);
-        __m512     tx = add(add(mul(m00, sub(x, ox)), mul(m01, sub(y, oy))),
-                       ax);
-        __m512     ty = add(add(mul(m10, sub(x, ox)), mul(m11, sub(y, oy))),
-                       ay);
+        __m512     x = load_ps(k, bx + i), y = load_ps(k, by + i), tx, ty;
 
+        apply(&v, x, y, &tx, &ty);
         minx = _mm512_mask_min_ps(minx, k, x, minx);
         maxx = _mm512_mask_max_ps(maxx, k, x, maxx);
         miny = _mm512_mask_min_ps(miny, k, y, miny);
         maxy = _mm512_mask_max_ps(maxy, k, y, maxy);
-        k = _mm512_mask_cmp_ps_mask(k, tx, lox, _CMP_GE_OQ);
-        k = _mm512_mask_cmp_ps_mask(k, tx, hix, _CMP_LE_OQ);
-        k = _mm512_mask_cmp_ps_mask(k, ty, loy, _CMP_GE_OQ);
-        k = _mm512_mask_cmp_ps_mask(k, ty, hiy, _CMP_LE_OQ);
-        ob += __builtin_popcount(k);
+        ob += __builtin_popcount(in_box(k, tx, ty, lox, hix, loy, hiy));
     }
     if (invert(best_t, &t)) {
         lox = _mm512_set1_ps(_mm512_reduce_min_ps(minx) - ALIGN_MARGIN);
         hix = _mm512_set1_ps(_mm512_reduce_max_ps(maxx) + ALIGN_MARGIN);
         loy = _mm512_set1_ps(_mm512_reduce_min_ps(miny) - ALIGN_MARGIN);
         hiy = _mm512_set1_ps(_mm512_reduce_max_ps(maxy) + ALIGN_MARGIN);
-        m00 = _mm512_set1_ps(t.m[0][0]);
-        m01 = _mm512_set1_ps(t.m[0][1]);
-        m10 = _mm512_set1_ps(t.m[1][0]);
-        m11 = _mm512_set1_ps(t.m[1][1]);
-        ox = _mm512_set1_ps(t.bx);
-        oy = _mm512_set1_ps(t.by);
-        ax = _mm512_set1_ps(t.ax);
-        ay = _mm512_set1_ps(t.ay);
+        v = broadcast(&t);
         for (i = 0; i < g->n; i += 16) {
             __mmask16  k = lanes_upto(i, g->n);
-            __m512     x = sub(load_ps(k, g->x + i), ox);
-            __m512     y = sub(load_ps(k, g->y + i), oy);
-            __m512     tx = add(add(mul(m00, x), mul(m01, y)), ax);
-            __m512     ty = add(add(mul(m10, x), mul(m11, y)), ay);
+            __m512     tx, ty;
 
-            k = _mm512_mask_cmp_ps_mask(k, tx, lox, _CMP_GE_OQ);
-            k = _mm512_mask_cmp_ps_mask(k, tx, hix, _CMP_LE_OQ);
-            k = _mm512_mask_cmp_ps_mask(k, ty, loy, _CMP_GE_OQ);
-            k = _mm512_mask_cmp_ps_mask(k, ty, hiy, _CMP_LE_OQ);
-            oa += __builtin_popcount(k);
+            apply(&v, load_ps(k, g->x + i), load_ps(k, g->y + i), &tx, &ty);
+            oa += __builtin_popcount(in_box(k, tx, ty, lox, hix, loy, hiy));
         }
     }
     res->overlap_a = oa;
