@@ -56,4 +56,28 @@ load_path(const char *path, struct stored *st)
     return st->len > 0 ? 0 : -1;
 }
 
+#define FVC_SETS  4
+
+/* The sets of $HUELLA_SHARED/data, numbered as the tests number them. */
+static inline const char *
+fvc_set(int set)
+{
+    static const char *const  names[FVC_SETS] = { "fvc2002/DB1_B",
+        "fvc2002/DB2_B", "fvc2004/DB1_B", "fvc2004/DB2_B" };
+
+    return names[set];
+}
+
+/* Impression imp of finger (101..110) of a set, in stored form. */
+static inline void
+fvc_load(int set, int finger, int imp, struct stored *st)
+{
+    char  path[1024];
+
+    snprintf(path, sizeof(path), "%s/data/%s/%d_%d.iso", shared_dir(),
+        fvc_set(set), finger, imp);
+    ck_assert_msg(load_path(path, st) == 0, "cannot load %s "
+        "(set HUELLA_SHARED)", path);
+}
+
 #endif /* HUELLA_FVC_DATA_H */

@@ -25,20 +25,6 @@
 #define DENSE    2
 #define ALL      (PER_SET + DENSE)
 
-static const char  *sets[] = { "fvc2002/DB1_B", "fvc2002/DB2_B",
-    "fvc2004/DB1_B", "fvc2004/DB2_B" };
-
-static void
-load_real(int set, int finger, int imp, struct stored *st)
-{
-    char  path[1024];
-
-    snprintf(path, sizeof(path), "%s/data/%s/%d_%d.iso", shared_dir(),
-        sets[set], finger, imp);
-    ck_assert_msg(load_path(path, st) == 0, "cannot load %s "
-        "(set HUELLA_SHARED)", path);
-}
-
 /* Minutiae 2 px apart, nearly parallel: every minutia has far more
  * pairing candidates than the list keeps (ALIGN_CANDS_MAX), so the SIMD
  * scan gives up and the scalar scan keeping the first runs. */
@@ -97,7 +83,7 @@ START_TEST(scores_same_on_both_paths)
     }
     for (s = 0; s < 4; s++) {
         for (i = 0; i < PER_SET; i++) {
-            load_real(s, 101 + i / 8, 1 + i % 8, &t[i]);
+            fvc_load(s, 101 + i / 8, 1 + i % 8, &t[i]);
         }
         for (local = 0; local < 2; local++) {
             mcc_compare_simd(local);
@@ -119,7 +105,7 @@ START_TEST(scores_same_on_both_paths)
                                    != 0 && differ++ < 5)
                         {
                             fprintf(stderr, "%s %d %d (local step %d): "
-                                "%.17g AVX-512, %.17g scalar\n", sets[s], i,
+                                "%.17g AVX-512, %.17g scalar\n", fvc_set(s), i,
                                 j, local, v, scalar[i][j]);
                         }
                     }
@@ -202,8 +188,8 @@ START_TEST(consolidation_same_on_both_paths)
      * placements, so the single-anchor fallbacks run too. */
     for (s = 0; s < 4; s++) {
         for (f = 0; f < 10; f++) {
-            load_real(s, 101 + f, 1, &sa);
-            load_real(s, 101 + (f + f % 2) % 10, 2 + f % 7, &sb);
+            fvc_load(s, 101 + f, 1, &sa);
+            fvc_load(s, 101 + (f + f % 2) % 10, 2 + f % 7, &sb);
             na = points_of(&sa, a);
             nb = points_of(&sb, b);
             for (trial = 0; trial < 20; trial++) {

@@ -24,20 +24,6 @@
 
 #define SYNTH_N   2000
 
-static const char *sets[] = { "fvc2002/DB1_B", "fvc2002/DB2_B",
-    "fvc2004/DB1_B", "fvc2004/DB2_B" };
-
-static void
-load_real(int set, int finger, int imp, struct stored *st)
-{
-    char  path[1024];
-
-    snprintf(path, sizeof(path), "%s/data/%s/%d_%d.iso", shared_dir(),
-        sets[set], finger, imp);
-    ck_assert_msg(load_path(path, st) == 0, "cannot load %s "
-        "(set HUELLA_SHARED)", path);
-}
-
 START_TEST(test_self_and_size)
 {
     struct stored        st;
@@ -46,7 +32,7 @@ START_TEST(test_self_and_size)
 
     ck_assert_uint_eq(hm_signature_size(), HM_SIG_BYTES);
     ck_assert_uint_eq(HM_SIG_BYTES % 64, 0);
-    load_real(0, 101, 1, &st);
+    fvc_load(0, 101, 1, &st);
     ck_assert_int_eq(hm_signature_from_stored(st.bytes, (size_t) st.len,
         sig), 0);
     q = hm_sigquery_new(st.bytes, (size_t) st.len);
@@ -71,7 +57,7 @@ START_TEST(test_genuine_above_impostors)
         for (f = 0; f < 10; f++) {
             struct stored  st;
 
-            load_real(set, 101 + f, 1, &st);
+            fvc_load(set, 101 + f, 1, &st);
             ck_assert_int_eq(hm_signature_from_stored(st.bytes,
                 (size_t) st.len, sigs[f]), 0);
             free(st.bytes);
@@ -83,7 +69,7 @@ START_TEST(test_genuine_above_impostors)
                 uint32_t             mate;
                 int                  beaten = 0;
 
-                load_real(set, 101 + f, imp, &st);
+                fvc_load(set, 101 + f, imp, &st);
                 q = hm_sigquery_new(st.bytes, (size_t) st.len);
                 ck_assert_ptr_nonnull(q);
                 mate = hm_sigquery_score(q, sigs[f]);
@@ -140,7 +126,7 @@ START_TEST(test_topk_keeps_mate)
         for (f = 0; f < 10; f++) {
             struct stored  st;
 
-            load_real(set, 101 + f, 1, &st);
+            fvc_load(set, 101 + f, 1, &st);
             hm_signature_from_stored(st.bytes, (size_t) st.len,
                 sigs + (size_t) (set * 10 + f) * HM_SIG_BYTES);
             free(st.bytes);
@@ -167,7 +153,7 @@ START_TEST(test_topk_keeps_mate)
                 struct hm_sigquery  *q;
                 uint32_t             mate = (uint32_t) (set * 10 + f);
 
-                load_real(set, 101 + f, imp, &st);
+                fvc_load(set, 101 + f, imp, &st);
                 q = hm_sigquery_new(st.bytes, (size_t) st.len);
                 n = hm_sig_topk(q, sigs, count, HM_SIG_BYTES, k, idx, score);
                 ck_assert_uint_le(n, k);
@@ -248,13 +234,13 @@ START_TEST(test_simd_matches_scalar)
     for (g = 0; g < G; g++) {
         struct stored  st;
 
-        load_real(g / 10, 101 + g % 10, 1, &st);
+        fvc_load(g / 10, 101 + g % 10, 1, &st);
         ck_assert_int_eq(hm_signature_from_stored(st.bytes, (size_t) st.len,
             sigs[g]), 0);
         free(st.bytes);
     }
     for (p = 0; p < P; p++) {
-        load_real(p / 20, 101 + p % 10, 2 + p % 20 / 10, &probe[p]);
+        fvc_load(p / 20, 101 + p % 10, 2 + p % 20 / 10, &probe[p]);
     }
     ck_assert_int_eq(pipe(fd), 0);
     pid = fork();
@@ -317,7 +303,7 @@ START_TEST(test_rerank_score)
     double         genuine = 0, impostor = 0;
 
     for (f = 0; f < 10; f++) {
-        load_real(0, 101 + f, 1, &gal[f]);
+        fvc_load(0, 101 + f, 1, &gal[f]);
     }
     for (f = 0; f < 10; f++) {
         struct hm_sigquery  *q = hm_sigquery_new(gal[f].bytes,
@@ -339,7 +325,7 @@ START_TEST(test_rerank_score)
             double               mate;
             int                  beaten = 0;
 
-            load_real(0, 101 + f, imp, &st);
+            fvc_load(0, 101 + f, imp, &st);
             q = hm_sigquery_new(st.bytes, (size_t) st.len);
             ck_assert_ptr_nonnull(q);
             mate = hm_sigquery_rerank_score(q, gal[f].bytes,
@@ -391,7 +377,7 @@ START_TEST(test_garbage_refused)
     ck_assert_ptr_null(hm_sigquery_new(NULL, 0));
     ck_assert_int_eq(hm_signature_from_fingerprint(NULL, sig), -1);
 
-    load_real(0, 102, 1, &st);
+    fvc_load(0, 102, 1, &st);
     /* Truncated and extended stored bytes: the length must be exact. */
     ck_assert_int_eq(hm_signature_from_stored(st.bytes, (size_t) st.len - 1,
         sig), -1);

@@ -35,21 +35,13 @@
 #define SYNTH_N    300
 #define REAL_N     20             /* subjects with two FVC fingers */
 
-static const char *sets[] = { "fvc2002/DB1_B", "fvc2002/DB2_B",
-    "fvc2004/DB1_B", "fvc2004/DB2_B" };
-
 static char  data_dir[64];
 
 /* Real finger r (0..39): set r / 10, FVC finger 101 + r % 10. */
 static void
 load_real(int r, int imp, struct stored *st)
 {
-    char  path[1024];
-
-    snprintf(path, sizeof(path), "%s/data/%s/%d_%d.iso", shared_dir(),
-        sets[r / 10], 101 + r % 10, imp);
-    ck_assert_msg(load_path(path, st) == 0, "cannot load %s "
-        "(set HUELLA_SHARED)", path);
+    fvc_load(r / 10, 101 + r % 10, imp, st);
 }
 
 /* Real subject i (0..19) holds real finger i at position 1 and real
