@@ -243,10 +243,10 @@ main(int argc, char **argv)
         "%.2fx of one core)\n", threads, all_cores, all_cores / threads,
         all_cores / one_core);
     printf("checksum              %.3f\n", checksum);
-    printf("local step            %s (HUELLA_COMPARE_ISA=scalar: the "
-        "fallback)\n", mcc_compare_simd(-1) ? "AVX-512" : "scalar");
-    printf("pairing               %s (HUELLA_ALIGN_ISA=scalar: the "
-        "fallback)\n", align_pairing_simd(-1) ? "AVX-512" : "scalar");
+    printf("local step            %s (HUELLA_COMPARE_ISA=scalar or avx2 "
+        "caps it)\n", mcc_isa_name(mcc_compare_isa(-1)));
+    printf("pairing               %s (HUELLA_ALIGN_ISA=scalar or avx2 "
+        "caps it)\n", mcc_isa_name(align_pairing_isa(-1)));
     free(lat);
     hm_scratch_free(scratch);
     return 0;

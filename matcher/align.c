@@ -21,8 +21,8 @@
  * The pairing's candidate scan (each B minutia against the A minutiae of
  * the grid cells within its reach) and the placements of the minutiae
  * run 16 at a time with AVX-512 where the CPU has it (F, BW and VL,
- * chosen at run time: the build targets x86-64-v2; HUELLA_ALIGN_ISA=
- * scalar forces the scalar code, for benchmarks and tests).  Both paths
+ * chosen at run time: the build targets x86-64-v2; align_pairing_isa()
+ * and HUELLA_ALIGN_ISA choose another path, for benchmarks and tests).  Both paths
  * do the same IEEE operations in the same order and find the candidates
  * in the same order, so every score is the same to the last bit.
  */
@@ -70,26 +70,53 @@
 /* cos and sin of the 256 stored direction units. */
 static float           unit_cos[256], unit_sin[256];
 static pthread_once_t  align_once = PTHREAD_ONCE_INIT;
-#ifdef ALIGN_HAVE_AVX512
-/* The CPU has AVX-512 F, BW and VL; the pairing uses them (not with
- * HUELLA_ALIGN_ISA=scalar, or as align_pairing_simd() says). */
-static int             align_simd_usable, align_simd;
-#endif
+static int             align_isa_best, align_isa;   /* enum hm_isa */
 
+/* Whether this build has the path and the CPU can run it. */
+static int
+align_isa_usable(int level)
+{
+    switch (level) {
+    case HM_ISA_SCALAR:
+        return 1;
 #ifdef ALIGN_HAVE_AVX512
+    case HM_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f")
+            && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vl");
+#endif
+    default:
+        return 0;
+    }
+}
+
+static int
+align_isa_at_most(int level)
+{
+    while (level > HM_ISA_SCALAR && !align_isa_usable(level)) {
+        level--;
+    }
+    return level;
+}
+
+/* HUELLA_ALIGN_ISA=scalar or avx2 caps the path (benchmarks of them). */
 static void
 align_isa_init(void)
 {
     const char  *cap = getenv("HUELLA_ALIGN_ISA");
+    int          level = HM_ISA_AVX512;
 
+#if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    align_simd_usable = __builtin_cpu_supports("avx512f")
-        && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl");
-    align_simd = align_simd_usable
-        && !(cap != NULL && strcmp(cap, "scalar") == 0);
-}
 #endif
+    align_isa_best = align_isa_at_most(HM_ISA_AVX512);
+    if (cap != NULL && strcmp(cap, "scalar") == 0) {
+        level = HM_ISA_SCALAR;
+    } else if (cap != NULL && strcmp(cap, "avx2") == 0) {
+        level = HM_ISA_AVX2;
+    }
+    align_isa = align_isa_at_most(level);
+}
 
 static void
 align_init(void)
@@ -100,24 +127,18 @@ align_init(void)
         unit_cos[i] = (float) cos(i * (2.0 * M_PI / 256.0));
         unit_sin[i] = (float) sin(i * (2.0 * M_PI / 256.0));
     }
-#ifdef ALIGN_HAVE_AVX512
     align_isa_init();
-#endif
 }
 
 int
-align_pairing_simd(int on)
+align_pairing_isa(int level)
 {
     pthread_once(&align_once, align_init);
-#ifdef ALIGN_HAVE_AVX512
-    if (on >= 0) {
-        align_simd = align_simd_usable && on;
+    if (level >= 0) {
+        align_isa = align_isa_at_most(level < align_isa_best ? level
+            : align_isa_best);
     }
-    return align_simd;
-#else
-    (void) on;
-    return 0;
-#endif
+    return align_isa;
 }
 
 /* A minutia as one number (position in 1/4 px and direction as stored):
@@ -877,7 +898,7 @@ place_and_collect(const struct align_grid *g, const float *bx,
     int  heaped = 0;
 
 #ifdef ALIGN_HAVE_AVX512
-    if (align_simd) {
+    if (align_isa == HM_ISA_AVX512) {
         place_avx512(g, bx, by, bc, bs, nb, t, ti, wk);
         return collect_cands_avx512(g, bx, by, bc, bs, nb, t, wk);
     }
@@ -1089,7 +1110,7 @@ overlap(const struct align_grid *g, const float *bx, const float *by,
     int           i, oa = 0, ob = 0;
 
 #ifdef ALIGN_HAVE_AVX512
-    if (align_simd) {
+    if (align_isa == HM_ISA_AVX512) {
         overlap_avx512(g, bx, by, nb, best_t, res);
         return;
     }

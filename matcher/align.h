@@ -72,11 +72,12 @@ struct align_work {
     float    weighted;            /* pairs, different types counting less */
 };
 
-/* Whether the pairing runs on AVX-512 (the same results as the scalar
- * code, to the last bit): on 1 / 0 chooses it where the CPU has it, -1
- * only asks.  For tests and benchmarks of both paths; the default is
- * AVX-512 where present, unless HUELLA_ALIGN_ISA=scalar. */
-int align_pairing_simd(int on);
+/* The path the pairing takes (enum hm_isa; every path gives the scalar
+ * code's results to the last bit): the highest one that is at most level,
+ * that the CPU has and that HUELLA_ALIGN_ISA (scalar, avx2) allows; -1
+ * only asks.  Returns the path now in effect.  The default is the highest;
+ * for tests and benchmarks of every path. */
+int align_pairing_isa(int level);
 
 void align_grid_build(const struct mcc_point *a, int na,
     struct align_grid *g);

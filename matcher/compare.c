@@ -21,10 +21,12 @@
  * The probe is decoded once into aligned arrays (cylinders in direction
  * order) with its pairwise distances and radial angles precomputed, and
  * its minutiae bucketed for the pairing; the candidate is read in place.
- * Steps 1 and 2 have AVX-512 forms, chosen at run time, that score every
- * pair exactly as the scalar ones (test_match's simd_scores_as_scalar).
+ * Steps 1 and 2 have vector forms, chosen at run time (mcc_compare_isa()),
+ * that score every pair exactly as the scalar ones (test_match's
+ * isa_scores_as_scalar).
  */
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "align.h"
@@ -36,7 +38,6 @@
 /* The local step's AVX-512 form needs one word per layer (Ns = 8). */
 #if defined(__x86_64__) && defined(__GNUC__) && MCC_WORDS == 1
 #include <immintrin.h>
-#include <pthread.h>
 #define HM_HAVE_AVX512 1
 #endif
 
@@ -130,36 +131,75 @@ sigmoid(float v, float mu, float tau)
     return 1.0f / (1.0f + expf(-tau * (v - mu)));
 }
 
-#ifdef HM_HAVE_AVX512
-static pthread_once_t  simd_once = PTHREAD_ONCE_INIT;
-static int             simd_usable, simd_on;
+static pthread_once_t  isa_once = PTHREAD_ONCE_INIT;
+static int             isa_best, isa_on;      /* enum hm_isa */
 
-/* HUELLA_COMPARE_ISA=scalar keeps the scalar path (benchmarks of it). */
+/* Whether this build has the path and the CPU can run it. */
+static int
+isa_usable(int level)
+{
+    switch (level) {
+    case HM_ISA_SCALAR:
+        return 1;
+#ifdef HM_HAVE_AVX512
+    case HM_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f")
+            && __builtin_cpu_supports("avx512vpopcntdq");
+#endif
+    default:
+        return 0;
+    }
+}
+
+static int
+isa_at_most(int level)
+{
+    while (level > HM_ISA_SCALAR && !isa_usable(level)) {
+        level--;
+    }
+    return level;
+}
+
+/* HUELLA_COMPARE_ISA=scalar or avx2 caps the path (benchmarks of them). */
 static void
-simd_init(void)
+isa_init(void)
 {
     const char  *cap = getenv("HUELLA_COMPARE_ISA");
+    int          level = HM_ISA_AVX512;
 
+#if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    simd_usable = __builtin_cpu_supports("avx512f")
-        && __builtin_cpu_supports("avx512vpopcntdq");
-    simd_on = simd_usable && !(cap != NULL && strcmp(cap, "scalar") == 0);
-}
 #endif
+    isa_best = isa_at_most(HM_ISA_AVX512);
+    if (cap != NULL && strcmp(cap, "scalar") == 0) {
+        level = HM_ISA_SCALAR;
+    } else if (cap != NULL && strcmp(cap, "avx2") == 0) {
+        level = HM_ISA_AVX2;
+    }
+    isa_on = isa_at_most(level);
+}
 
 int
-mcc_compare_simd(int on)
+mcc_compare_isa(int level)
 {
-#ifdef HM_HAVE_AVX512
-    pthread_once(&simd_once, simd_init);
-    if (on >= 0) {
-        simd_on = simd_usable && on;
+    pthread_once(&isa_once, isa_init);
+    if (level >= 0) {
+        isa_on = isa_at_most(level < isa_best ? level : isa_best);
     }
-    return simd_on;
-#else
-    (void) on;
-    return 0;
-#endif
+    return isa_on;
+}
+
+const char *
+mcc_isa_name(int level)
+{
+    switch (level) {
+    case HM_ISA_AVX2:
+        return "AVX2";
+    case HM_ISA_AVX512:
+        return "AVX-512";
+    default:
+        return "scalar";
+    }
 }
 
 /* Idempotent: racing threads compute identical values. */
@@ -168,9 +208,7 @@ luts_init(void)
 {
     int  i;
 
-#ifdef HM_HAVE_AVX512
-    pthread_once(&simd_once, simd_init);
-#endif
+    pthread_once(&isa_once, isa_init);
 
     if (__atomic_load_n(&luts_ready, __ATOMIC_ACQUIRE)) {
         return;
@@ -746,7 +784,7 @@ relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
     }
     memset(s->supporters, 0, sizeof(s->supporters));
 #ifdef HM_HAVE_AVX512
-    if (simd_on) {
+    if (isa_on == HM_ISA_AVX512) {
         compatibilities_avx512(probe, s, nr);
     } else
 #endif
@@ -819,7 +857,7 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
         return 0.0;
     }
 #ifdef HM_HAVE_AVX512
-    count = simd_on
+    count = isa_on == HM_ISA_AVX512
         ? local_similarities_avx512(probe, candidate, h.cylinders, scratch)
         : local_similarities(probe, candidate, h.cylinders, scratch);
 #else

@@ -126,9 +126,21 @@ int mcc_header_read(const uint8_t *stored, size_t len,
 long mcc_encode(const struct hm_fingerprint *fp, uint8_t *out, size_t cap,
     char *err, size_t errlen);
 
-/* Whether hm_compare() uses its AVX-512 local step (the same scores as
- * the scalar one, to the last bit): on 1 / 0 chooses it where the CPU
- * has it, -1 only asks.  For tests and benchmarks of both paths. */
-int mcc_compare_simd(int on);
+/* The matcher's code paths by instruction set, in order.  Every path
+ * gives the same results as the scalar one, to the last bit. */
+enum hm_isa {
+    HM_ISA_SCALAR = 0,
+    HM_ISA_AVX2 = 1,        /* AVX2 (x86-64-v3) */
+    HM_ISA_AVX512 = 2       /* AVX-512 */
+};
+
+/* The path hm_compare()'s local step and relaxation take: the highest one
+ * that is at most level, that the CPU has and that HUELLA_COMPARE_ISA
+ * (scalar, avx2) allows; -1 only asks.  Returns the path now in effect.
+ * The default is the highest; for tests and benchmarks of every path. */
+int mcc_compare_isa(int level);
+
+/* "scalar", "AVX2" or "AVX-512". */
+const char *mcc_isa_name(int level);
 
 #endif /* HUELLA_MCC_H */

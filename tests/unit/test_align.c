@@ -1,14 +1,15 @@
 /*
- * test_align.c -- the global step's AVX-512 pairing (align.c) against its
- * scalar code, on the real FVC templates.
+ * test_align.c -- the global step's vector pairing paths (align.c) against
+ * its scalar code, on the real FVC templates.
  *
  * Owns: checks that hm_compare() scores every ordered pair of the four
  * sets, and templates dense enough to overflow the candidate list, the
- * same to the last bit with the pairing on AVX-512 and on the scalar path
- * (under both paths of the local step), and that align_consolidate() under
- * many placements (random anchors, a turned and stretched copy, a dense
- * grid) leaves the same result and the same pairs either way.  Where the
- * CPU lacks AVX-512 both runs take the scalar path and agree trivially.
+ * same to the last bit with the pairing on every path (scalar, AVX2,
+ * AVX-512; under every path of the local step), and that
+ * align_consolidate() under many placements (random anchors, a turned and
+ * stretched copy, a dense grid) leaves the same result and the same pairs
+ * every way.  A path the CPU lacks falls back to a lower one, which then
+ * agrees trivially (the test says so).
  */
 
 #include <check.h>
@@ -69,13 +70,14 @@ points_of(const struct stored *st, struct mcc_point *pt)
     return h.minutiae;
 }
 
-START_TEST(scores_same_on_both_paths)
+START_TEST(scores_same_on_every_path)
 {
     static struct stored  t[ALL];
     static double         scalar[ALL][ALL];
     struct hm_scratch    *scratch = hm_scratch_new();
     int                   s, i, j, local, way, differ = 0, nonzero = 0;
-    int                   local_default = mcc_compare_simd(-1);
+    int                   local_default = mcc_compare_isa(-1);
+    int                   pairing_default = align_pairing_isa(-1);
 
     ck_assert_ptr_nonnull(scratch);
     for (i = 0; i < DENSE; i++) {
@@ -85,10 +87,10 @@ START_TEST(scores_same_on_both_paths)
         for (i = 0; i < PER_SET; i++) {
             fvc_load(s, 101 + i / 8, 1 + i % 8, &t[i]);
         }
-        for (local = 0; local < 2; local++) {
-            mcc_compare_simd(local);
-            for (way = 0; way < 2; way++) {
-                align_pairing_simd(way);
+        for (local = HM_ISA_SCALAR; local <= HM_ISA_AVX512; local++) {
+            mcc_compare_isa(local);
+            for (way = HM_ISA_SCALAR; way <= HM_ISA_AVX512; way++) {
+                align_pairing_isa(way);
                 for (i = 0; i < ALL; i++) {
                     struct hm_probe  *probe = hm_probe_new(t[i].bytes,
                         (size_t) t[i].len);
@@ -98,15 +100,16 @@ START_TEST(scores_same_on_both_paths)
                         double  v = hm_compare(probe, t[j].bytes,
                             (size_t) t[j].len, scratch);
 
-                        if (way == 0) {
+                        if (way == HM_ISA_SCALAR) {
                             scalar[i][j] = v;
                             nonzero += v > 0.0;
                         } else if (memcmp(&v, &scalar[i][j], sizeof(v))
                                    != 0 && differ++ < 5)
                         {
-                            fprintf(stderr, "%s %d %d (local step %d): "
-                                "%.17g AVX-512, %.17g scalar\n", fvc_set(s), i,
-                                j, local, v, scalar[i][j]);
+                            fprintf(stderr, "%s %d %d (local step %s): "
+                                "%.17g pairing %s, %.17g scalar\n",
+                                fvc_set(s), i, j, mcc_isa_name(local), v,
+                                mcc_isa_name(way), scalar[i][j]);
                         }
                     }
                     hm_probe_free(probe);
@@ -120,13 +123,16 @@ START_TEST(scores_same_on_both_paths)
     for (i = 0; i < DENSE; i++) {
         free(t[PER_SET + i].bytes);
     }
-    mcc_compare_simd(local_default);
-    ck_assert_int_eq(differ, 0);
-    ck_assert_int_gt(nonzero, 2 * 4 * PER_SET * (PER_SET - 1) / 2);
-    if (!align_pairing_simd(1)) {
-        fprintf(stderr, "scores_same_on_both_paths: no AVX-512 here, "
-            "scalar path only\n");
+    for (way = HM_ISA_AVX2; way <= HM_ISA_AVX512; way++) {
+        if (align_pairing_isa(way) != way) {
+            fprintf(stderr, "scores_same_on_every_path: no %s pairing "
+                "here\n", mcc_isa_name(way));
+        }
     }
+    mcc_compare_isa(local_default);
+    align_pairing_isa(pairing_default);
+    ck_assert_int_eq(differ, 0);
+    ck_assert_int_gt(nonzero, 3 * 4 * PER_SET * (PER_SET - 1) / 2);
     hm_scratch_free(scratch);
 }
 END_TEST
@@ -138,43 +144,47 @@ rng(unsigned *state)
     return *state >> 8;
 }
 
-/* align_consolidate() of b on a's grid with the k anchors given, on both
- * paths: the same result and the same last pairing, bit for bit.
- * Returns the pairs found. */
+/* align_consolidate() of b on a's grid with the k anchors given, on every
+ * path: the same result and the same last pairing as the scalar code, bit
+ * for bit.  Returns the pairs found. */
 static int
-consolidate_both_ways(const struct mcc_point *a, int na,
+consolidate_every_way(const struct mcc_point *a, int na,
     const struct mcc_point *b, int nb, const struct mcc_point *pa,
     const struct mcc_point *pb, const float *w, int k)
 {
     static struct align_grid  g;
-    static struct align_work  wk[2];
-    struct align_result       res[2];
+    static struct align_work  wk[HM_ISA_AVX512 + 1];
+    struct align_result       res[HM_ISA_AVX512 + 1];
     int                       way;
 
     align_grid_build(a, na, &g);
-    for (way = 0; way < 2; way++) {
-        align_pairing_simd(way);
+    for (way = HM_ISA_SCALAR; way <= HM_ISA_AVX512; way++) {
+        align_pairing_isa(way);
         memset(&wk[way], 0, sizeof(wk[way]));
         memset(&res[way], 0, sizeof(res[way]));
         align_consolidate(&g, b, nb, pa, pb, w, k, &wk[way], &res[way]);
     }
-    ck_assert_int_eq(res[1].paired, res[0].paired);
-    ck_assert_int_eq(res[1].overlap_a, res[0].overlap_a);
-    ck_assert_int_eq(res[1].overlap_b, res[0].overlap_b);
-    ck_assert_msg(memcmp(&res[1].weighted, &res[0].weighted,
-        sizeof(float)) == 0, "weighted %.9g AVX-512, %.9g scalar",
-        res[1].weighted, res[0].weighted);
-    ck_assert_msg(memcmp(&wk[1].weighted, &wk[0].weighted,
-        sizeof(float)) == 0, "last pairing %.9g AVX-512, %.9g scalar",
-        wk[1].weighted, wk[0].weighted);
-    ck_assert(memcmp(wk[1].pair_a, wk[0].pair_a, sizeof(wk[0].pair_a))
-        == 0);
-    ck_assert(memcmp(wk[1].pair_b, wk[0].pair_b, sizeof(wk[0].pair_b))
-        == 0);
+    for (way = HM_ISA_AVX2; way <= HM_ISA_AVX512; way++) {
+        const char  *name = mcc_isa_name(way);
+
+        ck_assert_int_eq(res[way].paired, res[0].paired);
+        ck_assert_int_eq(res[way].overlap_a, res[0].overlap_a);
+        ck_assert_int_eq(res[way].overlap_b, res[0].overlap_b);
+        ck_assert_msg(memcmp(&res[way].weighted, &res[0].weighted,
+            sizeof(float)) == 0, "weighted %.9g %s, %.9g scalar",
+            res[way].weighted, name, res[0].weighted);
+        ck_assert_msg(memcmp(&wk[way].weighted, &wk[0].weighted,
+            sizeof(float)) == 0, "last pairing %.9g %s, %.9g scalar",
+            wk[way].weighted, name, wk[0].weighted);
+        ck_assert(memcmp(wk[way].pair_a, wk[0].pair_a,
+            sizeof(wk[0].pair_a)) == 0);
+        ck_assert(memcmp(wk[way].pair_b, wk[0].pair_b,
+            sizeof(wk[0].pair_b)) == 0);
+    }
     return res[0].paired;
 }
 
-START_TEST(consolidation_same_on_both_paths)
+START_TEST(consolidation_same_on_every_path)
 {
     static struct mcc_point  a[HM_MAX_MINUTIAE], b[HM_MAX_MINUTIAE];
     struct mcc_point         pa[8], pb[8];
@@ -182,7 +192,7 @@ START_TEST(consolidation_same_on_both_paths)
     struct stored            sa, sb;
     unsigned                 seed = 1;
     int                      s, f, trial, i, k, na, nb, paired = 0;
-    int                      simd_default = align_pairing_simd(-1);
+    int                      pairing_default = align_pairing_isa(-1);
 
     /* Genuine and impostor pairs, placed by random anchors: mostly poor
      * placements, so the single-anchor fallbacks run too. */
@@ -199,7 +209,7 @@ START_TEST(consolidation_same_on_both_paths)
                     pb[i] = b[rng(&seed) % (unsigned) nb];
                     w[i] = (float) (1 + rng(&seed) % 100) / 100.0f;
                 }
-                consolidate_both_ways(a, na, b, nb, pa, pb, w, k);
+                consolidate_every_way(a, na, b, nb, pa, pb, w, k);
             }
             /* A turned, stretched and shifted copy of a, anchored on true
              * pairs: many pairs, so the affine refit and the pairing
@@ -222,7 +232,7 @@ START_TEST(consolidation_same_on_both_paths)
                     pb[i] = b[c];
                     w[i] = 1.0f;
                 }
-                paired += consolidate_both_ways(a, na, b, na, pa, pb, w,
+                paired += consolidate_every_way(a, na, b, na, pa, pb, w,
                     k);
             }
             free(sa.bytes);
@@ -240,12 +250,12 @@ START_TEST(consolidation_same_on_both_paths)
         pa[k - 1] = a[k * 40];
         pb[k - 1] = b[k * 30];
         w[k - 1] = 1.0f;
-        consolidate_both_ways(a, na, b, nb, pa, pb, w, k);
-        consolidate_both_ways(b, nb, a, na, pb, pa, w, k);
+        consolidate_every_way(a, na, b, nb, pa, pb, w, k);
+        consolidate_every_way(b, nb, a, na, pb, pa, w, k);
     }
     free(sa.bytes);
     free(sb.bytes);
-    align_pairing_simd(simd_default);
+    align_pairing_isa(pairing_default);
 }
 END_TEST
 
@@ -258,8 +268,8 @@ main(void)
     int       failed;
 
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, scores_same_on_both_paths);
-    tcase_add_test(tc, consolidation_same_on_both_paths);
+    tcase_add_test(tc, scores_same_on_every_path);
+    tcase_add_test(tc, consolidation_same_on_every_path);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
