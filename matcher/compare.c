@@ -35,10 +35,11 @@
 #include "mcc_local.h"
 #include "neighbours.h"
 
-/* The local step's AVX-512 form needs one word per layer (Ns = 8). */
+/* The local step's vector forms need one word per layer (Ns = 8). */
 #if defined(__x86_64__) && defined(__GNUC__) && MCC_WORDS == 1
 #include <immintrin.h>
 #define HM_HAVE_AVX512 1
+#define HM_HAVE_AVX2   1
 #endif
 
 
@@ -141,6 +142,10 @@ isa_usable(int level)
     switch (level) {
     case HM_ISA_SCALAR:
         return 1;
+#ifdef HM_HAVE_AVX2
+    case HM_ISA_AVX2:
+        return __builtin_cpu_supports("avx2");
+#endif
 #ifdef HM_HAVE_AVX512
     case HM_ISA_AVX512:
         return __builtin_cpu_supports("avx512f")
@@ -512,6 +517,127 @@ local_similarities_avx512(const struct hm_probe *probe, const uint8_t *cand,
 }
 #endif
 
+#ifdef HM_HAVE_AVX2
+/* Byte-wise popcount: each byte of the result counts the bits of that
+ * byte of v (a nibble table looked up twice; AVX2 has no popcount). */
+__attribute__((target("avx2")))
+static inline __m256i
+popcount_bytes_avx2(__m256i v)
+{
+    const __m256i  table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2,
+        3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i  nibble = _mm256_set1_epi8(0x0f);
+
+    return _mm256_add_epi8(
+        _mm256_shuffle_epi8(table, _mm256_and_si256(v, nibble)),
+        _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4),
+            nibble)));
+}
+
+/* Step 1 with 4 probe cylinders per vector (half a block of
+ * probe->blocks) against one candidate cylinder (broadcast): the same
+ * integer counts, tests and pair order as local_similarities(), like the
+ * AVX-512 form.  Byte counts add up over the layers (at most 6 x 8 bits
+ * differ, 6 x 16 for differ + 2 both: under 256) and one sum of absolute
+ * differences per count turns them into 64-bit lanes. */
+__attribute__((target("avx2")))
+static int
+local_similarities_avx2(const struct hm_probe *probe, const uint8_t *cand,
+    int cand_n, struct hm_scratch *s)
+{
+    const __m256i  min_matchable = _mm256_set1_epi64x(probe->min_matchable);
+    const __m256i  zero = _mm256_setzero_si256();
+    const __m256i  differ_w = _mm256_set1_epi64x(510);
+    const __m256i  total_w = _mm256_set1_epi64x(511 - 2 * MCC_MIN_LEVEL);
+    int            b, r, k, h, runs, run[2][2], count = 0;
+
+    memset(s->level_count, 0, sizeof(s->level_count));
+    for (b = 0; b < cand_n; b++) {
+        const uint8_t  *rec = cand + MCC_HEADER_BYTES
+            + (size_t) b * MCC_CYL_BYTES;
+        __m256i         vb, cb[MCC_ND];
+
+        s->cand_key[b] = point_key(rec);
+        vb = _mm256_set1_epi64x((long long) mcc_load64(rec + 8));
+        for (k = 0; k < MCC_ND; k++) {
+            cb[k] = _mm256_set1_epi64x((long long) mcc_load64(rec + 16
+                + 8 * k));
+        }
+        runs = mcc_direction_window(probe->first_at, probe->n, rec[4], run);
+        for (r = 0; r < runs; r++) {
+            int  from = run[r][0], to = run[r][1], blk;
+
+            for (blk = from / 8; blk * 8 < to; blk++) {
+                const uint64_t  *row = probe->blocks
+                    + (size_t) blk * (1 + MCC_ND) * 8;
+                int              lo = from - blk * 8, hi = to - blk * 8;
+                unsigned         lanes = (hi >= 8 ? 0xffu : (1u << hi) - 1)
+                    & (lo <= 0 ? 0xffu : ~((1u << lo) - 1));
+                unsigned         ok = 0;
+                __m256i          differ[2], total[2];
+                uint64_t         differ_at[8], total_at[8];
+
+                for (h = 0; h < 2; h++) {
+                    __m256i  mask, differ_b, both_b, fail;
+
+                    if ((lanes >> 4 * h & 0xf) == 0) {
+                        continue;
+                    }
+                    mask = _mm256_and_si256(_mm256_load_si256(
+                        (const __m256i *) (row + 4 * h)), vb);
+                    differ_b = zero;
+                    both_b = zero;
+                    for (k = 0; k < MCC_ND; k++) {
+                        __m256i  x = _mm256_load_si256((const __m256i *)
+                            (row + 8 * (1 + k) + 4 * h));
+
+                        differ_b = _mm256_add_epi8(differ_b,
+                            popcount_bytes_avx2(_mm256_and_si256(
+                                _mm256_xor_si256(x, cb[k]), mask)));
+                        both_b = _mm256_add_epi8(both_b, popcount_bytes_avx2(
+                            _mm256_and_si256(x, cb[k])));
+                    }
+                    differ[h] = _mm256_sad_epu8(differ_b, zero);
+                    total[h] = _mm256_sad_epu8(_mm256_add_epi8(differ_b,
+                        _mm256_add_epi8(both_b, both_b)), zero);
+                    /* matchable < min_matchable, total == 0, or the
+                     * similarity under the floor: the lane fails */
+                    fail = _mm256_cmpgt_epi64(min_matchable,
+                        _mm256_sad_epu8(popcount_bytes_avx2(mask), zero));
+                    fail = _mm256_or_si256(fail,
+                        _mm256_cmpeq_epi64(total[h], zero));
+                    fail = _mm256_or_si256(fail, _mm256_cmpgt_epi64(
+                        _mm256_mul_epu32(differ[h], differ_w),
+                        _mm256_mul_epu32(total[h], total_w)));
+                    ok |= (unsigned) (~_mm256_movemask_pd(
+                        _mm256_castsi256_pd(fail)) & 0xf) << 4 * h;
+                }
+                ok &= lanes;
+                if (ok == 0) {
+                    continue;
+                }
+                for (h = 0; h < 2; h++) {
+                    if (ok >> 4 * h & 0xf) {
+                        _mm256_storeu_si256((__m256i *) (differ_at + 4 * h),
+                            differ[h]);
+                        _mm256_storeu_si256((__m256i *) (total_at + 4 * h),
+                            total[h]);
+                    }
+                }
+                while (ok != 0) {
+                    int  lane = __builtin_ctz(ok);
+
+                    ok &= ok - 1;
+                    count = keep_pair(s, count, blk * 8 + lane, b,
+                        (int) differ_at[lane], (int) total_at[lane]);
+                }
+            }
+        }
+    }
+    return count;
+}
+#endif
+
 /* Order of the greedy choice: by similarity, and among equal ones by
  * their minutiae taken as an unordered pair, so that the choice is the
  * same whichever template is the probe (the similarity is symmetric). */
@@ -857,12 +983,20 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
         return 0.0;
     }
 #ifdef HM_HAVE_AVX512
-    count = isa_on == HM_ISA_AVX512
-        ? local_similarities_avx512(probe, candidate, h.cylinders, scratch)
-        : local_similarities(probe, candidate, h.cylinders, scratch);
-#else
-    count = local_similarities(probe, candidate, h.cylinders, scratch);
+    if (isa_on == HM_ISA_AVX512) {
+        count = local_similarities_avx512(probe, candidate, h.cylinders,
+            scratch);
+    } else
 #endif
+#ifdef HM_HAVE_AVX2
+    if (isa_on == HM_ISA_AVX2) {
+        count = local_similarities_avx2(probe, candidate, h.cylinders,
+            scratch);
+    } else
+#endif
+    {
+        count = local_similarities(probe, candidate, h.cylinders, scratch);
+    }
     smaller = probe->n < h.cylinders ? probe->n : h.cylinders;
     nr = choose_pairs(probe, scratch, count, smaller);
     if (nr == 0) {
