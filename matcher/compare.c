@@ -534,22 +534,59 @@ popcount_bytes_avx2(__m256i v)
             nibble)));
 }
 
+/* The counts of 4 probe cylinders (rows: validity, then MCC_ND layers,
+ * 8 words apart) against one candidate cylinder (vb, cb broadcast);
+ * returns the lanes that pass mcc_cell_agreement()'s tests, as bits. */
+__attribute__((target("avx2")))
+static inline unsigned
+cell_agreement_avx2(const uint64_t *rows, __m256i vb, const __m256i *cb,
+    __m256i min_matchable, __m256i *differ, __m256i *total)
+{
+    const __m256i  zero = _mm256_setzero_si256();
+    __m256i        mask, differ_b = zero, both_b = zero, fail;
+    int            k;
+
+    mask = _mm256_and_si256(_mm256_load_si256((const __m256i *) rows), vb);
+    for (k = 0; k < MCC_ND; k++) {
+        __m256i  x = _mm256_load_si256((const __m256i *) (rows + 8 * (1 + k)));
+
+        differ_b = _mm256_add_epi8(differ_b, popcount_bytes_avx2(
+            _mm256_and_si256(_mm256_xor_si256(x, cb[k]), mask)));
+        both_b = _mm256_add_epi8(both_b, popcount_bytes_avx2(
+            _mm256_and_si256(x, cb[k])));
+    }
+    *differ = _mm256_sad_epu8(differ_b, zero);
+    *total = _mm256_sad_epu8(_mm256_add_epi8(differ_b,
+        _mm256_add_epi8(both_b, both_b)), zero);
+    /* matchable < min_matchable, total == 0, or the similarity under
+     * the floor: the lane fails */
+    fail = _mm256_cmpgt_epi64(min_matchable,
+        _mm256_sad_epu8(popcount_bytes_avx2(mask), zero));
+    fail = _mm256_or_si256(fail, _mm256_cmpeq_epi64(*total, zero));
+    fail = _mm256_or_si256(fail, _mm256_cmpgt_epi64(
+        _mm256_mul_epu32(*differ, _mm256_set1_epi64x(510)),
+        _mm256_mul_epu32(*total, _mm256_set1_epi64x(511
+            - 2 * MCC_MIN_LEVEL))));
+    return ~(unsigned) _mm256_movemask_pd(_mm256_castsi256_pd(fail)) & 0xf;
+}
+
 /* Step 1 with 4 probe cylinders per vector (half a block of
  * probe->blocks) against one candidate cylinder (broadcast): the same
  * integer counts, tests and pair order as local_similarities(), like the
  * AVX-512 form.  Byte counts add up over the layers (at most 6 x 8 bits
  * differ, 6 x 16 for differ + 2 both: under 256) and one sum of absolute
- * differences per count turns them into 64-bit lanes. */
+ * differences per count turns them into 64-bit lanes.  A run's counts
+ * are all computed before any pair leaves: no branch per block. */
 __attribute__((target("avx2")))
 static int
 local_similarities_avx2(const struct hm_probe *probe, const uint8_t *cand,
     int cand_n, struct hm_scratch *s)
 {
     const __m256i  min_matchable = _mm256_set1_epi64x(probe->min_matchable);
-    const __m256i  zero = _mm256_setzero_si256();
-    const __m256i  differ_w = _mm256_set1_epi64x(510);
-    const __m256i  total_w = _mm256_set1_epi64x(511 - 2 * MCC_MIN_LEVEL);
-    int            b, r, k, h, runs, run[2][2], count = 0;
+    int            b, r, k, runs, run[2][2], count = 0;
+    uint64_t       differ_at[HM_MAX_MINUTIAE + 1 + 3];
+    uint64_t       total_at[HM_MAX_MINUTIAE + 1 + 3];
+    uint64_t       ok_at[(HM_MAX_MINUTIAE + 63) / 64];   /* bit a: passes */
 
     memset(s->level_count, 0, sizeof(s->level_count));
     for (b = 0; b < cand_n; b++) {
@@ -565,71 +602,43 @@ local_similarities_avx2(const struct hm_probe *probe, const uint8_t *cand,
         }
         runs = mcc_direction_window(probe->first_at, probe->n, rec[4], run);
         for (r = 0; r < runs; r++) {
-            int  from = run[r][0], to = run[r][1], blk;
+            int  from = run[r][0], to = run[r][1], q, w;
 
-            for (blk = from / 8; blk * 8 < to; blk++) {
-                const uint64_t  *row = probe->blocks
-                    + (size_t) blk * (1 + MCC_ND) * 8;
-                int              lo = from - blk * 8, hi = to - blk * 8;
-                unsigned         lanes = (hi >= 8 ? 0xffu : (1u << hi) - 1)
-                    & (lo <= 0 ? 0xffu : ~((1u << lo) - 1));
-                unsigned         ok = 0;
-                __m256i          differ[2], total[2];
-                uint64_t         differ_at[8], total_at[8];
+            if (from >= to) {
+                continue;
+            }
+            for (w = from / 64; w * 64 < to; w++) {
+                ok_at[w] = 0;
+            }
+            /* quads of probe cylinders (half a block each) */
+            for (q = from / 4; q * 4 < to; q++) {
+                const uint64_t  *rows = probe->blocks
+                    + (size_t) (q / 2) * (1 + MCC_ND) * 8 + 4 * (q % 2);
+                __m256i          differ, total;
+                unsigned         ok;
 
-                for (h = 0; h < 2; h++) {
-                    __m256i  mask, differ_b, both_b, fail;
+                ok = cell_agreement_avx2(rows, vb, cb, min_matchable,
+                    &differ, &total);
+                _mm256_storeu_si256((__m256i *) (differ_at + 4 * q), differ);
+                _mm256_storeu_si256((__m256i *) (total_at + 4 * q), total);
+                ok_at[q / 16] |= (uint64_t) ok << 4 * (q % 16);
+            }
+            /* the pairs that pass, a ascending within the run */
+            for (w = from / 64; w * 64 < to; w++) {
+                uint64_t  ok = ok_at[w];
 
-                    if ((lanes >> 4 * h & 0xf) == 0) {
-                        continue;
-                    }
-                    mask = _mm256_and_si256(_mm256_load_si256(
-                        (const __m256i *) (row + 4 * h)), vb);
-                    differ_b = zero;
-                    both_b = zero;
-                    for (k = 0; k < MCC_ND; k++) {
-                        __m256i  x = _mm256_load_si256((const __m256i *)
-                            (row + 8 * (1 + k) + 4 * h));
-
-                        differ_b = _mm256_add_epi8(differ_b,
-                            popcount_bytes_avx2(_mm256_and_si256(
-                                _mm256_xor_si256(x, cb[k]), mask)));
-                        both_b = _mm256_add_epi8(both_b, popcount_bytes_avx2(
-                            _mm256_and_si256(x, cb[k])));
-                    }
-                    differ[h] = _mm256_sad_epu8(differ_b, zero);
-                    total[h] = _mm256_sad_epu8(_mm256_add_epi8(differ_b,
-                        _mm256_add_epi8(both_b, both_b)), zero);
-                    /* matchable < min_matchable, total == 0, or the
-                     * similarity under the floor: the lane fails */
-                    fail = _mm256_cmpgt_epi64(min_matchable,
-                        _mm256_sad_epu8(popcount_bytes_avx2(mask), zero));
-                    fail = _mm256_or_si256(fail,
-                        _mm256_cmpeq_epi64(total[h], zero));
-                    fail = _mm256_or_si256(fail, _mm256_cmpgt_epi64(
-                        _mm256_mul_epu32(differ[h], differ_w),
-                        _mm256_mul_epu32(total[h], total_w)));
-                    ok |= (unsigned) (~_mm256_movemask_pd(
-                        _mm256_castsi256_pd(fail)) & 0xf) << 4 * h;
+                if (w * 64 < from) {
+                    ok &= ~0ULL << (from - w * 64);
                 }
-                ok &= lanes;
-                if (ok == 0) {
-                    continue;
-                }
-                for (h = 0; h < 2; h++) {
-                    if (ok >> 4 * h & 0xf) {
-                        _mm256_storeu_si256((__m256i *) (differ_at + 4 * h),
-                            differ[h]);
-                        _mm256_storeu_si256((__m256i *) (total_at + 4 * h),
-                            total[h]);
-                    }
+                if (to - w * 64 < 64) {
+                    ok &= (1ULL << (to - w * 64)) - 1;
                 }
                 while (ok != 0) {
-                    int  lane = __builtin_ctz(ok);
+                    int  a = w * 64 + __builtin_ctzll(ok);
 
                     ok &= ok - 1;
-                    count = keep_pair(s, count, blk * 8 + lane, b,
-                        (int) differ_at[lane], (int) total_at[lane]);
+                    count = keep_pair(s, count, a, b, (int) differ_at[a],
+                        (int) total_at[a]);
                 }
             }
         }
