@@ -534,6 +534,36 @@ popcount_bytes_avx2(__m256i v)
             nibble)));
 }
 
+/* Full adder on 4 x 64 bit lanes: the bits of a + b + c, as sum and carry. */
+__attribute__((target("avx2")))
+static inline void
+full_add_avx2(__m256i a, __m256i b, __m256i c, __m256i *sum, __m256i *carry)
+{
+    __m256i  ab = _mm256_xor_si256(a, b);
+
+    *sum = _mm256_xor_si256(ab, c);
+    *carry = _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(ab, c));
+}
+
+/* The 6 words w[] counted bit by bit: the byte counts of
+ * sum_k popcount(w[k]) (at most 48 a byte).  Adders first reduce the six
+ * words to three of weight 1, 2 and 4, so three lookups count them. */
+__attribute__((target("avx2")))
+static inline __m256i
+popcount6_bytes_avx2(const __m256i w[6])
+{
+    __m256i  s1, c1, s2, c2, ones, c3, twos, fours, n;
+
+    full_add_avx2(w[0], w[1], w[2], &s1, &c1);
+    full_add_avx2(w[3], w[4], w[5], &s2, &c2);
+    ones = _mm256_xor_si256(s1, s2);
+    c3 = _mm256_and_si256(s1, s2);
+    full_add_avx2(c1, c2, c3, &twos, &fours);
+    n = popcount_bytes_avx2(fours);
+    n = _mm256_add_epi8(_mm256_add_epi8(n, n), popcount_bytes_avx2(twos));
+    return _mm256_add_epi8(_mm256_add_epi8(n, n), popcount_bytes_avx2(ones));
+}
+
 /* The counts of 4 probe cylinders (rows: validity, then MCC_ND layers,
  * 8 words apart) against one candidate cylinder (vb, cb broadcast);
  * returns the lanes that pass mcc_cell_agreement()'s tests, as bits. */
@@ -543,18 +573,18 @@ cell_agreement_avx2(const uint64_t *rows, __m256i vb, const __m256i *cb,
     __m256i min_matchable, __m256i *differ, __m256i *total)
 {
     const __m256i  zero = _mm256_setzero_si256();
-    __m256i        mask, differ_b = zero, both_b = zero, fail;
+    __m256i        mask, d[MCC_ND], e[MCC_ND], differ_b, both_b, fail;
     int            k;
 
     mask = _mm256_and_si256(_mm256_load_si256((const __m256i *) rows), vb);
     for (k = 0; k < MCC_ND; k++) {
         __m256i  x = _mm256_load_si256((const __m256i *) (rows + 8 * (1 + k)));
 
-        differ_b = _mm256_add_epi8(differ_b, popcount_bytes_avx2(
-            _mm256_and_si256(_mm256_xor_si256(x, cb[k]), mask)));
-        both_b = _mm256_add_epi8(both_b, popcount_bytes_avx2(
-            _mm256_and_si256(x, cb[k])));
+        d[k] = _mm256_and_si256(_mm256_xor_si256(x, cb[k]), mask);
+        e[k] = _mm256_and_si256(x, cb[k]);
     }
+    differ_b = popcount6_bytes_avx2(d);
+    both_b = popcount6_bytes_avx2(e);
     *differ = _mm256_sad_epu8(differ_b, zero);
     *total = _mm256_sad_epu8(_mm256_add_epi8(differ_b,
         _mm256_add_epi8(both_b, both_b)), zero);
@@ -602,7 +632,8 @@ local_similarities_avx2(const struct hm_probe *probe, const uint8_t *cand,
         }
         runs = mcc_direction_window(probe->first_at, probe->n, rec[4], run);
         for (r = 0; r < runs; r++) {
-            int  from = run[r][0], to = run[r][1], q, w;
+            int       from = run[r][0], to = run[r][1], w;
+            unsigned  q;
 
             if (from >= to) {
                 continue;
@@ -611,7 +642,7 @@ local_similarities_avx2(const struct hm_probe *probe, const uint8_t *cand,
                 ok_at[w] = 0;
             }
             /* quads of probe cylinders (half a block each) */
-            for (q = from / 4; q * 4 < to; q++) {
+            for (q = (unsigned) from / 4; (int) q * 4 < to; q++) {
                 const uint64_t  *rows = probe->blocks
                     + (size_t) (q / 2) * (1 + MCC_ND) * 8 + 4 * (q % 2);
                 __m256i          differ, total;
