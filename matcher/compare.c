@@ -934,6 +934,168 @@ compatibilities_avx512(const struct hm_probe *probe, struct hm_scratch *s,
 }
 #endif
 
+#ifdef HM_HAVE_AVX2
+/* |v| for 8 floats: the sign bit cleared, as fabsf() does. */
+__attribute__((target("avx2")))
+static inline __m256
+abs_avx2(__m256 v)
+{
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
+
+/* angle_distance() of 8 differences at once, bit for bit. */
+__attribute__((target("avx2")))
+static inline __m256
+angle_distance_avx2(__m256 difference)
+{
+    const __m256  two_pi = _mm256_set1_ps((float) (2.0 * M_PI));
+    __m256        d = abs_avx2(difference);
+
+    d = _mm256_blendv_ps(d, _mm256_sub_ps(d, two_pi),
+        _mm256_cmp_ps(d, two_pi, _CMP_GT_OQ));
+    d = _mm256_blendv_ps(d, _mm256_sub_ps(d, two_pi),
+        _mm256_cmp_ps(d, two_pi, _CMP_GT_OQ));
+    return _mm256_blendv_ps(d, _mm256_sub_ps(two_pi, d),
+        _mm256_cmp_ps(d, _mm256_set1_ps((float) M_PI), _CMP_GT_OQ));
+}
+
+/* fast_atan2_both() of 8 vectors at once, bit for bit. */
+__attribute__((target("avx2")))
+static inline void
+atan2_both_avx2(__m256 y, __m256 x, __m256 *there, __m256 *back)
+{
+    const __m256  zero = _mm256_setzero_ps();
+    const __m256  pi = _mm256_set1_ps(3.14159274f);
+    const __m256  sign = _mm256_set1_ps(-0.0f);
+    __m256        ax = abs_avx2(x), ay = abs_avx2(y);
+    __m256        lo = _mm256_min_ps(ax, ay), hi = _mm256_max_ps(ay, ax);
+    __m256        a = _mm256_div_ps(lo, hi), sq = _mm256_mul_ps(a, a), r, rb;
+    __m256        none = _mm256_cmp_ps(hi, zero, _CMP_EQ_OQ);
+
+    r = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(
+        _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(
+            _mm256_set1_ps(-0.0464964749f), sq), _mm256_set1_ps(0.15931422f)),
+            sq), _mm256_set1_ps(0.327622764f)), sq), a), a);
+    r = _mm256_blendv_ps(r, _mm256_sub_ps(_mm256_set1_ps(1.57079637f), r),
+        _mm256_cmp_ps(ay, ax, _CMP_GT_OQ));
+    rb = _mm256_blendv_ps(r, _mm256_sub_ps(pi, r),
+        _mm256_cmp_ps(x, zero, _CMP_GT_OQ));
+    r = _mm256_blendv_ps(r, _mm256_sub_ps(pi, r),
+        _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+    /* negated by the sign bit, as -r is; 0 where both are 0 */
+    *there = _mm256_andnot_ps(none, _mm256_xor_ps(r, _mm256_and_ps(sign,
+        _mm256_cmp_ps(y, zero, _CMP_LT_OQ))));
+    *back = _mm256_andnot_ps(none, _mm256_xor_ps(rb, _mm256_and_ps(sign,
+        _mm256_cmp_ps(y, zero, _CMP_GT_OQ))));
+}
+
+/* The compatibilities with 8 pairs k per vector, as
+ * compatibilities_avx512() computes them: the distance gap and Z1 Z2
+ * tests, then both arc tangents, radial angles and Z3, the same IEEE
+ * operations in the same order as compatibility(); lookups by gather
+ * (masked: only the lanes still in); supporter lists lane by lane. */
+__attribute__((target("avx2")))
+static void
+compatibilities_avx2(const struct hm_probe *probe, struct hm_scratch *s,
+    int nr)
+{
+    const struct mcc_point  *pa = probe->pt, *pb = s->cand;
+    /* 8 more each: a vector from any k < nr stays inside */
+    float    bx[HM_MAX_MINUTIAE + 8], by[HM_MAX_MINUTIAE + 8];
+    float    b_angle[HM_MAX_MINUTIAE + 8], a_angle[HM_MAX_MINUTIAE + 8];
+    int32_t  a_index[HM_MAX_MINUTIAE + 8];
+    int      t, k;
+
+    for (k = 0; k < nr + 8; k++) {
+        bx[k] = k < nr ? pb[k].x : 0.0f;
+        by[k] = k < nr ? pb[k].y : 0.0f;
+        b_angle[k] = k < nr ? pb[k].angle : 0.0f;
+        a_index[k] = k < nr ? s->chosen[k].a : 0;
+        a_angle[k] = k < nr ? pa[a_index[k]].angle : 0.0f;
+    }
+    for (t = 0; t < nr - 1; t++) {
+        const float  *dist_row = probe->dist + (size_t) a_index[t] * probe->n;
+        const float  *radial_row = probe->radial
+            + (size_t) a_index[t] * probe->n;
+        const __m256  tx = _mm256_set1_ps(bx[t]), ty = _mm256_set1_ps(by[t]);
+        const __m256  ta = _mm256_set1_ps(a_angle[t]);
+        const __m256  tb = _mm256_set1_ps(b_angle[t]);
+
+        for (k = t + 1; k < nr; k += 8) {
+            __m256   pass, dx, dy, da, db, scale, gap, z, d, there, back, bk;
+            __m256i  index;
+            unsigned lanes;
+            float    rho_tk[8], rho_kt[8];
+
+            pass = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                _mm256_set1_epi32(nr - k),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+            index = _mm256_loadu_si256((const __m256i *) (a_index + k));
+            dx = _mm256_sub_ps(_mm256_loadu_ps(bx + k), tx);
+            dy = _mm256_sub_ps(_mm256_loadu_ps(by + k), ty);
+            da = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), dist_row,
+                index, pass, 4);
+            db = _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(dx, dx),
+                _mm256_mul_ps(dy, dy)));
+            scale = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(
+                _mm256_add_ps(da, db), _mm256_set1_ps(0.5f * RHO_DIST_REL)));
+            gap = abs_avx2(_mm256_sub_ps(da, db));
+            /* out where gap >= RHO_FAR * scale */
+            pass = _mm256_and_ps(pass, _mm256_cmp_ps(gap, _mm256_mul_ps(
+                _mm256_set1_ps(RHO_FAR), scale), _CMP_NGE_UQ));
+            if (_mm256_movemask_ps(pass) == 0) {
+                continue;
+            }
+            z = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), lut_dist,
+                _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_div_ps(gap, scale),
+                    _mm256_set1_ps(LUT_DIST_STEPS))), pass, 4);
+            bk = _mm256_loadu_ps(b_angle + k);
+            d = angle_distance_avx2(_mm256_sub_ps(
+                _mm256_sub_ps(ta, _mm256_loadu_ps(a_angle + k)),
+                _mm256_sub_ps(tb, bk)));
+            z = _mm256_mul_ps(z, _mm256_mask_i32gather_ps(
+                _mm256_setzero_ps(), lut_angle2, _mm256_cvttps_epi32(
+                    _mm256_mul_ps(d, _mm256_set1_ps(LUT_ANGLE_STEPS))),
+                pass, 4));
+            /* out where z < RHO_NEGLIGIBLE */
+            pass = _mm256_and_ps(pass, _mm256_cmp_ps(z,
+                _mm256_set1_ps(RHO_NEGLIGIBLE), _CMP_NLT_UQ));
+            lanes = (unsigned) _mm256_movemask_ps(pass);
+            if (lanes == 0) {
+                continue;
+            }
+            atan2_both_avx2(dy, dx, &there, &back);
+            d = angle_distance_avx2(_mm256_sub_ps(
+                _mm256_mask_i32gather_ps(_mm256_setzero_ps(), radial_row,
+                    index, pass, 4), _mm256_sub_ps(there, tb)));
+            _mm256_storeu_ps(rho_tk, _mm256_mul_ps(z, _mm256_mask_i32gather_ps(
+                _mm256_setzero_ps(), lut_angle3, _mm256_cvttps_epi32(
+                    _mm256_mul_ps(d, _mm256_set1_ps(LUT_ANGLE_STEPS))),
+                pass, 4)));
+            d = angle_distance_avx2(_mm256_sub_ps(
+                _mm256_mask_i32gather_ps(_mm256_setzero_ps(), probe->radial,
+                    _mm256_add_epi32(_mm256_mullo_epi32(index,
+                        _mm256_set1_epi32(probe->n)),
+                        _mm256_set1_epi32(a_index[t])), pass, 4),
+                _mm256_sub_ps(back, bk)));
+            _mm256_storeu_ps(rho_kt, _mm256_mul_ps(z, _mm256_mask_i32gather_ps(
+                _mm256_setzero_ps(), lut_angle3, _mm256_cvttps_epi32(
+                    _mm256_mul_ps(d, _mm256_set1_ps(LUT_ANGLE_STEPS))),
+                pass, 4)));
+            while (lanes != 0) {
+                int  lane = __builtin_ctz(lanes), kk = k + lane;
+
+                lanes &= lanes - 1;
+                s->rho[t * nr + kk] = rho_tk[lane];
+                s->rho[kk * nr + t] = rho_kt[lane];
+                s->support_of[t][s->supporters[t]++] = (uint8_t) kk;
+                s->support_of[kk][s->supporters[kk]++] = (uint8_t) t;
+            }
+        }
+    }
+}
+#endif
+
 /* Step 2: LSS-R relaxation over the chosen pairs; returns the score. */
 static double
 relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
@@ -952,6 +1114,11 @@ relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
 #ifdef HM_HAVE_AVX512
     if (isa_on == HM_ISA_AVX512) {
         compatibilities_avx512(probe, s, nr);
+    } else
+#endif
+#ifdef HM_HAVE_AVX2
+    if (isa_on == HM_ISA_AVX2) {
+        compatibilities_avx2(probe, s, nr);
     } else
 #endif
     for (t = 0; t < nr; t++) {
