@@ -23,7 +23,9 @@
  * its minutiae bucketed for the pairing; the candidate is read in place.
  * Steps 1 and 2 have vector forms, chosen at run time (mcc_compare_isa()),
  * that score every pair exactly as the scalar ones (test_match's
- * isa_scores_as_scalar).
+ * isa_scores_as_scalar): AVX-512 (8 probe cylinders a vector with
+ * VPOPCNTDQ; 16 compatibilities) and AVX2 (4 probe cylinders a vector,
+ * counted by carry-save adders and nibble lookups; 8 compatibilities).
  */
 
 #include <pthread.h>
