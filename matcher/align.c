@@ -39,6 +39,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define ALIGN_HAVE_AVX512 1
+#define ALIGN_HAVE_AVX2 1
 #endif
 
 /* Pairing tolerance: R0 + RK x distance from the placement's centre (px),
@@ -72,6 +73,10 @@ static float           unit_cos[256], unit_sin[256];
 static pthread_once_t  align_once = PTHREAD_ONCE_INIT;
 static int             align_isa_best, align_isa;   /* enum hm_isa */
 
+#ifdef ALIGN_HAVE_AVX2
+static void compress_lut_init(void);
+#endif
+
 /* Whether this build has the path and the CPU can run it. */
 static int
 align_isa_usable(int level)
@@ -79,6 +84,10 @@ align_isa_usable(int level)
     switch (level) {
     case HM_ISA_SCALAR:
         return 1;
+#ifdef ALIGN_HAVE_AVX2
+    case HM_ISA_AVX2:
+        return __builtin_cpu_supports("avx2");
+#endif
 #ifdef ALIGN_HAVE_AVX512
     case HM_ISA_AVX512:
         return __builtin_cpu_supports("avx512f")
@@ -127,6 +136,9 @@ align_init(void)
         unit_cos[i] = (float) cos(i * (2.0 * M_PI / 256.0));
         unit_sin[i] = (float) sin(i * (2.0 * M_PI / 256.0));
     }
+#ifdef ALIGN_HAVE_AVX2
+    compress_lut_init();
+#endif
     align_isa_init();
 }
 
@@ -888,6 +900,453 @@ collect_cands_avx512(const struct align_grid *g, const float *bx,
 
 #endif /* ALIGN_HAVE_AVX512 */
 
+#ifdef ALIGN_HAVE_AVX2
+
+/* The AVX2 pairing: place(), collect_cands() (first pass) and overlap()
+ * 8 minutiae at a time, for CPUs without AVX-512 (AMD Zen 2 and 3, Intel
+ * E-cores).  As in the AVX-512 form: the scalar code's operations in its
+ * order (no FMA), its comparisons negated as written, the candidates in
+ * its order.  Lanes are selected by all-ones masks from compares, and
+ * packed through compress_lut[] (AVX2 has no compress instruction).  The
+ * arrays hold HM_MAX_MINUTIAE (255) entries, no multiple of 8: the last
+ * vector of a run is loaded masked and stored through a copy. */
+#define ALIGN_AVX2  __attribute__((target("avx2")))
+
+_Static_assert(sizeof(struct align_cand) == 8
+    && offsetof(struct align_cand, i) == 4
+    && offsetof(struct align_cand, j) == 5,
+    "collect_cands_avx2() stores candidates as pairs of 32-bit words");
+
+/* All ones in the lanes of i..end-1 among the 8 from i. */
+static inline __attribute__((always_inline)) ALIGN_AVX2 __m256i
+lanes8_upto(int i, int end)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(end - i),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* p[i..i+7], zero from end on (never read past it). */
+static inline __attribute__((always_inline)) ALIGN_AVX2 __m256
+load8(const float *p, int i, int end)
+{
+    return end - i >= 8 ? _mm256_loadu_ps(p + i)
+        : _mm256_maskload_ps(p + i, lanes8_upto(i, end));
+}
+
+/* v into p[i..end-1], at most 8 (never written past end). */
+static inline __attribute__((always_inline)) ALIGN_AVX2 void
+store8(float *p, int i, int end, __m256 v)
+{
+    float  lanes[8];
+
+    if (end - i >= 8) {
+        _mm256_storeu_ps(p + i, v);
+        return;
+    }
+    _mm256_storeu_ps(lanes, v);
+    memcpy(p + i, lanes, sizeof(float) * (size_t) (end - i));
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX2 void
+store8i(int32_t *p, int i, int end, __m256i v)
+{
+    int32_t  lanes[8];
+
+    if (end - i >= 8) {
+        _mm256_storeu_si256((__m256i *) (p + i), v);
+        return;
+    }
+    _mm256_storeu_si256((__m256i *) lanes, v);
+    memcpy(p + i, lanes, sizeof(int32_t) * (size_t) (end - i));
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX2 __m256
+mul8(__m256 a, __m256 b)
+{
+    return _mm256_mul_ps(a, b);
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX2 __m256
+add8(__m256 a, __m256 b)
+{
+    return _mm256_add_ps(a, b);
+}
+
+static inline __attribute__((always_inline)) ALIGN_AVX2 __m256
+sub8(__m256 a, __m256 b)
+{
+    return _mm256_sub_ps(a, b);
+}
+
+/* The lanes where a, predicate, b holds, as all ones. */
+#define CMP8(a, b, predicate)  _mm256_cmp_ps((a), (b), (predicate))
+
+/* A transform with each of its numbers in all 8 lanes. */
+struct xform8 {
+    __m256  m00, m01, m10, m11, bx, by, ax, ay;
+};
+
+static inline __attribute__((always_inline)) ALIGN_AVX2 struct xform8
+broadcast8(const struct xform *t)
+{
+    struct xform8  v;
+
+    v.m00 = _mm256_set1_ps(t->m[0][0]);
+    v.m01 = _mm256_set1_ps(t->m[0][1]);
+    v.m10 = _mm256_set1_ps(t->m[1][0]);
+    v.m11 = _mm256_set1_ps(t->m[1][1]);
+    v.bx = _mm256_set1_ps(t->bx);
+    v.by = _mm256_set1_ps(t->by);
+    v.ax = _mm256_set1_ps(t->ax);
+    v.ay = _mm256_set1_ps(t->ay);
+    return v;
+}
+
+/* The linear part of v on (x, y), m (x, y), as the scalar code has it. */
+static inline __attribute__((always_inline)) ALIGN_AVX2 void
+turn8(const struct xform8 *v, __m256 x, __m256 y, __m256 *rx, __m256 *ry)
+{
+    *rx = add8(mul8(v->m00, x), mul8(v->m01, y));
+    *ry = add8(mul8(v->m10, x), mul8(v->m11, y));
+}
+
+/* v on the points (x, y): m (x - b) + a. */
+static inline __attribute__((always_inline)) ALIGN_AVX2 void
+apply8(const struct xform8 *v, __m256 x, __m256 y, __m256 *tx, __m256 *ty)
+{
+    turn8(v, sub8(x, v->bx), sub8(y, v->by), tx, ty);
+    *tx = add8(*tx, v->ax);
+    *ty = add8(*ty, v->ay);
+}
+
+/* The lanes of k whose (x, y) lies in [lox, hix] x [loy, hiy]. */
+static inline __attribute__((always_inline)) ALIGN_AVX2 __m256
+in_box8(__m256 k, __m256 x, __m256 y, __m256 lox, __m256 hix, __m256 loy,
+    __m256 hiy)
+{
+    k = _mm256_and_ps(k, CMP8(x, lox, _CMP_GE_OQ));
+    k = _mm256_and_ps(k, CMP8(x, hix, _CMP_LE_OQ));
+    k = _mm256_and_ps(k, CMP8(y, loy, _CMP_GE_OQ));
+    return _mm256_and_ps(k, CMP8(y, hiy, _CMP_LE_OQ));
+}
+
+/* place(), A's part of each tolerance and each B minutia's window of
+ * grid cells, as place_avx512() has them. */
+static ALIGN_AVX2 void
+place_avx2(const struct align_grid *g, const float *bx, const float *by,
+    const float *bc, const float *bs, int nb, const struct xform *t,
+    const struct xform *ti, struct align_work *wk)
+{
+    const __m256   cos2_ta = _mm256_set1_ps(COS_TA * COS_TA);
+    const __m256   half_rk = _mm256_set1_ps(0.5f * RK);
+    const __m256   r0 = _mm256_set1_ps(R0);
+    const __m256   widen = _mm256_set1_ps(1.0f / (1.0f - 0.5f * RK));
+    const __m256   zero = _mm256_setzero_ps();
+    const __m256   x0 = _mm256_set1_ps(g->x0), y0 = _mm256_set1_ps(g->y0);
+    const __m256   per_cell = _mm256_set1_ps(1.0f / ALIGN_GRID_CELL);
+    const __m256   gw = _mm256_set1_ps((float) g->gw);
+    const __m256   gh = _mm256_set1_ps((float) g->gh);
+    const __m256   gw_1 = _mm256_set1_ps((float) (g->gw - 1));
+    const __m256   gh_1 = _mm256_set1_ps((float) (g->gh - 1));
+    const __m256i  last_col = _mm256_set1_epi32(g->gw - 1);
+    const __m256i  last_row = _mm256_set1_epi32(g->gh - 1);
+    const __m256i  cols = _mm256_set1_epi32(g->gw);
+    const __m256i  one = _mm256_set1_epi32(1);
+    struct xform8  v;
+    __m256         ax, ay;
+    int            i, na = g->n;
+
+    if (!t->rigid) {
+        v = broadcast8(ti);
+        for (i = 0; i < na; i += 8) {
+            __m256  ux, uy, dc, ds;
+
+            apply8(&v, load8(g->x, i, na), load8(g->y, i, na), &ux, &uy);
+            turn8(&v, load8(g->c, i, na), load8(g->s, i, na), &dc, &ds);
+            store8(wk->ux, i, na, ux);
+            store8(wk->uy, i, na, uy);
+            store8(wk->uc, i, na, dc);
+            store8(wk->us, i, na, ds);
+            store8(wk->umin2, i, na,
+                mul8(cos2_ta, add8(mul8(dc, dc), mul8(ds, ds))));
+        }
+    }
+    ax = _mm256_set1_ps(t->ax);
+    ay = _mm256_set1_ps(t->ay);
+    for (i = 0; i < na; i += 8) {
+        __m256  ex = sub8(load8(g->x, i, na), ax);
+        __m256  ey = sub8(load8(g->y, i, na), ay);
+
+        store8(wk->part_a, i, na,
+            mul8(half_rk, _mm256_sqrt_ps(add8(mul8(ex, ex), mul8(ey, ey)))));
+    }
+    v = broadcast8(t);
+    for (i = 0; i < nb; i += 8) {
+        __m256   x = sub8(load8(bx, i, nb), v.bx);
+        __m256   y = sub8(load8(by, i, nb), v.by);
+        __m256   dc, ds, rx, ry, d, td, tx, ty, reach;
+        __m256   fx0, fy0, fx1, fy1;
+        __m256i  in, cx0, cy0, cx1, cy1;
+
+        turn8(&v, load8(bc, i, nb), load8(bs, i, nb), &dc, &ds);
+        turn8(&v, x, y, &rx, &ry);
+        d = _mm256_sqrt_ps(add8(mul8(x, x), mul8(y, y)));
+        td = t->rigid ? d : _mm256_sqrt_ps(add8(mul8(rx, rx), mul8(ry, ry)));
+        tx = add8(rx, v.ax);
+        ty = add8(ry, v.ay);
+        reach = mul8(add8(r0, mul8(half_rk, add8(td, d))), widen);
+        fx0 = mul8(sub8(sub8(tx, reach), x0), per_cell);
+        fy0 = mul8(sub8(sub8(ty, reach), y0), per_cell);
+        fx1 = mul8(sub8(add8(tx, reach), x0), per_cell);
+        fy1 = mul8(sub8(add8(ty, reach), y0), per_cell);
+        in = _mm256_castps_si256(_mm256_and_ps(
+            _mm256_and_ps(CMP8(fx1, zero, _CMP_GE_OQ),
+                CMP8(fy1, zero, _CMP_GE_OQ)),
+            _mm256_and_ps(CMP8(fx0, gw, _CMP_LT_OQ),
+                CMP8(fy0, gh, _CMP_LT_OQ))));
+        cx0 = _mm256_and_si256(_mm256_cvttps_epi32(fx0),
+            _mm256_castps_si256(CMP8(fx0, zero, _CMP_GT_OQ)));
+        cy0 = _mm256_and_si256(_mm256_cvttps_epi32(fy0),
+            _mm256_castps_si256(CMP8(fy0, zero, _CMP_GT_OQ)));
+        cx1 = _mm256_blendv_epi8(last_col, _mm256_cvttps_epi32(fx1),
+            _mm256_castps_si256(CMP8(fx1, gw_1, _CMP_LT_OQ)));
+        cy1 = _mm256_blendv_epi8(last_row, _mm256_cvttps_epi32(fy1),
+            _mm256_castps_si256(CMP8(fy1, gh_1, _CMP_LT_OQ)));
+
+        store8(wk->tx, i, nb, tx);
+        store8(wk->ty, i, nb, ty);
+        store8(wk->tc, i, nb, dc);
+        store8(wk->ts, i, nb, ds);
+        store8(wk->half_b, i, nb, add8(r0, mul8(half_rk, d)));
+        store8(wk->reach, i, nb, reach);
+        store8(wk->min2, i, nb,
+            mul8(cos2_ta, add8(mul8(dc, dc), mul8(ds, ds))));
+        /* Out of the grid: the empty run of cells from 0 to 0. */
+        store8i(wk->cell_from, i, nb, _mm256_and_si256(in,
+            _mm256_add_epi32(_mm256_mullo_epi32(cy0, cols), cx0)));
+        store8i(wk->cell_to, i, nb, _mm256_and_si256(in,
+            _mm256_add_epi32(_mm256_mullo_epi32(cy1, cols),
+                _mm256_add_epi32(cx1, one))));
+        store8i(wk->col_from, i, nb, cx0);
+        store8i(wk->col_to, i, nb, cx1);
+    }
+}
+
+/* compress_lut[m]: the lanes set in the 8-bit mask m, in order, one per
+ * byte (the rest 0): the permutation that packs a vector's survivors. */
+static uint64_t  compress_lut[256];
+
+static void
+compress_lut_init(void)
+{
+    int  m, lane, n;
+
+    for (m = 0; m < 256; m++) {
+        compress_lut[m] = 0;
+        for (lane = 0, n = 0; lane < 8; lane++) {
+            if (m & (1 << lane)) {
+                compress_lut[m] |= (uint64_t) lane << (8 * n++);
+            }
+        }
+    }
+}
+
+/* The grid column bytes g->col[q..q+7] as 8 integers (0 from na on). */
+static inline __attribute__((always_inline)) ALIGN_AVX2 __m256i
+load_cols8(const struct align_grid *g, int q, int na)
+{
+    uint64_t  bytes = 0;
+
+    if (na - q >= 8) {
+        memcpy(&bytes, g->col + q, 8);
+    } else {
+        memcpy(&bytes, g->col + q, (size_t) (na - q));
+    }
+    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long) bytes));
+}
+
+/* collect_cands() without keep_first, as collect_cands_avx512_as() scans
+ * (one run of q per B minutia, other columns masked off), 8 at a time. */
+static inline __attribute__((always_inline)) ALIGN_AVX2 int
+collect_cands_avx2_as(const struct align_grid *g, const float *bx,
+    const float *by, const float *bc, const float *bs, int nb,
+    struct align_work *wk, int rigid)
+{
+    const __m256i  lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256   zero = _mm256_setzero_ps();
+    int            j, n = 0, na = g->n;
+
+    for (j = 0; j < nb; j++) {
+        float    reach = wk->reach[j];
+        int      q = g->start[wk->cell_from[j]];
+        int      end = g->start[wk->cell_to[j]];
+        __m256   tx, ty, dc, ds, reach2, min2, half_b, ubx, uby, ubc, ubs;
+        __m256i  cx0, cx1, jw;
+
+        if (q >= end) {
+            continue;
+        }
+        cx0 = _mm256_set1_epi32(wk->col_from[j]);
+        cx1 = _mm256_set1_epi32(wk->col_to[j]);
+        tx = _mm256_set1_ps(wk->tx[j]);
+        ty = _mm256_set1_ps(wk->ty[j]);
+        dc = _mm256_set1_ps(wk->tc[j]);
+        ds = _mm256_set1_ps(wk->ts[j]);
+        reach2 = _mm256_set1_ps(reach * reach);
+        min2 = _mm256_set1_ps(wk->min2[j]);
+        half_b = _mm256_set1_ps(wk->half_b[j]);
+        ubx = _mm256_set1_ps(bx[j]);
+        uby = _mm256_set1_ps(by[j]);
+        ubc = _mm256_set1_ps(bc[j]);
+        ubs = _mm256_set1_ps(bs[j]);
+        jw = _mm256_set1_epi32(j << 8);
+        for (; q < end; q += 8) {
+            __m256i  col = load_cols8(g, q, na);
+            __m256   k, dx, dy, d2, dot, r, rr, dn, lo, hi;
+            __m256i  ij, perm;
+            int      m, count;
+
+            /* within the run, and cx0 <= col <= cx1 */
+            k = _mm256_castsi256_ps(_mm256_andnot_si256(
+                _mm256_or_si256(_mm256_cmpgt_epi32(cx0, col),
+                    _mm256_cmpgt_epi32(col, cx1)),
+                lanes8_upto(q, end)));
+            dx = sub8(load8(g->x, q, na), tx);
+            dy = sub8(load8(g->y, q, na), ty);
+            d2 = add8(mul8(dx, dx), mul8(dy, dy));
+            dot = add8(mul8(load8(g->c, q, na), dc),
+                mul8(load8(g->s, q, na), ds));
+            k = _mm256_and_ps(k, CMP8(d2, reach2, _CMP_NGT_UQ));
+            k = _mm256_and_ps(k, CMP8(dot, zero, _CMP_NLE_UQ));
+            k = _mm256_and_ps(k, CMP8(mul8(dot, dot), min2, _CMP_NLT_UQ));
+            if (!rigid) {
+                __m256  udot = add8(mul8(ubc, load8(wk->uc, q, na)),
+                            mul8(ubs, load8(wk->us, q, na)));
+                __m256  ex = sub8(load8(wk->ux, q, na), ubx);
+                __m256  ey = sub8(load8(wk->uy, q, na), uby);
+
+                k = _mm256_and_ps(k, CMP8(udot, zero, _CMP_NLE_UQ));
+                k = _mm256_and_ps(k, CMP8(mul8(udot, udot),
+                    load8(wk->umin2, q, na), _CMP_NLT_UQ));
+                /* d2 > e2 ? d2 : e2, as VMAXPS is defined */
+                d2 = _mm256_max_ps(d2, add8(mul8(ex, ex), mul8(ey, ey)));
+            }
+            r = add8(half_b, load8(wk->part_a, q, na));
+            rr = mul8(r, r);
+            k = _mm256_and_ps(k, CMP8(d2, rr, _CMP_NGT_UQ));
+            m = _mm256_movemask_ps(k);
+            if (m == 0) {
+                continue;
+            }
+            count = __builtin_popcount((unsigned) m);
+            if (n + count > ALIGN_CANDS_MAX) {
+                return ALIGN_CANDS_MAX;
+            }
+            /* the survivors first, in lane order; then each dn followed
+             * by its (i, j) word, the layout of struct align_cand */
+            perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
+                (long long) compress_lut[m]));
+            dn = _mm256_permutevar8x32_ps(_mm256_div_ps(d2, rr), perm);
+            ij = _mm256_permutevar8x32_epi32(_mm256_or_si256(
+                _mm256_add_epi32(_mm256_set1_epi32(q), lane), jw), perm);
+            lo = _mm256_unpacklo_ps(dn, _mm256_castsi256_ps(ij));
+            hi = _mm256_unpackhi_ps(dn, _mm256_castsi256_ps(ij));
+            if (n + 8 <= ALIGN_CANDS_MAX) {
+                _mm256_storeu_ps((float *) (wk->cands + n),
+                    _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps((float *) (wk->cands + n + 4),
+                    _mm256_permute2f128_ps(lo, hi, 0x31));
+            } else {
+                struct align_cand  packed[8];
+
+                _mm256_storeu_ps((float *) packed,
+                    _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps((float *) (packed + 4),
+                    _mm256_permute2f128_ps(lo, hi, 0x31));
+                memcpy(wk->cands + n, packed,
+                    sizeof(packed[0]) * (size_t) count);
+            }
+            n += count;
+        }
+    }
+    return n;
+}
+
+static ALIGN_AVX2 int
+collect_cands_avx2(const struct align_grid *g, const float *bx,
+    const float *by, const float *bc, const float *bs, int nb,
+    const struct xform *t, struct align_work *wk)
+{
+    return t->rigid ? collect_cands_avx2_as(g, bx, by, bc, bs, nb, wk, 1)
+        : collect_cands_avx2_as(g, bx, by, bc, bs, nb, wk, 0);
+}
+
+/* overlap() 8 minutiae at a time; the boxes' minima and maxima per lane,
+ * then across lanes (the same values in any order: min(x, m) keeps m
+ * when x is NaN, as the scalar loop does). */
+static ALIGN_AVX2 void
+overlap_avx2(const struct align_grid *g, const float *bx, const float *by,
+    int nb, const struct xform *best_t, struct align_result *res)
+{
+    __m256         minx = _mm256_set1_ps(1e30f);
+    __m256         maxx = _mm256_set1_ps(-1e30f);
+    __m256         miny = minx, maxy = maxx, lox, hix, loy, hiy;
+    struct xform8  v = broadcast8(best_t);
+    struct xform   t;
+    float          lanes[4][8], lo_x, hi_x, lo_y, hi_y;
+    int            i, oa = 0, ob = 0;
+
+    lox = _mm256_set1_ps(g->minx - ALIGN_MARGIN);
+    hix = _mm256_set1_ps(g->maxx + ALIGN_MARGIN);
+    loy = _mm256_set1_ps(g->miny - ALIGN_MARGIN);
+    hiy = _mm256_set1_ps(g->maxy + ALIGN_MARGIN);
+    for (i = 0; i < nb; i += 8) {
+        __m256  k = _mm256_castsi256_ps(lanes8_upto(i, nb));
+        __m256  x = load8(bx, i, nb), y = load8(by, i, nb), tx, ty;
+
+        apply8(&v, x, y, &tx, &ty);
+        minx = _mm256_blendv_ps(minx, _mm256_min_ps(x, minx), k);
+        maxx = _mm256_blendv_ps(maxx, _mm256_max_ps(x, maxx), k);
+        miny = _mm256_blendv_ps(miny, _mm256_min_ps(y, miny), k);
+        maxy = _mm256_blendv_ps(maxy, _mm256_max_ps(y, maxy), k);
+        ob += __builtin_popcount((unsigned) _mm256_movemask_ps(
+            in_box8(k, tx, ty, lox, hix, loy, hiy)));
+    }
+    if (invert(best_t, &t)) {
+        _mm256_storeu_ps(lanes[0], minx);
+        _mm256_storeu_ps(lanes[1], maxx);
+        _mm256_storeu_ps(lanes[2], miny);
+        _mm256_storeu_ps(lanes[3], maxy);
+        lo_x = lanes[0][0];
+        hi_x = lanes[1][0];
+        lo_y = lanes[2][0];
+        hi_y = lanes[3][0];
+        for (i = 1; i < 8; i++) {
+            lo_x = lanes[0][i] < lo_x ? lanes[0][i] : lo_x;
+            hi_x = lanes[1][i] > hi_x ? lanes[1][i] : hi_x;
+            lo_y = lanes[2][i] < lo_y ? lanes[2][i] : lo_y;
+            hi_y = lanes[3][i] > hi_y ? lanes[3][i] : hi_y;
+        }
+        lox = _mm256_set1_ps(lo_x - ALIGN_MARGIN);
+        hix = _mm256_set1_ps(hi_x + ALIGN_MARGIN);
+        loy = _mm256_set1_ps(lo_y - ALIGN_MARGIN);
+        hiy = _mm256_set1_ps(hi_y + ALIGN_MARGIN);
+        v = broadcast8(&t);
+        for (i = 0; i < g->n; i += 8) {
+            __m256  k = _mm256_castsi256_ps(lanes8_upto(i, g->n));
+            __m256  tx, ty;
+
+            apply8(&v, load8(g->x, i, g->n), load8(g->y, i, g->n), &tx, &ty);
+            oa += __builtin_popcount((unsigned) _mm256_movemask_ps(
+                in_box8(k, tx, ty, lox, hix, loy, hiy)));
+        }
+    }
+    res->overlap_a = oa;
+    res->overlap_b = ob;
+}
+
+#endif /* ALIGN_HAVE_AVX2 */
+
 /* pair_up()'s placements and first scan for candidates, on AVX-512 where
  * align_init() chose it. */
 static int
@@ -901,6 +1360,12 @@ place_and_collect(const struct align_grid *g, const float *bx,
     if (align_isa == HM_ISA_AVX512) {
         place_avx512(g, bx, by, bc, bs, nb, t, ti, wk);
         return collect_cands_avx512(g, bx, by, bc, bs, nb, t, wk);
+    }
+#endif
+#ifdef ALIGN_HAVE_AVX2
+    if (align_isa == HM_ISA_AVX2) {
+        place_avx2(g, bx, by, bc, bs, nb, t, ti, wk);
+        return collect_cands_avx2(g, bx, by, bc, bs, nb, t, wk);
     }
 #endif
     place(g, bx, by, bc, bs, nb, t, ti, wk);
@@ -1112,6 +1577,12 @@ overlap(const struct align_grid *g, const float *bx, const float *by,
 #ifdef ALIGN_HAVE_AVX512
     if (align_isa == HM_ISA_AVX512) {
         overlap_avx512(g, bx, by, nb, best_t, res);
+        return;
+    }
+#endif
+#ifdef ALIGN_HAVE_AVX2
+    if (align_isa == HM_ISA_AVX2) {
+        overlap_avx2(g, bx, by, nb, best_t, res);
         return;
     }
 #endif
