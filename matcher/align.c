@@ -1251,21 +1251,11 @@ collect_cands_avx2_as(const struct align_grid *g, const float *bx,
                 _mm256_add_epi32(_mm256_set1_epi32(q), lane), jw), perm);
             lo = _mm256_unpacklo_ps(dn, _mm256_castsi256_ps(ij));
             hi = _mm256_unpackhi_ps(dn, _mm256_castsi256_ps(ij));
-            if (n + 8 <= ALIGN_CANDS_MAX) {
-                _mm256_storeu_ps((float *) (wk->cands + n),
-                    _mm256_permute2f128_ps(lo, hi, 0x20));
-                _mm256_storeu_ps((float *) (wk->cands + n + 4),
-                    _mm256_permute2f128_ps(lo, hi, 0x31));
-            } else {
-                struct align_cand  packed[8];
-
-                _mm256_storeu_ps((float *) packed,
-                    _mm256_permute2f128_ps(lo, hi, 0x20));
-                _mm256_storeu_ps((float *) (packed + 4),
-                    _mm256_permute2f128_ps(lo, hi, 0x31));
-                memcpy(wk->cands + n, packed,
-                    sizeof(packed[0]) * (size_t) count);
-            }
+            /* n + count <= ALIGN_CANDS_MAX: wk->cands has room for 8 */
+            _mm256_storeu_ps((float *) (wk->cands + n),
+                _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps((float *) (wk->cands + n + 4),
+                _mm256_permute2f128_ps(lo, hi, 0x31));
             n += count;
         }
     }

@@ -66,7 +66,9 @@ struct align_work {
     int32_t  cell_from[HM_MAX_MINUTIAE], cell_to[HM_MAX_MINUTIAE];
     int32_t  col_from[HM_MAX_MINUTIAE], col_to[HM_MAX_MINUTIAE];
     uint8_t  pair_a[HM_MAX_MINUTIAE], pair_b[HM_MAX_MINUTIAE];
-    struct align_cand  cands[ALIGN_CANDS_MAX], sorted[ALIGN_CANDS_MAX];
+    /* cands: room past the last for the AVX2 scan's whole-vector stores
+     * (8 candidates, of which the last 7 may be spare) */
+    struct align_cand  cands[ALIGN_CANDS_MAX + 7], sorted[ALIGN_CANDS_MAX];
     uint8_t  step[ALIGN_CANDS_MAX];
     uint64_t bkey[HM_MAX_MINUTIAE];   /* the same keys for B's minutiae */
     float    weighted;            /* pairs, different types counting less */
