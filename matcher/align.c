@@ -1235,9 +1235,6 @@ collect_cands_avx2_as(const struct align_grid *g, const float *bx,
             rr = mul8(r, r);
             k = _mm256_and_ps(k, CMP8(d2, rr, _CMP_NGT_UQ));
             m = _mm256_movemask_ps(k);
-            if (m == 0) {
-                continue;
-            }
             count = __builtin_popcount((unsigned) m);
             if (n + count > ALIGN_CANDS_MAX) {
                 return ALIGN_CANDS_MAX;
