@@ -19,12 +19,14 @@
  * number of minutiae each print has in the other's box.
  *
  * The pairing's candidate scan (each B minutia against the A minutiae of
- * the grid cells within its reach) and the placements of the minutiae
- * run 16 at a time with AVX-512 where the CPU has it (F, BW and VL,
+ * the grid cells within its reach), the placements of the minutiae and
+ * the overlap run 16 at a time with AVX-512 where the CPU has it (F, BW
+ * and VL), else 8 at a time with AVX2 (AMD Zen 2 and 3, Intel E-cores),
  * chosen at run time: the build targets x86-64-v2; align_pairing_isa()
- * and HUELLA_ALIGN_ISA choose another path, for benchmarks and tests).  Both paths
- * do the same IEEE operations in the same order and find the candidates
- * in the same order, so every score is the same to the last bit.
+ * and HUELLA_ALIGN_ISA (scalar, avx2) choose a lower path, for benchmarks
+ * and tests.  Every path does the same IEEE operations in the same order
+ * (no FMA) and finds the candidates in the same order, so every score is
+ * the same to the last bit.
  */
 
 #include <math.h>

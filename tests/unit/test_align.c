@@ -129,6 +129,14 @@ START_TEST(scores_same_on_every_path)
                 "here\n", mcc_isa_name(way));
         }
     }
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* Every x86-64 build has the AVX2 pairing: a CPU with AVX2 takes it
+     * when asked (HUELLA_ALIGN_ISA caps only the default). */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        ck_assert_int_eq(align_pairing_isa(HM_ISA_AVX2), HM_ISA_AVX2);
+    }
+#endif
     mcc_compare_isa(local_default);
     align_pairing_isa(pairing_default);
     ck_assert_int_eq(differ, 0);
