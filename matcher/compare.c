@@ -547,12 +547,14 @@ full_add_avx2(__m256i a, __m256i b, __m256i c, __m256i *sum, __m256i *carry)
     *carry = _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(ab, c));
 }
 
-/* The 6 words w[] counted bit by bit: the byte counts of
- * sum_k popcount(w[k]) (at most 48 a byte).  Adders first reduce the six
- * words to three of weight 1, 2 and 4, so three lookups count them. */
+/* The 6 words w[] counted bit by bit over the cells of mask: the byte
+ * counts of sum_k popcount(w[k] & mask) (at most 48 a byte).  Adders
+ * first reduce the six words to three of weight 1, 2 and 4 (masked
+ * after: a cell's sum is 0 where all its bits are), so three lookups
+ * count them. */
 __attribute__((target("avx2")))
 static inline __m256i
-popcount6_bytes_avx2(const __m256i w[6])
+popcount6_bytes_avx2(const __m256i w[6], __m256i mask)
 {
     __m256i  s1, c1, s2, c2, ones, c3, twos, fours, n;
 
@@ -561,9 +563,11 @@ popcount6_bytes_avx2(const __m256i w[6])
     ones = _mm256_xor_si256(s1, s2);
     c3 = _mm256_and_si256(s1, s2);
     full_add_avx2(c1, c2, c3, &twos, &fours);
-    n = popcount_bytes_avx2(fours);
-    n = _mm256_add_epi8(_mm256_add_epi8(n, n), popcount_bytes_avx2(twos));
-    return _mm256_add_epi8(_mm256_add_epi8(n, n), popcount_bytes_avx2(ones));
+    n = popcount_bytes_avx2(_mm256_and_si256(fours, mask));
+    n = _mm256_add_epi8(_mm256_add_epi8(n, n),
+        popcount_bytes_avx2(_mm256_and_si256(twos, mask)));
+    return _mm256_add_epi8(_mm256_add_epi8(n, n),
+        popcount_bytes_avx2(_mm256_and_si256(ones, mask)));
 }
 
 /* The counts of 4 probe cylinders (rows: validity, then MCC_ND layers,
@@ -582,11 +586,12 @@ cell_agreement_avx2(const uint64_t *rows, __m256i vb, const __m256i *cb,
     for (k = 0; k < MCC_ND; k++) {
         __m256i  x = _mm256_load_si256((const __m256i *) (rows + 8 * (1 + k)));
 
-        d[k] = _mm256_and_si256(_mm256_xor_si256(x, cb[k]), mask);
+        d[k] = _mm256_xor_si256(x, cb[k]);
         e[k] = _mm256_and_si256(x, cb[k]);
     }
-    differ_b = popcount6_bytes_avx2(d);
-    both_b = popcount6_bytes_avx2(e);
+    differ_b = popcount6_bytes_avx2(d, mask);
+    /* x & y needs no mask (bits lie only in valid cells) */
+    both_b = popcount6_bytes_avx2(e, _mm256_set1_epi64x(-1));
     *differ = _mm256_sad_epu8(differ_b, zero);
     *total = _mm256_sad_epu8(_mm256_add_epi8(differ_b,
         _mm256_add_epi8(both_b, both_b)), zero);
