@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "align.h"
+#include "isa.h"
 #include "mcc_local.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -71,9 +72,9 @@
 #define TYPE_DIFF_W 0.5f
 
 /* cos and sin of the 256 stored direction units. */
-static float           unit_cos[256], unit_sin[256];
-static pthread_once_t  align_once = PTHREAD_ONCE_INIT;
-static int             align_isa_best, align_isa;   /* enum hm_isa */
+static float                 unit_cos[256], unit_sin[256];
+static pthread_once_t        align_once = PTHREAD_ONCE_INIT;
+static struct hm_isa_choice  align_isa;   /* .on: the path in effect */
 
 #ifdef ALIGN_HAVE_AVX2
 static void compress_lut_init(void);
@@ -101,34 +102,6 @@ align_isa_usable(int level)
     }
 }
 
-static int
-align_isa_at_most(int level)
-{
-    while (level > HM_ISA_SCALAR && !align_isa_usable(level)) {
-        level--;
-    }
-    return level;
-}
-
-/* HUELLA_ALIGN_ISA=scalar or avx2 caps the path (benchmarks of them). */
-static void
-align_isa_init(void)
-{
-    const char  *cap = getenv("HUELLA_ALIGN_ISA");
-    int          level = HM_ISA_AVX512;
-
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-#endif
-    align_isa_best = align_isa_at_most(HM_ISA_AVX512);
-    if (cap != NULL && strcmp(cap, "scalar") == 0) {
-        level = HM_ISA_SCALAR;
-    } else if (cap != NULL && strcmp(cap, "avx2") == 0) {
-        level = HM_ISA_AVX2;
-    }
-    align_isa = align_isa_at_most(level);
-}
-
 static void
 align_init(void)
 {
@@ -141,18 +114,15 @@ align_init(void)
 #ifdef ALIGN_HAVE_AVX2
     compress_lut_init();
 #endif
-    align_isa_init();
+    /* HUELLA_ALIGN_ISA=scalar or avx2 caps the path (benchmarks). */
+    hm_isa_choose(&align_isa, align_isa_usable, "HUELLA_ALIGN_ISA");
 }
 
 int
 align_pairing_isa(int level)
 {
     pthread_once(&align_once, align_init);
-    if (level >= 0) {
-        align_isa = align_isa_at_most(level < align_isa_best ? level
-            : align_isa_best);
-    }
-    return align_isa;
+    return hm_isa_set(&align_isa, level);
 }
 
 /* A minutia as one number (position in 1/4 px and direction as stored):
@@ -1346,13 +1316,13 @@ place_and_collect(const struct align_grid *g, const float *bx,
     int  heaped = 0;
 
 #ifdef ALIGN_HAVE_AVX512
-    if (align_isa == HM_ISA_AVX512) {
+    if (align_isa.on == HM_ISA_AVX512) {
         place_avx512(g, bx, by, bc, bs, nb, t, ti, wk);
         return collect_cands_avx512(g, bx, by, bc, bs, nb, t, wk);
     }
 #endif
 #ifdef ALIGN_HAVE_AVX2
-    if (align_isa == HM_ISA_AVX2) {
+    if (align_isa.on == HM_ISA_AVX2) {
         place_avx2(g, bx, by, bc, bs, nb, t, ti, wk);
         return collect_cands_avx2(g, bx, by, bc, bs, nb, t, wk);
     }
@@ -1564,13 +1534,13 @@ overlap(const struct align_grid *g, const float *bx, const float *by,
     int           i, oa = 0, ob = 0;
 
 #ifdef ALIGN_HAVE_AVX512
-    if (align_isa == HM_ISA_AVX512) {
+    if (align_isa.on == HM_ISA_AVX512) {
         overlap_avx512(g, bx, by, nb, best_t, res);
         return;
     }
 #endif
 #ifdef ALIGN_HAVE_AVX2
-    if (align_isa == HM_ISA_AVX2) {
+    if (align_isa.on == HM_ISA_AVX2) {
         overlap_avx2(g, bx, by, nb, best_t, res);
         return;
     }

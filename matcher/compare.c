@@ -32,6 +32,7 @@
 #include <stdlib.h>
 
 #include "align.h"
+#include "isa.h"
 #include "match.h"
 #include "mcc.h"
 #include "mcc_local.h"
@@ -134,8 +135,8 @@ sigmoid(float v, float mu, float tau)
     return 1.0f / (1.0f + expf(-tau * (v - mu)));
 }
 
-static pthread_once_t  isa_once = PTHREAD_ONCE_INIT;
-static int             isa_best, isa_on;      /* enum hm_isa */
+static pthread_once_t        isa_once = PTHREAD_ONCE_INIT;
+static struct hm_isa_choice  compare_isa;   /* .on: the path in effect */
 
 /* Whether this build has the path and the CPU can run it. */
 static int
@@ -158,55 +159,18 @@ isa_usable(int level)
     }
 }
 
-static int
-isa_at_most(int level)
-{
-    while (level > HM_ISA_SCALAR && !isa_usable(level)) {
-        level--;
-    }
-    return level;
-}
-
 /* HUELLA_COMPARE_ISA=scalar or avx2 caps the path (benchmarks of them). */
 static void
 isa_init(void)
 {
-    const char  *cap = getenv("HUELLA_COMPARE_ISA");
-    int          level = HM_ISA_AVX512;
-
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-#endif
-    isa_best = isa_at_most(HM_ISA_AVX512);
-    if (cap != NULL && strcmp(cap, "scalar") == 0) {
-        level = HM_ISA_SCALAR;
-    } else if (cap != NULL && strcmp(cap, "avx2") == 0) {
-        level = HM_ISA_AVX2;
-    }
-    isa_on = isa_at_most(level);
+    hm_isa_choose(&compare_isa, isa_usable, "HUELLA_COMPARE_ISA");
 }
 
 int
 mcc_compare_isa(int level)
 {
     pthread_once(&isa_once, isa_init);
-    if (level >= 0) {
-        isa_on = isa_at_most(level < isa_best ? level : isa_best);
-    }
-    return isa_on;
-}
-
-const char *
-mcc_isa_name(int level)
-{
-    switch (level) {
-    case HM_ISA_AVX2:
-        return "AVX2";
-    case HM_ISA_AVX512:
-        return "AVX-512";
-    default:
-        return "scalar";
-    }
+    return hm_isa_set(&compare_isa, level);
 }
 
 /* Idempotent: racing threads compute identical values. */
@@ -520,22 +484,6 @@ local_similarities_avx512(const struct hm_probe *probe, const uint8_t *cand,
 #endif
 
 #ifdef HM_HAVE_AVX2
-/* Byte-wise popcount: each byte of the result counts the bits of that
- * byte of v (a nibble table looked up twice; AVX2 has no popcount). */
-__attribute__((target("avx2")))
-static inline __m256i
-popcount_bytes_avx2(__m256i v)
-{
-    const __m256i  table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2,
-        3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i  nibble = _mm256_set1_epi8(0x0f);
-
-    return _mm256_add_epi8(
-        _mm256_shuffle_epi8(table, _mm256_and_si256(v, nibble)),
-        _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4),
-            nibble)));
-}
-
 /* Full adder on 4 x 64 bit lanes: the bits of a + b + c, as sum and carry. */
 __attribute__((target("avx2")))
 static inline void
@@ -563,11 +511,11 @@ popcount6_bytes_avx2(const __m256i w[6], __m256i mask)
     ones = _mm256_xor_si256(s1, s2);
     c3 = _mm256_and_si256(s1, s2);
     full_add_avx2(c1, c2, c3, &twos, &fours);
-    n = popcount_bytes_avx2(_mm256_and_si256(fours, mask));
+    n = hm_popcount_bytes_avx2(_mm256_and_si256(fours, mask));
     n = _mm256_add_epi8(_mm256_add_epi8(n, n),
-        popcount_bytes_avx2(_mm256_and_si256(twos, mask)));
+        hm_popcount_bytes_avx2(_mm256_and_si256(twos, mask)));
     return _mm256_add_epi8(_mm256_add_epi8(n, n),
-        popcount_bytes_avx2(_mm256_and_si256(ones, mask)));
+        hm_popcount_bytes_avx2(_mm256_and_si256(ones, mask)));
 }
 
 /* The counts of 4 probe cylinders (rows: validity, then MCC_ND layers,
@@ -598,7 +546,7 @@ cell_agreement_avx2(const uint64_t *rows, __m256i vb, const __m256i *cb,
     /* matchable < min_matchable, total == 0, or the similarity under
      * the floor: the lane fails */
     fail = _mm256_cmpgt_epi64(min_matchable,
-        _mm256_sad_epu8(popcount_bytes_avx2(mask), zero));
+        _mm256_sad_epu8(hm_popcount_bytes_avx2(mask), zero));
     fail = _mm256_or_si256(fail, _mm256_cmpeq_epi64(*total, zero));
     fail = _mm256_or_si256(fail, _mm256_cmpgt_epi64(
         _mm256_mul_epu32(*differ, _mm256_set1_epi64x(510)),
@@ -1119,12 +1067,12 @@ relax(const struct hm_probe *probe, const uint8_t *cand, struct hm_scratch *s,
     }
     memset(s->supporters, 0, sizeof(s->supporters));
 #ifdef HM_HAVE_AVX512
-    if (isa_on == HM_ISA_AVX512) {
+    if (compare_isa.on == HM_ISA_AVX512) {
         compatibilities_avx512(probe, s, nr);
     } else
 #endif
 #ifdef HM_HAVE_AVX2
-    if (isa_on == HM_ISA_AVX2) {
+    if (compare_isa.on == HM_ISA_AVX2) {
         compatibilities_avx2(probe, s, nr);
     } else
 #endif
@@ -1197,13 +1145,13 @@ hm_compare(const struct hm_probe *probe, const uint8_t *candidate,
         return 0.0;
     }
 #ifdef HM_HAVE_AVX512
-    if (isa_on == HM_ISA_AVX512) {
+    if (compare_isa.on == HM_ISA_AVX512) {
         count = local_similarities_avx512(probe, candidate, h.cylinders,
             scratch);
     } else
 #endif
 #ifdef HM_HAVE_AVX2
-    if (isa_on == HM_ISA_AVX2) {
+    if (compare_isa.on == HM_ISA_AVX2) {
         count = local_similarities_avx2(probe, candidate, h.cylinders,
             scratch);
     } else

@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "compare_lite.h"
+#include "isa.h"
 #include "match.h"
 #include "mcc.h"
 
@@ -541,19 +542,6 @@ pf_score_avx512(const struct hm_sigquery *q, const uint8_t *sig)
  * scalar path (vrcpps + a Newton step changed 40% of the scores by one
  * level rounding), so both give identical scores. */
 __attribute__((target("avx2")))
-static inline __m256i
-pf_popcnt8(__m256i v)
-{
-    const __m256i  table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2,
-        3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i  low = _mm256_set1_epi8(0x0f);
-
-    return _mm256_add_epi8(_mm256_shuffle_epi8(table,
-        _mm256_and_si256(v, low)), _mm256_shuffle_epi8(table,
-        _mm256_and_si256(_mm256_srli_epi16(v, 4), low)));
-}
-
-__attribute__((target("avx2")))
 static uint32_t
 pf_score_avx2(const struct hm_sigquery *q, const uint8_t *sig)
 {
@@ -583,12 +571,12 @@ pf_score_avx2(const struct hm_sigquery *q, const uint8_t *sig)
             /* The 16-lane groups of vw, eight lanes at a time. */
             const int32_t  *qw = q->vw[v / 2] + 8 * (v % 2);
             __m256i  bytes = _mm256_add_epi8(
-                pf_popcnt8(_mm256_and_si256(c0,
+                hm_popcount_bytes_avx2(_mm256_and_si256(c0,
                     _mm256_loadu_si256((const __m256i *) qw))),
                 _mm256_add_epi8(
-                    pf_popcnt8(_mm256_and_si256(c1,
+                    hm_popcount_bytes_avx2(_mm256_and_si256(c1,
                         _mm256_loadu_si256((const __m256i *) (qw + 16)))),
-                    pf_popcnt8(_mm256_and_si256(c2,
+                    hm_popcount_bytes_avx2(_mm256_and_si256(c2,
                         _mm256_loadu_si256((const __m256i *) (qw + 32))))));
             __m256i  both = _mm256_madd_epi16(_mm256_maddubs_epi16(bytes,
                 ones8), ones16);
