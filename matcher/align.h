@@ -75,10 +75,10 @@ struct align_work {
 };
 
 /* The path the pairing takes (enum hm_isa; every path gives the scalar
- * code's results to the last bit): the highest one that is at most level,
- * that the CPU has and that HUELLA_ALIGN_ISA (scalar, avx2) allows; -1
- * only asks.  Returns the path now in effect.  The default is the highest;
- * for tests and benchmarks of every path. */
+ * code's results to the last bit), for tests and benchmarks of every path:
+ * level >= 0 makes it the highest one the CPU has that is at most level;
+ * -1 only asks.  Returns the path now in effect.  Until then it is the
+ * highest the CPU has, capped by HUELLA_ALIGN_ISA (scalar, avx2). */
 int align_pairing_isa(int level);
 
 void align_grid_build(const struct mcc_point *a, int na,

@@ -134,10 +134,11 @@ enum hm_isa {
     HM_ISA_AVX512 = 2       /* AVX-512 */
 };
 
-/* The path hm_compare()'s local step and relaxation take: the highest one
- * that is at most level, that the CPU has and that HUELLA_COMPARE_ISA
- * (scalar, avx2) allows; -1 only asks.  Returns the path now in effect.
- * The default is the highest; for tests and benchmarks of every path. */
+/* The path hm_compare()'s local step and relaxation take, for tests and
+ * benchmarks of every path: level >= 0 makes it the highest one the CPU
+ * has that is at most level; -1 only asks.  Returns the path now in
+ * effect.  Until then it is the highest the CPU has, capped by
+ * HUELLA_COMPARE_ISA (scalar, avx2). */
 int mcc_compare_isa(int level);
 
 /* "scalar", "AVX2" or "AVX-512". */
