@@ -136,7 +136,7 @@ hull_contains(const struct hull *h, double px, double py, double omega)
     int  i, j, inside = h->n >= 3;
 
     for (i = 0; i < h->n && inside; i++) {
-        j = (i + 1) % h->n;
+        j = i + 1 < h->n ? i + 1 : 0;
         if (cross(h->x[i], h->y[i], h->x[j], h->y[j], px, py) < 0) {
             inside = 0;
         }
@@ -145,7 +145,7 @@ hull_contains(const struct hull *h, double px, double py, double omega)
         return 1;
     }
     for (i = 0; i < h->n; i++) {
-        j = (i + 1) % h->n;
+        j = i + 1 < h->n ? i + 1 : 0;
         if (segment_distance2(px, py, h->x[i], h->y[i], h->x[j], h->y[j])
             <= omega * omega)
         {
@@ -186,6 +186,25 @@ minutia_record(uint8_t *rec, const struct hm_minutia *m,
     rec[5] = (uint8_t) index;
     rec[6] = m->type;
     rec[7] = 0;
+}
+
+/* The first and last cell index (0..MCC_NS - 1) whose centre, at
+ * (index - (MCC_NS - 1) / 2) cells from the minutia, is at or past /
+ * at or before the position given in cells. */
+static int
+cell_index_at_least(double at)
+{
+    double  i = ceil(at + (MCC_NS - 1) / 2.0);
+
+    return i < 0.0 ? 0 : i > MCC_NS ? MCC_NS : (int) i;
+}
+
+static int
+cell_index_at_most(double at)
+{
+    double  i = floor(at + (MCC_NS - 1) / 2.0);
+
+    return i < -1.0 ? -1 : i > MCC_NS - 1 ? MCC_NS - 1 : (int) i;
 }
 
 /*
@@ -232,7 +251,8 @@ cylinder_build(const struct mcc_point *pts, int n, int self,
 
     for (t = 0; t < n; t++) {
         double  dx = pts[t].x - pts[self].x, dy = pts[t].y - pts[self].y;
-        double  dtheta, directional[MCC_ND];
+        double  dtheta, directional[MCC_ND], u, v;
+        int     i_from, i_to, j_from, j_to;
 
         if (t == self || dx * dx + dy * dy > (MCC_R + reach) * (MCC_R + reach))
         {
@@ -247,10 +267,23 @@ cylinder_build(const struct mcc_point *pts, int n, int self,
             directional[k] = 0.5 * (erf((alpha + sector / 2) * scale)
                 - erf((alpha - sector / 2) * scale));
         }
-        for (cellno = 0; cellno < MCC_NS * MCC_NS; cellno++) {
-            double  ex = pts[t].x - cx[cellno], ey = pts[t].y - cy[cellno];
-            double  d2 = ex * ex + ey * ey, spatial;
+        /* Only the rows and columns of cells that can lie within reach
+         * of t (its place in the cylinder's frame, 1 px to spare for
+         * rounding): the cells skipped would fail the test below. */
+        u = dx * c + dy * s;
+        v = dy * c - dx * s;
+        i_from = cell_index_at_least((u - reach - 1.0) / cell);
+        i_to = cell_index_at_most((u + reach + 1.0) / cell);
+        j_from = cell_index_at_least((v - reach - 1.0) / cell);
+        j_to = cell_index_at_most((v + reach + 1.0) / cell);
+        for (i = i_from; i <= i_to; i++)
+        for (j = j_from; j <= j_to; j++) {
+            double  ex, ey, d2, spatial;
 
+            cellno = i * MCC_NS + j;
+            ex = pts[t].x - cx[cellno];
+            ey = pts[t].y - cy[cellno];
+            d2 = ex * ex + ey * ey;
             if (d2 > reach * reach) {
                 continue;
             }
