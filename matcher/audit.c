@@ -239,13 +239,14 @@ int
 audit_entry_decode(const uint8_t *buf, size_t len, struct audit_view *v,
                    char *err, size_t errlen)
 {
-    const uint8_t  *p = buf, *end = buf + len;
+    const uint8_t  *p = buf, *end;
 
     memset(v, 0, sizeof(*v));
     if (buf == NULL || len < FIXED_LEN || memcmp(p, MAGIC, MAGIC_LEN) != 0) {
         say(err, errlen, "not an audit entry (bad size or magic)");
         return -1;
     }
+    end = buf + len;      /* only now: NULL + len is undefined */
     p += MAGIC_LEN;
     v->seq = get_be(p, 8);
     v->time_ms = (int64_t) get_be(p + 8, 8);
