@@ -208,12 +208,19 @@ ids_account_resolve(struct store *st, MDB_txn *txn, const char *user,
     struct ids_account *out)
 {
     char     key[128], curp[STORE_CURP_MAX];
-    size_t   len = strlen(user);
+    size_t   len = strlen(user), i;
     MDB_val  k, v;
     int      rc;
 
     if (len == 18) {
-        rc = ids_account_get(st, txn, user, out);
+        /* CURPs are stored upper case; the API accepts them in any case
+         * (docs/api.md), so a login as "garj850312..." is that account. */
+        for (i = 0; i < len; i++) {
+            curp[i] = (user[i] >= 'a' && user[i] <= 'z')
+                      ? (char) (user[i] - 'a' + 'A') : user[i];
+        }
+        curp[len] = '\0';
+        rc = ids_account_get(st, txn, curp, out);
         if (rc != MDB_NOTFOUND) {
             return rc;
         }

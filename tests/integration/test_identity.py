@@ -390,6 +390,18 @@ class IdentityTest(unittest.TestCase):
         self.assertEqual((st, doc["error"]["code"]),
                          (401, "invalid_credentials"))
 
+    def test_login_and_recovery_accept_a_lower_case_curp(self):
+        # docs/api.md: lower-case CURPs are accepted and upper-cased.
+        st, _, doc = self.account(33)
+        self.assertEqual(st, 201, doc)
+        st, _, doc = self.req("POST", "/api/v1/session",
+                              {"user": curp(33).lower(),
+                               "password": PASSWORD})
+        self.assertEqual((st, doc.get("curp")), (201, curp(33)), doc)
+        st, _, doc = self.req("POST", "/api/v1/recovery",
+                              {"user": curp(33).lower()})
+        self.assertEqual((st, doc), (200, {"question": "Color favorito"}))
+
     # -- tokens -------------------------------------------------------------------
     def test_tokens_create_use_revoke(self):
         st, _, doc = self.admin("POST", "/api/v1/tokens",
