@@ -5,6 +5,14 @@
 # SIGINT/SIGTERM stop everything this script started, by PID.
 set -euo pipefail
 
+# Started in the background by a script (`./build.sh run &`), we inherit
+# SIGINT ignored (POSIX, for background jobs without job control), and bash
+# cannot trap a signal that was ignored on entry: re-exec once with SIGINT
+# at its default so that SIGINT stops everything, as Ctrl-C does.
+if [ "${HUELLA_RUN_SIGINT:-}" != default ]; then
+  exec env --default-signal=INT HUELLA_RUN_SIGINT=default "$0" "$@"
+fi
+
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PORT=${HUELLA_PORT:-8080}

@@ -3,8 +3,8 @@
 temp dir, against the release build.  Demo data and accounts load, the
 protected upstream sees the identity, huellad is restarted by the
 supervisor, the demo kiosk punches through its capture device agent
-(tools/kiosk-agent.py behind /kiosk-agent/), and SIGTERM stops every
-process it started."""
+(tools/kiosk-agent.py behind /kiosk-agent/), and SIGTERM or SIGINT stops
+every process it started."""
 import base64
 import http.client
 import json
@@ -77,9 +77,15 @@ class RunModeTest(unittest.TestCase):
         env.pop("LD_PRELOAD", None)
         # The upstream echo listens on HUELLA_PORT + 1: make sure it is free.
         self.log = open(os.path.join(self.var, "run.out"), "wb")
+        # `./build.sh run &` in a script: SIGINT ignored from the start
+        preexec = None
+        if self._testMethodName == "test_sigint_stops_a_background_run":
+            def preexec():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.proc = subprocess.Popen(
             [os.path.join(ROOT, "tools", "huella-run.sh")], env=env,
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
+            preexec_fn=preexec)
 
     def tearDown(self):
         if self.proc.poll() is None:
@@ -184,6 +190,23 @@ class RunModeTest(unittest.TestCase):
             with open(os.path.join(self.var, name)) as f:
                 pids.append(int(f.read()))
         self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=30), 0)
+        time.sleep(0.5)
+        self.assertEqual([p for p in pids if alive(p)], [])
+
+    def test_sigint_stops_a_background_run(self):
+        """Started as a script's background job, which inherits SIGINT
+        ignored, SIGINT still stops every process it started."""
+        self.wait_up()
+        agent = os.path.join(self.var, "kiosk-agent.pid")
+        end = time.time() + 30      # the agent starts after the demo data
+        while not os.path.exists(agent) and time.time() < end:
+            time.sleep(0.1)
+        pids = []
+        for name in ("huellad.pid", "nginx.pid", "kiosk-agent.pid"):
+            with open(os.path.join(self.var, name)) as f:
+                pids.append(int(f.read()))
+        self.proc.send_signal(signal.SIGINT)
         self.assertEqual(self.proc.wait(timeout=30), 0)
         time.sleep(0.5)
         self.assertEqual([p for p in pids if alive(p)], [])
