@@ -98,21 +98,30 @@ b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 
 /* ---- the key --------------------------------------------------------------- */
 
+/*
+ * Creates the directories of the key's path: the key's own directory
+ * private (0700), the ones above it searchable (0755, less the umask), as
+ * the run directory var/ it usually sits in must stay open to nginx's
+ * unprivileged workers (they connect to var/huellad.sock).
+ */
 static int
 mkdir_parents(const char *path)
 {
-    char    buf[PATH_MAX];
-    size_t  i, len = strlen(path);
+    char        buf[PATH_MAX];
+    const char *slash;
+    size_t      i, len = strlen(path), last;
 
     if (len >= sizeof(buf)) {
         errno = ENAMETOOLONG;
         return -1;
     }
     memcpy(buf, path, len + 1);
+    slash = strrchr(buf, '/');
+    last = slash ? (size_t) (slash - buf) : 0;
     for (i = 1; i < len; i++) {
         if (buf[i] == '/') {
             buf[i] = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+            if (mkdir(buf, i == last ? 0700 : 0755) != 0 && errno != EEXIST) {
                 return -1;
             }
             buf[i] = '/';

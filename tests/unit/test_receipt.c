@@ -26,10 +26,19 @@ START_TEST(test_key_file_and_jwks)
     FILE        *fp;
 
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/keys/r.pem", dir);
+    snprintf(path, sizeof(path), "%s/var/keys/r.pem", dir);
+    umask(022);
     ck_assert_msg(receipt_init(path, err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0600);
+    /* the key's directory is private, the run directory above it stays
+     * open to nginx's unprivileged workers (var/huellad.sock) */
+    snprintf(cmd, sizeof(cmd), "%s/var/keys", dir);
+    ck_assert_int_eq(stat(cmd, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0700);
+    snprintf(cmd, sizeof(cmd), "%s/var", dir);
+    ck_assert_int_eq(stat(cmd, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0755);
     a = receipt_jwks();
     ck_assert_msg(receipt_init(path, err, sizeof(err)) == 0, "%s", err);
     b = receipt_jwks();
