@@ -1,10 +1,16 @@
-"""Hostile HTTP and security headers (issue 7, items 5 and 6)."""
+"""Hostile HTTP and security headers (issue 7, items 5 and 6), and the
+host install's nginx snippets (tools/ops/, item 7)."""
+import http.client
 import json
+import os
+import signal
 import socket
 import ssl
 import subprocess
+import time
 import unittest
 
+import harness
 from harness import HuellaTestCase, main, make_curp
 
 
@@ -124,6 +130,108 @@ class HardeningTest(HuellaTestCase):
         st, h, doc = self.h.request("PATCH", "/api/v1/verify", {})
         self.assertEqual(st, 405)
         self.assertIn("allow", h)
+
+
+    def test_ops_site_snippet_serves_a_working_portal(self):
+        """tools/ops/ as docs/ops.md installs it (module snippet + site
+        snippet inside Debian's http{}), pointed at this huellad: the
+        portal, HSTS, logins and the receipts' JWKS all work."""
+        h = self.h
+        ops = os.path.join(harness.ROOT, "tools", "ops")
+        with open(os.path.join(ops, "mod-http-huella.conf")) as f:
+            module = f.read()
+        with open(os.path.join(ops, "huella-site.conf")) as f:
+            site = f.read()
+        port = harness.free_port()
+        swap = {
+            "/usr/lib/nginx/modules/ngx_http_huella_module.so":
+                os.path.join(harness.BUILD, "modules",
+                             "ngx_http_huella_module.so"),
+            "/run/huella/huellad.sock": h.sock,
+            "/etc/huella/admin.token": os.path.join(h.dir, "admin.token"),
+            "listen 443 ssl http2;": f"listen 127.0.0.1:{port} ssl http2;",
+            "/etc/ssl/huella/fullchain.pem":
+                os.path.join(h.dir, "tls", "server.crt"),
+            "/etc/ssl/huella/privkey.pem":
+                os.path.join(h.dir, "tls", "server.key"),
+            "/usr/share/huella/html": os.path.join(harness.ROOT, "html"),
+        }
+        for old, new in swap.items():
+            self.assertIn(old, module + site)
+            module, site = module.replace(old, new), site.replace(old, new)
+        prefix = os.path.join(h.dir, "ops-nginx")
+        os.makedirs(prefix)
+        conf = os.path.join(h.dir, "ops-nginx.conf")
+        with open(conf, "w") as f:
+            f.write(module + harness._worker_user_line(h.dir) + "\n"
+                    f"pid {prefix}/nginx.pid;\nevents {{}}\nhttp {{\n"
+                    "include /etc/nginx/mime.types;\n"
+                    f"client_body_temp_path {prefix}/body;\n"
+                    f"proxy_temp_path {prefix}/proxy;\n"
+                    f"access_log {prefix}/access.log;\n"
+                    + site + "}\n")
+        env = dict(os.environ)
+        if h.preload:
+            env["LD_PRELOAD"] = h.preload
+            env["ASAN_OPTIONS"] = "detect_leaks=0:halt_on_error=1"
+        log = open(os.path.join(h.dir, "log", "ops-nginx.out"), "ab")
+        ngx = subprocess.Popen(
+            ["/usr/sbin/nginx", "-p", prefix, "-c", conf, "-e",
+             os.path.join(h.dir, "log", "ops-nginx-error.log"),
+             "-g", "daemon off;"], stdout=log, stderr=log, env=env)
+        try:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+
+            def call(method, path, body=None):
+                c = http.client.HTTPSConnection("127.0.0.1", port,
+                                                timeout=10, context=ctx)
+                try:
+                    c.request(method, path,
+                              json.dumps(body) if body else None,
+                              {"Content-Type": "application/json"})
+                    r = c.getresponse()
+                    return (r.status,
+                            {k.lower(): v for k, v in r.getheaders()},
+                            r.read())
+                finally:
+                    c.close()
+            for _ in range(100):        # listening, workers attached
+                try:
+                    if call("GET", "/healthz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                self.assertIsNone(ngx.poll(), h.logs())
+                time.sleep(0.1)
+            st, hd, _ = call("GET", "/")
+            self.assertEqual(st, 200)
+            self.assertIn("max-age=", hd["strict-transport-security"])
+            self.assertNotIn("unsafe-inline", hd["content-security-policy"])
+            # a registry person (config/registry.tsv) registers, signs in
+            password = "Pirata-sereno-del-lago-27"
+            st, _, body = call("POST", "/api/v1/accounts", {
+                "curp": "PEGA920218MPLRNN07", "nss": "12345678903",
+                "email": "ana@example.mx", "password": password,
+                "security_question": "Color favorito",
+                "security_answer": "Azul marino"})
+            self.assertEqual(st, 201, body)
+            st, hd, body = call("POST", "/api/v1/session", {
+                "user": "PEGA920218MPLRNN07", "password": password})
+            self.assertEqual(st, 201, body)
+            self.assertIn("Secure", hd["set-cookie"])
+            st, _, body = call("GET", "/.well-known/jwks.json")
+            self.assertEqual(st, 200, body)
+            self.assertIn("keys", json.loads(body))
+        finally:
+            ngx.send_signal(signal.SIGQUIT)
+            try:
+                ngx.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                ngx.kill()
+                ngx.wait()
+            log.close()
 
 
 if __name__ == "__main__":
