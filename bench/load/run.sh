@@ -6,7 +6,7 @@
 #   bench/load/run.sh -u https://staging:8443 -t TOKEN -d 30s -c 64
 #   bench/load/run.sh -s verify,identify      only some scenarios
 #
-# Scenarios: static health verify identify login (see docs/ops.md).
+# Scenarios: static health verify identify login punch (see docs/ops.md).
 # Loopback/staging only: it sends real traffic to the URL you give.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,13 +17,20 @@ TOKEN=${HUELLA_TOKEN:-}
 DURATION=10s
 CONNS=32
 THREADS=2
-SCENARIOS=static,health,verify,identify,login
+POOL=3000
+SCENARIOS=static,health,verify,identify,login,punch
 export HUELLA_CURP=${HUELLA_CURP:-GARJ850312HDFRMN07}
 export HUELLA_PROBE=${HUELLA_PROBE:-$ROOT/config/demo/fingers/101_2.iso}
-export HUELLA_USER=${HUELLA_USER:-}
-export HUELLA_PASSWORD=${HUELLA_PASSWORD:-}
+# the demo worker of ./build.sh run (README "Demo accounts")
+export HUELLA_USER=${HUELLA_USER-GARJ850312HDFRMN07}
+export HUELLA_PASSWORD=${HUELLA_PASSWORD-Trabajador-Huella-2026}
+# simulated kiosks: directories with a registered kiosk's device.key and
+# device_id (./build.sh run keeps its demo kiosk in var/kiosk/)
+HUELLA_KIOSKS=${HUELLA_KIOSKS:-$ROOT/var/kiosk}
+HUELLA_FINGERS=${HUELLA_FINGERS:-$ROOT/config/demo/fingers}
+HUELLACTL=${HUELLACTL:-$ROOT/build/bin/huellactl}
 
-while getopts "u:t:d:c:T:s:h" opt; do
+while getopts "u:t:d:c:T:s:n:h" opt; do
   case $opt in
     u) URL=$OPTARG ;;
     t) TOKEN=$OPTARG ;;
@@ -31,12 +38,17 @@ while getopts "u:t:d:c:T:s:h" opt; do
     c) CONNS=$OPTARG ;;
     T) THREADS=$OPTARG ;;
     s) SCENARIOS=$OPTARG ;;
+    n) POOL=$OPTARG ;;
     *) sed -n '2,12p' "$0"; exit 2 ;;
   esac
 done
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 if [ -z "$TOKEN" ] && [ -r "$TOKEN_FILE" ]; then TOKEN=$(cat "$TOKEN_FILE"); fi
 export HUELLA_TOKEN=$TOKEN HUELLA_LOAD_DIR=$HERE
+export HUELLA_WRK_THREADS=$THREADS HUELLA_WRK_CONNS=$CONNS
+POOL_DIR=$(mktemp -d)
+trap 'rm -rf "$POOL_DIR"' EXIT
+export HUELLA_PUNCH_POOL=$POOL_DIR/pool.lua
 
 # One request first, so a scenario that cannot work here is skipped with
 # the reason instead of filling the table with errors.
@@ -54,6 +66,17 @@ probe() {
       code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
         -d "{\"user\":\"$HUELLA_USER\",\"password\":\"$HUELLA_PASSWORD\"}" \
         "$URL/api/v1/session") ;;
+    punch)
+      # signs the pool of punches (each sent once) right before the run
+      if out=$(python3 "$HERE/punch_pool.py" --url "$URL" \
+          --kiosks "$HUELLA_KIOSKS" --huellactl "$HUELLACTL" \
+          --fingers "$HUELLA_FINGERS" --pool "$POOL" \
+          --out "$HUELLA_PUNCH_POOL" 2>&1); then
+        echo ok
+      else
+        tail -1 <<<"$out"
+      fi
+      return ;;
     *) echo "unknown scenario"; return ;;
   esac
   case $code in 2*) echo ok ;; *) echo "HTTP $code" ;; esac

@@ -168,6 +168,7 @@ class RunModeTest(unittest.TestCase):
         self.assertTrue(os.listdir(outbox), "no recovery mail in " + outbox)
 
         self.kiosk_punch()
+        self.load_kit_punches()
 
         # The supervisor brings huellad back after a kill -9.
         with open(os.path.join(self.var, "huellad.pid")) as f:
@@ -232,6 +233,26 @@ class RunModeTest(unittest.TestCase):
         self.assertIn("httponly", attrs)
         self.assertIn("samesite=strict", attrs)
         self.assertIn("max-age=", h.get("strict-transport-security", ""))
+
+    def load_kit_punches(self):
+        """The ops load kit (bench/load/run.sh, docs/ops.md) drives signed
+        kiosk punches as the run's demo kiosk: a table row without errors
+        (the figures themselves are not asserted)."""
+        env = dict(os.environ, HUELLA_KIOSKS=os.path.join(self.var, "kiosk"),
+                   HUELLACTL=os.path.join(RELEASE, "bin", "huellactl"))
+        r = subprocess.run(
+            [os.path.join(ROOT, "bench", "load", "run.sh"), "-u",
+             f"http://127.0.0.1:{self.port}", "-d", "1s", "-c", "4",
+             "-n", "100", "-s", "punch"], env=env, capture_output=True,
+            text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rows = [line.split() for line in r.stdout.splitlines()
+                if line.startswith("punch ")]
+        self.assertEqual(len(rows), 1, r.stdout + r.stderr)
+        # scenario req/s p50 p90 p99 non2xx sockerr
+        self.assertEqual(len(rows[0]), 7, r.stdout)
+        self.assertGreater(float(rows[0][1]), 0, r.stdout)
+        self.assertEqual(rows[0][5:], ["0", "0"], r.stdout)
 
     def agent(self, body, raw=None, headers=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
