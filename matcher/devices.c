@@ -569,6 +569,7 @@ write_register(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     hipc_put_str(w, T(DEVICE_ID), d.id);
     hipc_put_str(w, T(KEY_ALG), d.alg);
     hipc_put_str(w, T(PURPOSE), d.purpose);
+    hipc_put_str(w, T(RFC), d.rfc);
     hipc_put_str(w, T(FOLIO), folio);
     hipc_put_str(w, T(RECEIPT), jws);
     free(jws);

@@ -307,7 +307,9 @@ add_position(void *arg, const struct store_finger *fg)
     return 0;
 }
 
-/* CURP of an NSS: the enrollment index, else the accounts' index. */
+/* CURP of an NSS: the enrollment index, else the accounts' index, else
+ * the registered subjects (a worker not yet enrolled and without an
+ * account is the lookup's red-flag case). */
 static int
 resolve_nss(MDB_txn *txn, const char *nss, char *curp)
 {
@@ -326,7 +328,7 @@ resolve_nss(MDB_txn *txn, const char *nss, char *curp)
         snprintf(curp, STORE_CURP_MAX, "%s", a.curp);
         return 0;
     }
-    return MDB_NOTFOUND;
+    return store_subject_find_nss(ops_store(), txn, nss, curp);
 }
 
 static void

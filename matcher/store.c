@@ -411,6 +411,43 @@ store_subject_get(struct store *st, MDB_txn *txn, const char *curp,
 }
 
 int
+store_subject_find_nss(struct store *st, MDB_txn *txn, const char *nss,
+    char curp_out[STORE_CURP_MAX])
+{
+    MDB_cursor            *cur;
+    MDB_val                k, v;
+    struct subject_value   h;
+    size_t                 n = strlen(nss);
+    int                    rc;
+
+    /* No index: subjects carry their NSS in the record only, and this is
+     * the last resort of a lookup by NSS (a person not enrolled, without
+     * an account), so a scan of the small subject records will do. */
+    rc = mdb_cursor_open(txn, st->subjects, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (v.mv_size < sizeof(h) || k.mv_size >= STORE_CURP_MAX) {
+            continue;
+        }
+        memcpy(&h, v.mv_data, sizeof(h));
+        if (h.version == 1 && h.nss_len == n && n > 0
+            && v.mv_size >= sizeof(h) + n
+            && memcmp((uint8_t *) v.mv_data + sizeof(h), nss, n) == 0)
+        {
+            memcpy(curp_out, k.mv_data, k.mv_size);
+            curp_out[k.mv_size] = '\0';
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int
 store_subject_create(struct store *st, MDB_txn *txn,
     const struct store_subject *s)
 {

@@ -85,6 +85,9 @@ int store_write_begin(struct store *st, MDB_txn *parent, MDB_txn **txn);
 /* All return 0, MDB_NOTFOUND, MDB_KEYEXIST or another LMDB error. */
 int store_subject_get(struct store *st, MDB_txn *txn, const char *curp,
     struct store_subject *out);
+/* The CURP of the first subject whose record has this NSS (a scan). */
+int store_subject_find_nss(struct store *st, MDB_txn *txn, const char *nss,
+    char curp_out[STORE_CURP_MAX]);
 int store_subject_create(struct store *st, MDB_txn *txn,
     const struct store_subject *subject);
 /* Deletes the subject and all its fingers. */

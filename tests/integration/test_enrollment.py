@@ -180,6 +180,9 @@ class EnrollmentTest(HuellaTestCase):
         self.assertEqual(self.dev.doc["purpose"], "enrollment")
         self.assertTrue(self.dev.doc["folio"].startswith("HUE-"))
         self.assertEqual(self.kiosk.doc["key_alg"], "Ed25519")
+        # the 201 names the employer the device now belongs to
+        self.assertEqual(self.dev.doc["employer_rfc"], RFC_E)
+        self.assertEqual(self.dev_o.doc["employer_rfc"], RFC_O)
         st, _, doc = self.call("GET", "/api/v1/devices", token=self.rep)
         self.assertEqual(st, 200, doc)
         ids = {d["device_id"] for d in doc["devices"]}
@@ -453,6 +456,20 @@ class EnrollmentTest(HuellaTestCase):
         self.assertEqual(st, 200, doc)
         self.assertTrue(doc["red_flag"])
         self.assertIn("no_biometrics", doc["flags"])
+        # by NSS: a worker registered with one, not enrolled, no account
+        nss_curp = self.curp()
+        st, _, doc = self.h.request("POST", "/api/v1/subjects",
+                                    {"curp": nss_curp, "nss": "12345678903",
+                                     "name": "Con NSS"})
+        self.assertIn(st, (200, 201), doc)
+        st, _, doc = self.call("GET", "/api/v1/subjects?nss=12345678903",
+                               token=self.rep)
+        self.assertEqual((st, doc.get("curp")), (200, nss_curp), doc)
+        self.assertEqual(doc["name"], "Con NSS")
+        self.assertTrue(doc["red_flag"])
+        st, _, doc = self.call("GET", "/api/v1/subjects?nss=98765432103",
+                               token=self.rep)
+        self.assertEqual((st, self.code(doc)), (404, "subject_not_found"))
         st, _, doc = self.call("GET", "/api/v1/subjects", token=self.rep)
         self.assertEqual((st, self.code(doc)), (400, "missing_field"))
         st, _, doc = self.call("GET", "/api/v1/subjects?curp=XYZ",

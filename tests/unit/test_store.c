@@ -101,6 +101,15 @@ START_TEST(test_subject_crud)
     ck_assert_int_eq(store_subject_get(st, txn, "LOHM900725MJCPRR00", &out),
         MDB_NOTFOUND);
     ck_assert_uint_eq(store_count_subjects(st, txn), 1);
+    {
+        char  curp[STORE_CURP_MAX];
+
+        ck_assert_int_eq(store_subject_find_nss(st, txn, "12851000005",
+            curp), 0);
+        ck_assert_str_eq(curp, "GARJ850312HDFRMN07");
+        ck_assert_int_eq(store_subject_find_nss(st, txn, "1285100000",
+            curp), MDB_NOTFOUND);
+    }
     mdb_txn_abort(txn);
 
     /* A second create of the same CURP is a conflict, not an overwrite. */
