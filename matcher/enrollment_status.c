@@ -352,7 +352,7 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
     char                   buf[STORE_NAME_MAX], rfc[EN_RFC_MAX];
     char                   folio[EN_FOLIO_MAX], model[EN_MODEL_MAX];
     char                   job_id[EN_ID_MAX];
-    int                    have_subject, have_account, have_status;
+    int                    have_subject, have_account, have_status, held;
     int                    rc;
 
     if (en_decode(rq->payload, rq->len, tags, none, &f, &e) != 0) {
@@ -384,7 +384,20 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
     }
     have_status = en_record_get(txn, en_db_enroll(), "s:", curp, &rec, &len)
                   == 0;
-    if (!have_subject && !have_account && !person && !have_status) {
+    {
+        char     kb[64];
+        MDB_val  k = en_key(kb, sizeof(kb), "o:", curp), v;
+
+        /* an enrollment held by a dedup case or waiting for its job is
+         * all there may be of a worker yet: the lookup must say so */
+        held = mdb_get(txn, en_db_enroll(), &k, &v) == 0;
+    }
+    if (en_jobs_pending(txn, curp, job_id, sizeof(job_id)) != 0) {
+        job_id[0] = '\0';
+    }
+    if (!have_subject && !have_account && !person && !have_status && !held
+        && job_id[0] == '\0')
+    {
         mdb_txn_abort(txn);
         ops_reply_error(rq, HIPC_ST_NOT_FOUND, "subject_not_found",
             f.curp[0] ? "curp" : "nss", "no subject with CURP %s", curp);
@@ -418,19 +431,12 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
     if (en_record_get(txn, en_db_enroll(), "x:", curp, &rec, &len) == 0) {
         exc = exception_json(rec, len);
     }
-    {
-        char     kb[64];
-        MDB_val  k = en_key(kb, sizeof(kb), "o:", curp), v;
-
-        if (mdb_get(txn, en_db_enroll(), &k, &v) == 0) {
-            json_array_append_new(flags, json_string("dedup_pending"));
-        }
+    if (held) {
+        json_array_append_new(flags, json_string("dedup_pending"));
     }
-    if (en_jobs_pending(txn, curp, job_id, sizeof(job_id)) == 0) {
+    if (job_id[0]) {
         /* an enrollment accepted, its dedup job not finished */
         json_array_append_new(flags, json_string("dedup_queued"));
-    } else {
-        job_id[0] = '\0';
     }
     if (json_array_size(fp.arr) == 0 && model[0] == '\0') {
         json_array_append_new(flags, json_string("no_biometrics"));

@@ -230,6 +230,12 @@ class DedupJobsTest(unittest.TestCase):
         self.assertEqual((st, again["error"]["code"]), (409, "dedup_pending"),
                          again)
         self.assertEqual(again["error"]["job_id"], doc["job_id"])
+        # the worker lookup says so, though nothing else of them exists yet
+        st, _, look = self.call("GET", f"/api/v1/subjects?curp={curp}",
+                                token=self.rep)
+        self.assertEqual(st, 200, look)
+        self.assertIn("dedup_queued", look["flags"])
+        self.assertEqual(look["dedup_job_id"], doc["job_id"])
         final, _ = self.wait_job(doc["job_id"])
         self.assertEqual(final["outcome"], "enrolled", final)
 

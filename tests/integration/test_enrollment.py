@@ -528,6 +528,12 @@ class EnrollmentTest(HuellaTestCase):
         case = doc["error"]["case_id"]
         self.assertNotIn(a, json.dumps(doc))     # never the other identity
         self.assertEqual(self.lookup(b)["biometrics"]["status"], "none")
+        # the held enrollment is all there is of b: the lookup says so
+        st, _, look = self.call("GET", f"/api/v1/subjects?curp={b}",
+                                token=self.rep)
+        self.assertEqual(st, 200, look)
+        self.assertIn("dedup_pending", look["flags"])
+        self.assertNotIn(a, json.dumps(look))
         # the auditor sees both; employers may not
         st, _, doc = self.call("GET", "/api/v1/dedup", token=self.rep)
         self.assertEqual(st, 403)
