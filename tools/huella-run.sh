@@ -224,6 +224,31 @@ sys.exit(0 if any(sys.argv[1] in s["kiosks"] for s in d["sites"]) else 1)' \
     --data "{\"kiosks\":{\"$id\":\"$KIOSK_SITE\"}}" || return 1
   say "the demo kiosk $id belongs to site $KIOSK_SITE"
 }
+# The demo supervisor account (README "Demo accounts") heads the demo
+# institution: Juan García (head of human resources in
+# config/attendance-demo.yaml) reports to him, so his inbox, team records
+# and reports hold the whole chain below Juan.  Set once through the admin
+# API, like the kiosk's site.
+DEMO_SUPERVISOR=SUPV800101HDFPRR00
+DEMO_HEAD=GARJ850312HDFRMN07
+chain_demo_supervisor() {
+  local rules
+  rules=$(curl -fsS "$base/api/v1/attendance/rules" \
+    -H "Authorization: Bearer $(cat "$VAR/admin.token")") || return 1
+  # done already, or no demo institution in this configuration
+  printf '%s' "$rules" | python3 -c 'import json,sys
+head = [p for p in json.load(sys.stdin).get("people", [])
+        if p["curp"] == sys.argv[2]]
+sys.exit(0 if not head or head[0].get("supervisor") == sys.argv[1] else 1)' \
+    "$DEMO_SUPERVISOR" "$DEMO_HEAD" && return 0
+  curl -fsS -o /dev/null -X POST "$base/api/v1/attendance/rules/changes" \
+    -H "Authorization: Bearer $(cat "$VAR/admin.token")" \
+    -H 'Content-Type: application/json' \
+    --data "{\"people\":[{\"curp\":\"$DEMO_HEAD\",\"supervisor\":\"$DEMO_SUPERVISOR\"}]}" \
+    || return 1
+  say "the demo supervisor $DEMO_SUPERVISOR heads the demo institution"
+}
+chain_demo_supervisor || say "could not make $DEMO_SUPERVISOR the demo supervisor"
 if [ -s "$KIOSK/device_id" ]; then
   map_kiosk_site || say "could not map the demo kiosk to site $KIOSK_SITE"
   python3 "$ROOT/tools/kiosk-agent.py" --port "$AGENT_PORT" --huella "$base" \

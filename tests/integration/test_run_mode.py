@@ -169,6 +169,7 @@ class RunModeTest(unittest.TestCase):
 
         self.kiosk_punch()
         self.load_kit_punches()
+        self.demo_roles()
 
         # The supervisor brings huellad back after a kill -9.
         with open(os.path.join(self.var, "huellad.pid")) as f:
@@ -211,6 +212,32 @@ class RunModeTest(unittest.TestCase):
         self.assertEqual(self.proc.wait(timeout=30), 0)
         time.sleep(0.5)
         self.assertEqual([p for p in pids if alive(p)], [])
+
+    def demo_roles(self):
+        """Every account of the README's "Demo accounts" signs in, and the
+        demo supervisor has a team to try the supervisor pages with."""
+        cookies = {}
+        with open(os.path.join(ROOT, "config", "demo", "accounts.tsv")) as f:
+            for line in f:
+                if line.startswith("#") or not line.strip():
+                    continue
+                curp, _, _, password, roles, _ = line.rstrip("\n").split(
+                    "\t")
+                st, h, body = self.req("POST", "/api/v1/session", {
+                    "user": curp, "password": password})
+                self.assertEqual(st, 201, (curp, body))
+                cookies[roles] = h["set-cookie"].split(";")[0]
+        week = "from=2025-04-07&to=2025-04-13"
+        sup = {"Cookie": cookies["worker,supervisor"]}
+        st, _, body = self.req("GET", "/api/v1/reports/attendance?"
+                               + week + "&scope=team", headers=sup)
+        self.assertEqual(st, 200, body)
+        team = {p["curp"] for p in json.loads(body)["people"]}
+        self.assertIn("GARJ850312HDFRMN07", team)   # the demo worker
+        self.assertIn("LOHM900725MJCPRR00", team)   # down the chain
+        st, _, body = self.req("GET", "/api/v1/subjects/GARJ850312HDFRMN07/"
+                               "attendance?" + week, headers=sup)
+        self.assertEqual(st, 200, body)
 
     def tls_login(self):
         """Under TLS the session cookie is Secure and HSTS is sent."""
