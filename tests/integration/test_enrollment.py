@@ -517,6 +517,36 @@ class EnrollmentTest(HuellaTestCase):
         self.assertEqual(st, 403)
         self.assertIn("exception", self.lookup(curp)["flags"])
 
+    def test_worker_sees_own_exception_and_receipt(self):
+        """Item 7: an exception is visible to the worker too, and the
+        worker reads the acuse of their own enrollment."""
+        curp, nss = "RAMO880808HJCMRL07", "50880800037"   # in the registry
+        password = "Tortuga-azul-lenta-93"
+        st, _, doc = self.h.request("POST", "/api/v1/accounts", {
+            "curp": curp, "nss": nss, "email": "raul@example.mx",
+            "password": password, "security_question": "Color favorito",
+            "security_answer": "Azul marino"}, auth=False)
+        self.assertEqual(st, 201, doc)
+        st, hd, doc = self.h.request("POST", "/api/v1/session", {
+            "user": curp, "password": password}, auth=False)
+        self.assertEqual(st, 201, doc)
+        me = {"Cookie": hd["set-cookie"].split(";")[0]}
+        st, _, doc = self.h.request("GET", "/api/v1/me/exceptions",
+                                    auth=False, headers=me)
+        self.assertEqual((st, doc["exceptions"]), (200, []), doc)
+        body = {"fingers": [finger(6, "109_2.iso", db="DB2_B")],
+                "missing": [{"position": 1, "reason": "unreadable"}]}
+        st, doc, _ = self.enroll(curp, body)
+        self.assertEqual(st, 201, doc)
+        folio = doc["folio"]
+        st, _, doc = self.h.request("GET", "/api/v1/me/exceptions",
+                                    auth=False, headers=me)
+        self.assertEqual(st, 200, doc)
+        self.assertEqual([e["curp"] for e in doc["exceptions"]], [curp])
+        st, _, doc = self.h.request("GET", f"/api/v1/receipts/{folio}",
+                                    auth=False, headers=me)
+        self.assertEqual((st, doc["payload"]["curp"]), (200, curp), doc)
+
     # -- dedup ----------------------------------------------------------------
     def test_dedup_confirmed_and_false_alarm(self):
         a, b = self.curp(), self.curp()
