@@ -37,11 +37,12 @@ class ApiTest(HuellaTestCase):
         st, hdrs, doc = self.h.request("GET", "/api/v1/subjects/"
                                        + self.curps[101], auth=False)
         self.assertEqual(st, 401)
-        self.assertIn("code", doc["error"])
-        st, _, _ = self.h.request(
+        self.assertEqual(doc["error"]["code"], "unauthenticated")
+        self.assertEqual(hdrs["www-authenticate"], 'Bearer realm="huella"')
+        st, _, doc = self.h.request(
             "GET", "/api/v1/subjects/" + self.curps[101], auth=False,
             headers={"Authorization": "Bearer wrong"})
-        self.assertEqual(st, 401)
+        self.assertEqual((st, doc["error"]["code"]), (401, "invalid_token"))
 
     def test_subject_lifecycle(self):
         c = make_curp(5000)
