@@ -438,9 +438,18 @@ int
 en_subject_preconditions(MDB_txn *txn, const struct en_fields *f,
     struct en_err *e)
 {
-    char  case_id[EN_ID_MAX], state[EN_WORD_MAX];
+    char  case_id[EN_ID_MAX], state[EN_WORD_MAX], why[256];
     int   rc;
 
+    /* the subject takes the registry's name: its record must agree with
+     * the CURP (issue 4: a mismatch is reported, never accepted) */
+    if (id_rt()->registry
+        && registry_check(id_rt()->registry, f->curp, NULL, NULL, why,
+                          sizeof(why)) == REGISTRY_MISMATCH)
+    {
+        return en_fail(e, HIPC_ST_INVALID, "registry_mismatch", "curp",
+            "%s", why);
+    }
     rc = subject_open_case(txn, f->curp, case_id, sizeof(case_id));
     if (rc == 0) {
         return en_fail(e, HIPC_ST_CONFLICT, "duplicate_suspect", "curp",

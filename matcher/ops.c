@@ -37,6 +37,7 @@
 #include "ipc_server.h"
 #include "multi_finger.h"
 #include "prefilter.h"
+#include "registry.h"
 #include "search.h"
 #include "store.h"
 #include "writer.h"
@@ -818,6 +819,39 @@ submit_write(struct hd_request *rq, struct write_prep *prep)
     writer_submit(copy);
 }
 
+/*
+ * A subject whose CURP the population registry knows must agree with it
+ * (issue 4: a mismatch is reported, never silently accepted), as for an
+ * account: birth date, sex and state encoded in the CURP, and the name
+ * when one is given.  A CURP the registry does not hold is enrolled as
+ * given (the registry is a stand-in, not the whole population).
+ */
+static int
+registry_refuses(struct hd_request *rq, const struct fields *f)
+{
+    const struct registry  *reg = id_rt()->registry;
+    char                    why[256];
+
+    if (reg == NULL) {
+        return 0;
+    }
+    if (registry_check(reg, f->curp, NULL, NULL, why, sizeof(why))
+        == REGISTRY_MISMATCH)
+    {
+        ops_reply_error(rq, HIPC_ST_INVALID, "registry_mismatch", "curp",
+            "%s", why);
+        return 1;
+    }
+    if (registry_check(reg, f->curp, f->name, NULL, why, sizeof(why))
+        == REGISTRY_MISMATCH)
+    {
+        ops_reply_error(rq, HIPC_ST_INVALID, "registry_mismatch", "name",
+            "%s", why);
+        return 1;
+    }
+    return 0;
+}
+
 static void
 op_prepare_write(struct hd_request *rq, struct hd_thread *th)
 {
@@ -846,6 +880,9 @@ op_prepare_write(struct hd_request *rq, struct hd_thread *th)
     if (decode_fields(rq->payload, rq->len, allowed, required, &f, &e) != 0)
     {
         ops_reply_err(rq, &e);
+        return;
+    }
+    if (rq->op == HIPC_OP_SUBJECT_CREATE && registry_refuses(rq, &f)) {
         return;
     }
     if ((rq->op == HIPC_OP_FINGER_PUT || rq->op == HIPC_OP_FINGER_DELETE)

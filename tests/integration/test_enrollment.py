@@ -500,6 +500,17 @@ class EnrollmentTest(HuellaTestCase):
         self.assertEqual((st, doc["error"]["field"]), (422,
                                                        "fingers[0].position"))
 
+    def test_registry_mismatch_is_refused(self):
+        # config/registry.tsv records MISM910101HDFSSM01 as born 1991-02-01,
+        # its CURP says 1991-01-01: refused, nothing stored (issue 4)
+        curp = "MISM910101HDFSSM01"
+        st, doc, _ = self.enroll(curp, {"fingers": [finger(1, "105_1.iso")]})
+        self.assertEqual((st, self.code(doc), doc["error"]["field"]),
+                         (422, "registry_mismatch", "curp"), doc)
+        self.assertIn("1991-02-01", doc["error"]["message"])
+        st, _, doc = self.h.request("GET", f"/api/v1/subjects/{curp}")
+        self.assertEqual(st, 404, doc)
+
     def test_exception_for_unreadable_prints(self):
         curp = self.curp()
         body = {"fingers": [finger(4, "110_1.iso")],

@@ -402,6 +402,27 @@ class IdentityTest(unittest.TestCase):
                               {"user": curp(33).lower()})
         self.assertEqual((st, doc), (200, {"question": "Color favorito"}))
 
+    def test_subject_disagreeing_with_the_registry_is_refused(self):
+        # the registry's record of curp(99) disagrees with its birth date
+        st, _, doc = self.admin("POST", "/api/v1/subjects", {
+            "curp": curp(99), "name": "Persona Discordante"})
+        self.assertEqual((st, doc["error"]["code"], doc["error"]["field"]),
+                         (422, "registry_mismatch", "curp"), doc)
+        st, _, doc = self.admin("POST", "/api/v1/subjects",
+                                {"curp": curp(34), "name": "Otra Persona"})
+        self.assertEqual((st, doc["error"]["code"], doc["error"]["field"]),
+                         (422, "registry_mismatch", "name"), doc)
+        st, _, doc = self.admin("GET", f"/api/v1/subjects/{curp(34)}")
+        self.assertEqual(st, 404, doc)
+        # the registry's name, in any case and accents
+        st, _, doc = self.admin("POST", "/api/v1/subjects", {
+            "curp": curp(34), "name": "PERSONA prueba 34"})
+        self.assertEqual(st, 201, doc)
+        # a CURP the registry does not hold is enrolled as given
+        st, _, doc = self.admin("POST", "/api/v1/subjects", {
+            "curp": curp(301), "name": "Fuera del registro"})
+        self.assertEqual(st, 201, doc)
+
     # -- tokens -------------------------------------------------------------------
     def test_tokens_create_use_revoke(self):
         st, _, doc = self.admin("POST", "/api/v1/tokens",
