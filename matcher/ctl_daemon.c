@@ -11,6 +11,9 @@
  * a manifest, every *.iso in DIR as one synthetic subject each with a valid
  * CURP.  Records go in batches as large as a slot allows, from a few threads
  * at once, so huellad's writer folds several batches into one commit.
+ * huellad rejects a record, with the reason, that the API would refuse as a
+ * subject (CURP or NSS check digit, a population registry record that
+ * disagrees) and one whose template does not parse; the rest go in.
  */
 
 #include <dirent.h>

@@ -33,6 +33,7 @@
 #include "attendance.h"
 #include "enroll_ops.h"
 #include "fingerprint.h"
+#include "identifiers.h"
 #include "identity.h"
 #include "ipc_server.h"
 #include "multi_finger.h"
@@ -1113,6 +1114,8 @@ import_prepare(void *arg, struct hd_thread *th)
     uint16_t             tag;
     struct fields        f;
     struct ops_err        e;
+    const char          *why;
+    char                 reason[256];
     long                 len;
     int                  rc;
 
@@ -1144,6 +1147,20 @@ import_prepare(void *arg, struct hd_thread *th)
                 &e) != 0)
         {
             import_reject(p, index, f.curp, e.msg);
+            continue;
+        }
+        /* the API's rules for a subject (check digits, the registry):
+         * a subject imported past them could never be read through it */
+        if ((why = id_curp_check(f.curp, strlen(f.curp))) != NULL
+            || (f.nss[0] && (why = id_nss_check(f.nss, strlen(f.nss)))
+                            != NULL)
+            || (id_rt()->registry
+                && registry_check(id_rt()->registry, f.curp, f.name, NULL,
+                                  reason, sizeof(reason))
+                   == REGISTRY_MISMATCH
+                && (why = reason) != NULL))
+        {
+            import_reject(p, index, f.curp, why);
             continue;
         }
         len = prepare_template(th, &f, 1, "data", &e);
