@@ -353,6 +353,7 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
     char                   folio[EN_FOLIO_MAX], model[EN_MODEL_MAX];
     char                   job_id[EN_ID_MAX];
     int                    have_subject, have_account, have_status, held;
+    int                    have_exc;
     int                    rc;
 
     if (en_decode(rq->payload, rq->len, tags, none, &f, &e) != 0) {
@@ -388,15 +389,18 @@ op_lookup(struct hd_request *rq, struct hd_thread *th)
         char     kb[64];
         MDB_val  k = en_key(kb, sizeof(kb), "o:", curp), v;
 
-        /* an enrollment held by a dedup case or waiting for its job is
-         * all there may be of a worker yet: the lookup must say so */
+        /* an enrollment held by a dedup case or waiting for its job, or
+         * an exception after refused captures, is all there may be of a
+         * worker yet: the lookup must say so */
         held = mdb_get(txn, en_db_enroll(), &k, &v) == 0;
+        k = en_key(kb, sizeof(kb), "x:", curp);
+        have_exc = mdb_get(txn, en_db_enroll(), &k, &v) == 0;
     }
     if (en_jobs_pending(txn, curp, job_id, sizeof(job_id)) != 0) {
         job_id[0] = '\0';
     }
     if (!have_subject && !have_account && !person && !have_status && !held
-        && job_id[0] == '\0')
+        && !have_exc && job_id[0] == '\0')
     {
         mdb_txn_abort(txn);
         ops_reply_error(rq, HIPC_ST_NOT_FOUND, "subject_not_found",

@@ -492,6 +492,22 @@ class EnrollmentTest(HuellaTestCase):
                           for x in f],
                          [(1, 6, "low_quality", "fingers[1].data")])
         self.assertEqual(self.lookup(curp)["biometrics"]["status"], "none")
+        self.assertNotIn("warnings", doc["error"])
+        # item 7: the third refusal (enrollment.quality_failures) opens an
+        # exception, and the worker's status says so
+        for n in (2, 3):
+            st, doc, _ = self.enroll(curp, body)
+            self.assertEqual((st, self.code(doc)), (422, "low_quality"))
+        self.assertEqual(doc["error"].get("warnings"), ["exception_opened"])
+        st, _, doc = self.call("GET", f"/api/v1/exceptions?curp={curp}")
+        self.assertEqual([e["reason"] for e in doc["exceptions"]],
+                         ["repeated_quality_failure"], doc)
+        st, _, look = self.call("GET", f"/api/v1/subjects?curp={curp}",
+                                token=self.rep)
+        self.assertEqual(st, 200, look)
+        self.assertIn("exception", look["flags"])
+        self.assertEqual(look["exception"]["reason"],
+                         "repeated_quality_failure")
         st, doc, _ = self.enroll(curp, {"fingers": [
             finger(1, "103_1.iso"), finger(1, "104_1.iso")]})
         self.assertEqual(st, 422, doc)
