@@ -12,7 +12,7 @@
  * in memory (a device's key never changes), and the last use is kept in
  * that cache and written by the writer at most every
  * enrollment.device_last_used_flush_s seconds (a crash loses at most that
- * much last-use history, never a device).
+ * much last-use history, never a device; a clean stop writes it all).
  */
 
 #ifndef HUELLA_DEVICES_H

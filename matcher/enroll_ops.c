@@ -746,6 +746,12 @@ enroll_batch_end(MDB_txn *txn)
     devices_flush_last_used(txn, 0);
 }
 
+void
+enroll_writer_stopping(MDB_txn *txn)
+{
+    devices_flush_last_used(txn, 1);
+}
+
 int
 enroll_ops_init(const struct hd_config *cfg, struct store *st, char *err,
     size_t errlen)

@@ -161,5 +161,8 @@ int enroll_ops_write(struct hd_request *rq, MDB_txn *txn,
     struct hipc_writer *w);
 /* Writer: end of a batch, before its commit (device last use). */
 void enroll_batch_end(MDB_txn *txn);
+/* Writer: its last transaction at a clean stop (every device last use
+ * not written yet). */
+void enroll_writer_stopping(MDB_txn *txn);
 
 #endif /* HUELLA_ENROLL_OPS_H */

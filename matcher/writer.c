@@ -134,6 +134,15 @@ writer_main(void *arg)
         }
         if (w.count == 0 && w.stopping) {
             pthread_mutex_unlock(&w.lock);
+            /* a clean stop keeps what batches write only now and then */
+            if (store_write_begin(w.store, NULL, &txn) == 0) {
+                enroll_writer_stopping(txn);
+                rc = mdb_txn_commit(txn);
+                if (rc != 0) {
+                    fprintf(stderr, "huellad: last commit failed: %s\n",
+                        mdb_strerror(rc));
+                }
+            }
             break;
         }
         for (n = 0; n < WRITER_BATCH_MAX && w.count > 0; n++) {

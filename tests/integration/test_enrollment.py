@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -624,6 +625,32 @@ class EnrollmentTest(HuellaTestCase):
         self.assertEqual(self.lookup(d2)["biometrics"]["status"], "enrolled")
 
     # -- crash ----------------------------------------------------------------
+    def test_zy_last_use_survives_a_clean_restart(self):
+        d = self.device("last-use", "enrollment", self.rep)
+        st, doc, _ = self.enroll(self.curp(), {"fingers": [
+            finger(3, "108_3.iso", db="DB2_B")]}, dev=d)
+        self.assertEqual(st, 201, doc)
+
+        def last_used():
+            for _ in range(100):       # every worker's link back up
+                st, _, doc = self.call("GET", "/api/v1/devices",
+                                       token=self.rep)
+                if st == 200:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(st, 200, doc)
+            return [x["last_used"] for x in doc["devices"]
+                    if x["device_id"] == d.id][0]
+
+        used = last_used()
+        self.assertIsNotNone(used)
+        # within enrollment.device_last_used_flush_s of the start: only
+        # the clean stop writes it
+        self.h.kill_huellad(signal.SIGTERM)
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(20), self.h.logs())
+        self.assertEqual(last_used(), used)
+
     def test_zz_kill9_during_enrollment_all_or_nothing(self):
         results = []
         seen = set()
