@@ -26,6 +26,7 @@
 struct store {
     MDB_env  *env;
     MDB_dbi   subjects;
+    MDB_dbi   subject_nss;    /* NSS -> CURP, see nss_index_check() */
     MDB_dbi   fingers;
     struct sigblock_dbs  sig; /* pre-filter signatures, sigblocks.h */
     MDB_dbi   meta;
@@ -208,6 +209,95 @@ signatures_check(struct store *st, MDB_txn *txn)
     return mdb_put(txn, st->meta, &bk, &v, 0);
 }
 
+/*
+ * The NSS index: one entry per subject, NSS -> CURP, so that a lookup by
+ * NSS is a B-tree descent however many millions of workers are stored.
+ * Duplicate NSS values are kept (the store does not make NSS unique; the
+ * API's checks do), sorted by CURP.  A subject without an NSS is entered
+ * under the one-byte key "\0" (never an NSS) so that the index always has
+ * exactly as many entries as there are subjects: the count check at open
+ * then catches an environment written before the index existed, or by an
+ * older huellad, and the index is rebuilt from the subjects.
+ */
+static MDB_val
+nss_index_key(const char *nss)
+{
+    MDB_val  k;
+
+    k.mv_data = (void *) nss;
+    k.mv_size = nss[0] != '\0' ? strlen(nss) : 1;
+    return k;
+}
+
+static int
+nss_index_put(struct store *st, MDB_txn *txn, const char *nss,
+    const MDB_val *curp)
+{
+    MDB_val  k = nss_index_key(nss), v = *curp;
+    int      rc;
+
+    rc = mdb_put(txn, st->subject_nss, &k, &v, MDB_NODUPDATA);
+    return rc == MDB_KEYEXIST ? 0 : rc;
+}
+
+/* The NSS of a subject record, NUL-terminated into nss_out. */
+static int
+subject_value_nss(const MDB_val *v, char nss_out[STORE_NSS_MAX])
+{
+    struct subject_value  h;
+
+    if (v->mv_size < sizeof(h)) {
+        return MDB_CORRUPTED;
+    }
+    memcpy(&h, v->mv_data, sizeof(h));
+    if (h.version != 1 || h.nss_len >= STORE_NSS_MAX
+        || v->mv_size < sizeof(h) + h.nss_len)
+    {
+        return MDB_CORRUPTED;
+    }
+    memcpy(nss_out, (const uint8_t *) v->mv_data + sizeof(h), h.nss_len);
+    nss_out[h.nss_len] = '\0';
+    return 0;
+}
+
+static int
+nss_index_check(struct store *st, MDB_txn *txn)
+{
+    MDB_stat     subjects, index;
+    MDB_cursor  *cur;
+    MDB_val      k, v;
+    char         nss[STORE_NSS_MAX];
+    int          rc;
+
+    if ((rc = mdb_stat(txn, st->subjects, &subjects)) != 0
+        || (rc = mdb_stat(txn, st->subject_nss, &index)) != 0)
+    {
+        return rc;
+    }
+    if (subjects.ms_entries == index.ms_entries) {
+        return 0;
+    }
+    if ((rc = mdb_drop(txn, st->subject_nss, 0)) != 0
+        || (rc = mdb_cursor_open(txn, st->subjects, &cur)) != 0)
+    {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        /* A record that does not decode stays out of the index, as it
+         * stayed out of the scan this replaces; the next open rebuilds
+         * again, which costs one pass over the subjects. */
+        if (subject_value_nss(&v, nss) == 0
+            && (rc = nss_index_put(st, txn, nss, &k)) != 0)
+        {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int
 store_open(struct store **out, const char *dir, uint64_t map_size,
     unsigned max_readers, char *err, size_t errlen)
@@ -243,6 +333,8 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
     mdb_reader_check(st->env, NULL);
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0
         || (rc = mdb_dbi_open(txn, "subjects", MDB_CREATE, &st->subjects)) != 0
+        || (rc = mdb_dbi_open(txn, "subject_nss", MDB_CREATE | MDB_DUPSORT,
+                &st->subject_nss)) != 0
         || (rc = mdb_dbi_open(txn, "fingers", MDB_CREATE, &st->fingers)) != 0
         || (rc = mdb_dbi_open(txn, "sigblocks", MDB_CREATE,
                 &st->sig.blocks)) != 0
@@ -290,6 +382,9 @@ store_open(struct store **out, const char *dir, uint64_t map_size,
     }
     if (rc == 0) {
         rc = signatures_check(st, txn);
+    }
+    if (rc == 0) {
+        rc = nss_index_check(st, txn);
     }
     if (rc != 0 || (rc = mdb_txn_commit(txn)) != 0) {
         txn = NULL;
@@ -414,37 +509,23 @@ int
 store_subject_find_nss(struct store *st, MDB_txn *txn, const char *nss,
     char curp_out[STORE_CURP_MAX])
 {
-    MDB_cursor            *cur;
-    MDB_val                k, v;
-    struct subject_value   h;
-    size_t                 n = strlen(nss);
-    int                    rc;
+    MDB_val  k, v;
+    int      rc;
 
-    /* No index: subjects carry their NSS in the record only, and this is
-     * the last resort of a lookup by NSS (a person not enrolled, without
-     * an account), so a scan of the small subject records will do. */
-    rc = mdb_cursor_open(txn, st->subjects, &cur);
+    if (nss[0] == '\0') {
+        return MDB_NOTFOUND;
+    }
+    k = nss_index_key(nss);
+    rc = mdb_get(txn, st->subject_nss, &k, &v);
     if (rc != 0) {
         return rc;
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    {
-        if (v.mv_size < sizeof(h) || k.mv_size >= STORE_CURP_MAX) {
-            continue;
-        }
-        memcpy(&h, v.mv_data, sizeof(h));
-        if (h.version == 1 && h.nss_len == n && n > 0
-            && v.mv_size >= sizeof(h) + n
-            && memcmp((uint8_t *) v.mv_data + sizeof(h), nss, n) == 0)
-        {
-            memcpy(curp_out, k.mv_data, k.mv_size);
-            curp_out[k.mv_size] = '\0';
-            break;
-        }
+    if (v.mv_size == 0 || v.mv_size >= STORE_CURP_MAX) {
+        return MDB_CORRUPTED;
     }
-    mdb_cursor_close(cur);
-    return rc;
+    memcpy(curp_out, v.mv_data, v.mv_size);
+    curp_out[v.mv_size] = '\0';
+    return 0;
 }
 
 int
@@ -455,6 +536,7 @@ store_subject_create(struct store *st, MDB_txn *txn,
     struct subject_value  h = { 0 };
     size_t                nss_len = strlen(s->nss), name_len = strlen(s->name);
     uint8_t               buf[sizeof(h) + STORE_NSS_MAX + STORE_NAME_MAX];
+    int                   rc;
 
     if (nss_len >= STORE_NSS_MAX || name_len >= STORE_NAME_MAX) {
         return EINVAL;
@@ -468,7 +550,8 @@ store_subject_create(struct store *st, MDB_txn *txn,
     memcpy(buf + sizeof(h) + nss_len, s->name, name_len);
     v.mv_data = buf;
     v.mv_size = sizeof(h) + nss_len + name_len;
-    return mdb_put(txn, st->subjects, &k, &v, MDB_NOOVERWRITE);
+    rc = mdb_put(txn, st->subjects, &k, &v, MDB_NOOVERWRITE);
+    return rc != 0 ? rc : nss_index_put(st, txn, s->nss, &k);
 }
 
 int
@@ -478,8 +561,21 @@ store_subject_delete(struct store *st, MDB_txn *txn, const char *curp)
     MDB_cursor  *cur;
     uint8_t      prefix[FINGER_KEY_MAX];
     size_t       plen = finger_key(prefix, curp, 0) - 1;
+    char         nss[STORE_NSS_MAX];
     int          rc;
 
+    rc = mdb_get(txn, st->subjects, &k, &fv);
+    if (rc != 0) {
+        return rc;
+    }
+    if (subject_value_nss(&fv, nss) == 0) {
+        MDB_val  nk = nss_index_key(nss);
+
+        rc = mdb_del(txn, st->subject_nss, &nk, &k);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+    }
     rc = mdb_del(txn, st->subjects, &k, NULL);
     if (rc != 0) {
         return rc;

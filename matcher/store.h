@@ -9,6 +9,9 @@
  *
  * Databases:
  *   subjects  CURP -> struct subject value (created, NSS, name)
+ *   subject_nss  NSS -> CURP for every subject (duplicates sorted by CURP;
+ *             "\0" for none), written and deleted with the subject; rebuilt
+ *             at open when its count and the subjects' disagree
  *   fingers   CURP \0 position -> 16-byte header + hm_encode() output
  *   sigblocks, sigslots  hm_signature_from_stored() of every template
  *             (HM_SIG_BYTES, prefilter.h) in blocks read in place by the
@@ -85,7 +88,7 @@ int store_write_begin(struct store *st, MDB_txn *parent, MDB_txn **txn);
 /* All return 0, MDB_NOTFOUND, MDB_KEYEXIST or another LMDB error. */
 int store_subject_get(struct store *st, MDB_txn *txn, const char *curp,
     struct store_subject *out);
-/* The CURP of the first subject whose record has this NSS (a scan). */
+/* The CURP of the subject with this NSS (the first by CURP if several). */
 int store_subject_find_nss(struct store *st, MDB_txn *txn, const char *nss,
     char curp_out[STORE_CURP_MAX]);
 int store_subject_create(struct store *st, MDB_txn *txn,

@@ -1,6 +1,7 @@
 /*
  * test_store.c -- the LMDB layout: subject and finger CRUD, prefix
- * isolation between CURPs, durability across a reopen, hot backup.
+ * isolation between CURPs, the NSS index, durability across a reopen, hot
+ * backup.
  */
 
 #include <check.h>
@@ -43,16 +44,52 @@ open_store(const char *path)
 }
 
 static void
-put_subject(struct store *st, const char *curp, const char *name)
+put_subject_nss(struct store *st, const char *curp, const char *nss,
+    const char *name)
 {
     struct store_subject  s = { 0 };
     MDB_txn              *txn;
 
     snprintf(s.curp, sizeof(s.curp), "%s", curp);
-    snprintf(s.nss, sizeof(s.nss), "12851000005");
+    snprintf(s.nss, sizeof(s.nss), "%s", nss);
     snprintf(s.name, sizeof(s.name), "%s", name);
     ck_assert_int_eq(store_write_begin(st, NULL, &txn), 0);
     ck_assert_int_eq(store_subject_create(st, txn, &s), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+}
+
+static void
+put_subject(struct store *st, const char *curp, const char *name)
+{
+    put_subject_nss(st, curp, "12851000005", name);
+}
+
+/* The CURP store_subject_find_nss() gives for nss, or "" for none. */
+static const char *
+find_nss(struct store *st, const char *nss)
+{
+    static char  curp[STORE_CURP_MAX];
+    MDB_txn     *txn;
+    int          rc;
+
+    ck_assert_int_eq(store_read_begin(st, &txn), 0);
+    rc = store_subject_find_nss(st, txn, nss, curp);
+    mdb_txn_abort(txn);
+    ck_assert_msg(rc == 0 || rc == MDB_NOTFOUND, "find_nss: %s",
+        mdb_strerror(rc));
+    if (rc != 0) {
+        curp[0] = '\0';
+    }
+    return curp;
+}
+
+static void
+delete_subject(struct store *st, const char *curp)
+{
+    MDB_txn  *txn;
+
+    ck_assert_int_eq(store_write_begin(st, NULL, &txn), 0);
+    ck_assert_int_eq(store_subject_delete(st, txn, curp), 0);
     ck_assert_int_eq(mdb_txn_commit(txn), 0);
 }
 
@@ -124,6 +161,59 @@ START_TEST(test_subject_crud)
     ck_assert_int_eq(store_subject_delete(st, txn, "GARJ850312HDFRMN07"),
         MDB_NOTFOUND);
     ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    store_close(st);
+}
+END_TEST
+
+/* The NSS index follows creates and deletes, keeps subjects that share an
+ * NSS apart, and is rebuilt at open when it is missing (an environment
+ * written before it existed) or incomplete. */
+START_TEST(test_nss_index)
+{
+    struct store  *st = open_store(dir);
+    MDB_env       *env;
+    MDB_txn       *txn;
+    MDB_dbi        dbi;
+    MDB_val        k = { 11, "41907800143" }, v = { 18, "MEGA900101HDFRRL05" };
+
+    put_subject_nss(st, "ZUMA900101HDFRRL05", "41907800143", "Z");
+    put_subject_nss(st, "MEGA900101HDFRRL05", "41907800143", "M");
+    put_subject_nss(st, "LOHM900725MJCPRR00", "", "No NSS");
+    put_subject(st, "GARJ850312HDFRMN07", "G");
+    ck_assert_str_eq(find_nss(st, "41907800143"), "MEGA900101HDFRRL05");
+    ck_assert_str_eq(find_nss(st, "12851000005"), "GARJ850312HDFRMN07");
+    ck_assert_str_eq(find_nss(st, ""), "");
+    ck_assert_str_eq(find_nss(st, "4190780014"), "");
+    delete_subject(st, "MEGA900101HDFRRL05");
+    ck_assert_str_eq(find_nss(st, "41907800143"), "ZUMA900101HDFRRL05");
+    delete_subject(st, "LOHM900725MJCPRR00");
+    store_close(st);
+
+    /* The index dropped, then one entry missing: each open rebuilds it. */
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "subject_nss", MDB_DUPSORT, &dbi), 0);
+    ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    st = open_store(dir);
+    ck_assert_str_eq(find_nss(st, "41907800143"), "ZUMA900101HDFRRL05");
+    ck_assert_str_eq(find_nss(st, "12851000005"), "GARJ850312HDFRMN07");
+    put_subject_nss(st, "MEGA900101HDFRRL05", "41907800143", "M");
+    store_close(st);
+
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "subject_nss", MDB_DUPSORT, &dbi), 0);
+    ck_assert_int_eq(mdb_del(txn, dbi, &k, &v), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    st = open_store(dir);
+    ck_assert_str_eq(find_nss(st, "41907800143"), "MEGA900101HDFRRL05");
     store_close(st);
 }
 END_TEST
@@ -283,6 +373,7 @@ main(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_subject_crud);
+    tcase_add_test(tc, test_nss_index);
     tcase_add_test(tc, test_finger_crud_and_isolation);
     tcase_add_test(tc, test_scan_decodes_every_finger);
     tcase_add_test(tc, test_reopen_keeps_commits);
