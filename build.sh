@@ -22,6 +22,7 @@ PACKAGES=(
   check libsubunit-dev             # unit tests
   python3                          # integration tests (stdlib only)
   curl                             # health checks in run mode
+  openssl                          # run mode's TLS certificate, test CAs
   wrk                              # benches and load kit
   clang libclang-rt-14-dev         # libFuzzer targets (tests/fuzz)
 )
