@@ -8,8 +8,10 @@ set -euo pipefail
 # Started in the background by a script (`./build.sh run &`), we inherit
 # SIGINT ignored (POSIX, for background jobs without job control), and bash
 # cannot trap a signal that was ignored on entry: re-exec once with SIGINT
-# at its default so that SIGINT stops everything, as Ctrl-C does.
-if [ "${HUELLA_RUN_SIGINT:-}" != default ]; then
+# at its default so that SIGINT stops everything, as Ctrl-C does
+# (coreutils >= 9.0; an older env leaves things as they were).
+if [ "${HUELLA_RUN_SIGINT:-}" != default ] \
+   && env --default-signal=INT true 2>/dev/null; then
   exec env --default-signal=INT HUELLA_RUN_SIGINT=default "$0" "$@"
 fi
 
