@@ -287,7 +287,12 @@
     }
     // A signature problem is fixed here (sign again), not a result.
     if (r.status === 401 || /^(signature_|nonce_|content_digest|device_)/.test(err.code || "")) {
-      if (r.status === 401 && err.code === "unauthorized") { location.replace("/login.html?return=%2Fenrolamiento.html"); return; }
+      // The codes of a missing, expired or revoked session (docs/api.md);
+      // the other 401s are the device signature's, fixed on this step.
+      if (r.status === 401 && /^(unauthorized|unauthenticated|invalid_token|session_expired)$/.test(err.code || "")) {
+        location.replace("/login.html?return=%2Fenrolamiento.html");
+        return;
+      }
       Enr.error($("s4-msg"), err);
       ta.focus();
       return;

@@ -275,7 +275,7 @@ describe("employer dashboard", () => {
 
 /* Steps 1-4 of the wizard for CURP with TEMPLATE at position 2 and finger
  * 10 declared amputated; step 4 signed by the agent (huellactl). */
-async function wizard(page, curp, template, shots, faceFile, queued = false) {
+async function wizard(page, curp, template, shots, faceFile, queued = false, sessionEnds = false) {
   await page.goto(`${baseUrl()}/enrolamiento.html?curp=${curp}`);
   await page.locator("[data-flag=flag_none]").waitFor();
   assert.equal(await page.locator("#steps li[aria-current=step]").getAttribute("data-step"), "1");
@@ -313,6 +313,14 @@ async function wizard(page, curp, template, shots, faceFile, queued = false) {
   if (queued) await page.getByLabel("Verificar duplicados en segundo plano").check();
   await assertAccessible(page);
   if (shots) await screenshot(page, `${shots}-4`);
+  if (sessionEnds) {
+    // STUB: the session ends while the signed request is being prepared.
+    await page.route(`${baseUrl()}${p}`, (r) => json(r, 401,
+      { error: { code: "session_expired", message: "session expired" } }));
+    await page.getByRole("button", { name: "Enviar enrolamiento" }).click();
+    await page.waitForURL(/\/login\.html\?return=%2Fenrolamiento\.html$/);
+    return;
+  }
   await page.getByRole("button", { name: "Enviar enrolamiento" }).click();
   await page.locator("#step-5").waitFor();
   assert.equal(await page.locator("#steps li[aria-current=step]").getAttribute("data-step"), "5");
@@ -338,6 +346,14 @@ describe("admin acting for a company", () => {
 
 describe("enrollment wizard and receipt", () => {
   let folio = null;
+  test("a session that ends before the request is sent leads to login", async (t) => {
+    if (!up) { t.skip("no enrollment endpoints in this build"); return; }
+    const page = await pageAs("desktop", repToken);
+    try {
+      await wizard(page, ENROLL_CURP, `${FVC}/102_1.iso`, null, null, false, true);
+    } finally { await closePage(page); }
+  });
+
   test("wizard enrolls through the capture device agent and links the receipt", async (t) => {
     if (!up) { t.skip("no enrollment endpoints in this build"); return; }
     const page = await pageAs("desktop", repToken);
