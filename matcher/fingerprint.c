@@ -223,6 +223,24 @@ parse_view(struct reader *r, enum record_format format, unsigned view,
     return parse_extended_data(r, view, err, errlen);
 }
 
+/*
+ * Both standards open with "FMR\0 20\0" and differ first in the record
+ * length field (ISO 4 bytes; ANSI 2, or 0 then 4).  When the declared
+ * format's length is wrong but the other's fits the buffer exactly, the
+ * caller most likely named the wrong format: say so instead of quoting a
+ * meaningless length.
+ */
+static int
+other_format_fits(enum record_format format, const uint8_t *buf,
+    size_t len)
+{
+    if (format == FORMAT_ISO) {
+        return len >= 10 && (be16(buf + 8) == len
+            || (be16(buf + 8) == 0 && len >= 14 && be32(buf + 10) == len));
+    }
+    return len >= 12 && be32(buf + 8) == len;
+}
+
 static int
 parse_record(enum record_format format, const uint8_t *buf, size_t len,
     struct hm_fingerprint *fp, char *err, size_t errlen)
@@ -281,7 +299,11 @@ parse_record(enum record_format format, const uint8_t *buf, size_t len,
     }
     if (record_len != len) {
         return fail(err, errlen, "record length %zu in header but buffer has "
-            "%zu bytes", record_len, len);
+            "%zu bytes%s", record_len, len, other_format_fits(format, buf, len)
+            ? format == FORMAT_ISO
+              ? ": this is an ANSI 378 record, not ISO 19794-2"
+              : ": this is an ISO 19794-2 record, not ANSI 378"
+            : "");
     }
     if (len < header_len) {
         return fail(err, errlen, "record of %zu bytes is shorter than the "

@@ -288,9 +288,18 @@ START_TEST(ansi_round_trip)
         diff = (int8_t) (uint8_t) (b.m[i].angle - a.m[i].angle);
         ck_assert_int_le(abs(diff), 1);
     }
-    /* The ISO parser refuses the ANSI record and vice versa. */
+    /* The ISO parser refuses the ANSI record and vice versa, and says
+     * which format the record is (huellactl compare without --format,
+     * an API call naming the wrong format). */
     ck_assert_int_eq(hm_parse(1, ansi, m, &b, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "this is an ANSI 378 record") != NULL, "%s",
+        err);
     ck_assert_int_eq(hm_parse(2, iso, n, &b, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "this is an ISO 19794-2 record") != NULL, "%s",
+        err);
+    /* A truncated record is not taken for the other format. */
+    ck_assert_int_eq(hm_parse(1, iso, n - 1, &b, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "this is") == NULL, "%s", err);
     /* ANSI angles stop at 179. */
     ansi[30 + 4] = 180;
     ck_assert_int_eq(hm_parse(2, ansi, m, &b, err, sizeof(err)), -1);
