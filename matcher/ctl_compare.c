@@ -34,10 +34,13 @@ read_file(const char *path, uint8_t **data, size_t *len)
         fprintf(stderr, "huellactl compare: out of memory\n");
         return -1;
     }
+    errno = 0;
     n = fread(buf, 1, TEMPLATE_FILE_MAX + 1, f);
     if (ferror(f) || n > TEMPLATE_FILE_MAX) {
+        /* errno names the cause, e.g. EISDIR for a directory */
         fprintf(stderr, "huellactl compare: %s: %s\n", path,
-            ferror(f) ? "read error" : "larger than 1 MiB");
+            !ferror(f) ? "larger than 1 MiB"
+            : errno ? strerror(errno) : "read error");
         fclose(f);
         free(buf);
         return -1;
@@ -74,6 +77,27 @@ load_template(const char *path, int format, uint8_t *stored)
     return stored_len;
 }
 
+/* 1 ISO 19794-2, 2 ANSI 378, 0 unknown */
+static int
+format_by_name(const char *name)
+{
+    static const char *const  iso[] = { "iso", "iso19794-2",
+                                        "iso19794-2:2005" };
+    static const char *const  ansi[] = { "ansi", "ansi378",
+                                         "ansi378-2004" };
+    size_t                    k;
+
+    for (k = 0; k < sizeof(iso) / sizeof(iso[0]); k++) {
+        if (strcmp(name, iso[k]) == 0) {
+            return 1;
+        }
+        if (strcmp(name, ansi[k]) == 0) {
+            return 2;
+        }
+    }
+    return 0;
+}
+
 int
 ctl_compare(int argc, char **argv)
 {
@@ -83,20 +107,25 @@ ctl_compare(int argc, char **argv)
     long                len;
     int                 format = 1, i = 1, status = 0;
 
-    if (i < argc && strcmp(argv[i], "--format") == 0) {
-        if (i + 1 >= argc) {
+    if (i < argc && (strcmp(argv[i], "--format") == 0
+                     || strncmp(argv[i], "--format=", 9) == 0))
+    {
+        const char  *name = argv[i][8] == '=' ? argv[i] + 9 : argv[i + 1];
+
+        if (argv[i][8] != '=' && i + 1 >= argc) {
             fprintf(stderr, "huellactl compare: --format needs iso19794-2 "
                 "or ansi378\n");
             return 2;
         }
-        if (strncmp(argv[i + 1], "ansi", 4) == 0) {
-            format = 2;
-        } else if (strncmp(argv[i + 1], "iso", 3) != 0) {
+        /* The names the API uses, and their short forms; anything else
+         * is a mistake, not ISO. */
+        format = format_by_name(name);
+        if (format == 0) {
             fprintf(stderr, "huellactl compare: unknown format '%s' (use "
-                "iso19794-2 or ansi378)\n", argv[i + 1]);
+                "iso19794-2 or ansi378)\n", name);
             return 2;
         }
-        i += 2;
+        i += argv[i][8] == '=' ? 1 : 2;
     }
     if (argc - i < 2) {
         fprintf(stderr, "usage: huellactl compare [--format ansi378] PROBE "

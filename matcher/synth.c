@@ -317,6 +317,7 @@ ctl_synth(int argc, char **argv)
         unsigned    position = 1 + n % 10, attempt;
         FILE       *f;
         size_t      len;
+        int         written, err;
 
         for (attempt = 0; ; attempt++) {
             int  a = (int) (rng_next(&r) % (unsigned) sources);
@@ -331,18 +332,33 @@ ctl_synth(int argc, char **argv)
         len = iso_write(&fp, position, rec);
         synth_curp(n, curp);
         snprintf(path, sizeof(path), "%s/synth_%07lu.iso", argv[2], n);
+        /* A template that could not be written (disk full, a read-only
+         * file) stops the run with its reason and is not listed: the
+         * manifest never names a file that is not there. */
         f = fopen(path, "wb");
-        if (f == NULL || fwrite(rec, 1, len, f) != len) {
+        written = f != NULL && fwrite(rec, 1, len, f) == len;
+        err = errno;
+        if (f != NULL && fclose(f) != 0 && written) {
+            written = 0;
+            err = errno;
+        }
+        if (!written) {
             fprintf(stderr, "huellactl synth: %s: %s\n", path,
-                strerror(errno));
+                strerror(err));
             status = 1;
+            break;
         }
-        if (f != NULL && fclose(f) != 0) {
-            status = 1;
+        if (fprintf(manifest, "%s\t%u\tsynth_%07lu.iso\n", curp, position,
+                n) < 0)
+        {
+            break;          /* reported below, with the manifest's name */
         }
-        fprintf(manifest, "%s\t%u\tsynth_%07lu.iso\n", curp, position, n);
     }
-    if (fclose(manifest) != 0) {
+    snprintf(path, sizeof(path), "%s/manifest.tsv", argv[2]);
+    errno = 0;
+    if ((ferror(manifest) | fclose(manifest)) != 0) {
+        fprintf(stderr, "huellactl synth: %s: %s\n", path,
+            errno ? strerror(errno) : "write error");
         status = 1;
     }
     for (i = 0; i < sources; i++) {

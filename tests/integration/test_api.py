@@ -1,11 +1,47 @@
-"""HTTP API v1 end to end: real nginx + module + huellad on loopback."""
+"""HTTP API v1 end to end: real nginx + module + huellad on loopback; and
+huellactl's matching contracts (compare, synth, import; issue 3)."""
 import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import unittest
 
-from harness import (DATA, HuellaTestCase, db1, iso, main, make_curp)
+from harness import (BUILD, DATA, ROOT, HuellaTestCase, db1, iso, main,
+                     make_curp)
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import curp as curp_tool  # noqa: E402
 
 ISO = "iso19794-2:2005"
+HUELLACTL = os.path.join(BUILD, "bin", "huellactl")
+
+
+def ctl(*args):
+    """huellactl ARGS from the checkout: (exit code, stdout, stderr)."""
+    r = subprocess.run([HUELLACTL] + list(args), capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    return r.returncode, r.stdout, r.stderr
+
+
+def iso_to_ansi(src, dst):
+    """The same minutiae as an ANSI INCITS 378-2004 record (2-byte length,
+    CBEFF product id, angles in 2-degree units)."""
+    with open(src, "rb") as f:
+        d = f.read()
+    n = d[27]
+    mins = b""
+    for i in range(n):
+        xy, y, angle, q = struct.unpack(">HHBB", d[28 + 6 * i:34 + 6 * i])
+        mins += struct.pack(">HHBB", xy, y, (angle * 180 + 128) // 256 % 180,
+                            q)
+    length = 26 + 4 + 6 * n + 2
+    with open(dst, "wb") as f:
+        f.write(b"FMR\0 20\0" + struct.pack(">H", length)
+                + struct.pack(">HH", 0x33, 1) + d[12:22] + d[22:24]
+                + d[24:28] + mins + b"\0\0")
 
 
 class ApiTest(HuellaTestCase):
@@ -99,6 +135,47 @@ class ApiTest(HuellaTestCase):
             self.assertEqual(st, 422, (name, doc))
             self.assertEqual(doc["error"]["field"], "data")
             self.assertTrue(doc["error"]["message"])
+
+    def test_finger_low_quality_refused_with_reason(self):
+        """The enrollment quality gate (issue 3): a template of 11
+        minutiae is refused, saying why, and nothing is stored."""
+        c = make_curp(5007)
+        self.h.request("POST", "/api/v1/subjects", {"curp": c, "name": "Q"})
+        poor = os.path.join(DATA, "fvc2004", "DB1_B", "103_2.iso")
+        st, _, doc = self.h.request("PUT", f"/api/v1/subjects/{c}/fingers/3",
+                                    {"format": ISO, "data": iso(poor)})
+        self.assertEqual((st, doc["error"]["code"]), (422, "low_quality"),
+                         doc)
+        self.assertEqual(doc["error"]["field"], "data")
+        self.assertIn("minutiae", doc["error"]["message"])
+        st, _, doc = self.h.request("GET", f"/api/v1/subjects/{c}")
+        self.assertEqual(doc["fingers"], [])
+
+    def test_wrong_format_named_in_error(self):
+        """An ANSI 378 record sent as ISO 19794-2 (and the other way
+        round) is refused with a message naming the record's format, not
+        only a meaningless record length."""
+        tmp = tempfile.mkdtemp(prefix="huella-ansi-")
+        try:
+            ansi = os.path.join(tmp, "101_2.ansi")
+            iso_to_ansi(db1(101, 2), ansi)
+            c = self.curps[101]
+            for fmt, path, want in ((ISO, ansi, "ANSI 378 record"),
+                                    ("ansi378-2004", db1(101, 2),
+                                     "ISO 19794-2 record")):
+                st, _, doc = self.h.request("POST", "/api/v1/verify", {
+                    "curp": c, "finger": {"format": fmt, "data": iso(path)}})
+                self.assertEqual((st, doc["error"]["code"]),
+                                 (422, "invalid_template"), doc)
+                self.assertEqual(doc["error"]["field"], "finger.data")
+                self.assertIn(want, doc["error"]["message"])
+            st, _, doc = self.h.request("POST", "/api/v1/verify", {
+                "curp": c, "finger": {"format": "ansi378-2004",
+                                      "data": iso(ansi)}})
+            self.assertEqual(st, 200, doc)
+            self.assertTrue(doc["match"], doc)
+        finally:
+            shutil.rmtree(tmp)
 
     def test_finger_bad_fields(self):
         c = self.curps[101]
@@ -199,6 +276,158 @@ class ApiTest(HuellaTestCase):
             t.join()
         self.assertEqual(len(results), 300)
         self.assertEqual(results, [(200, True)] * 300)
+
+
+class CtlCompareSynthTest(unittest.TestCase):
+    """huellactl compare and synth, offline (no daemon)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="huella-ctl-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_compare_one_score_per_candidate_in_order(self):
+        probe = db1(101, 1)
+        cands = [db1(101, 2), db1(102, 1), db1(101, 1), db1(103, 4)]
+        rc, out, err = ctl("compare", probe, *cands)
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), len(cands), out)
+        for cand, line in zip(cands, lines):
+            rc1, one, _ = ctl("compare", probe, cand)
+            self.assertEqual((rc1, one.splitlines()), (0, [line]))
+            self.assertGreaterEqual(float(line), 0.0)
+            self.assertLessEqual(float(line), 1.0)
+        self.assertEqual(max(lines, key=float), lines[2])   # itself
+        self.assertGreater(float(lines[0]), float(lines[1]))
+
+    def test_compare_bad_input(self):
+        probe = db1(101, 1)
+        rc, out, err = ctl("compare", probe)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("usage", err)
+        # a bad candidate stops the run: the scores before it, in order
+        missing = os.path.join(self.tmp, "missing.iso")
+        rc, out, err = ctl("compare", probe, db1(101, 2), missing,
+                           db1(101, 3))
+        self.assertEqual((rc, len(out.splitlines())), (1, 1), out)
+        self.assertIn(missing, err)
+        self.assertIn("No such file", err)
+        trunc = os.path.join(DATA, "invalid", "101_1_truncate_1_byte.iso")
+        for args in ((trunc, db1(101, 2)), (probe, trunc)):
+            rc, out, err = ctl("compare", *args)
+            self.assertEqual((rc, out), (1, ""))
+            self.assertIn("record length", err)
+        rc, out, err = ctl("compare", probe, DATA)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("Is a directory", err)
+        # ANSI 378: named when given without --format, scored with it
+        a1 = os.path.join(self.tmp, "101_1.ansi")
+        a2 = os.path.join(self.tmp, "101_2.ansi")
+        iso_to_ansi(db1(101, 1), a1)
+        iso_to_ansi(db1(101, 2), a2)
+        rc, out, err = ctl("compare", a1, a2)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("ANSI 378 record", err)
+        for flag in (["--format", "ansi378"], ["--format=ansi378-2004"]):
+            rc, out, err = ctl("compare", *flag, a1, a2)
+            self.assertEqual(rc, 0, err)
+            self.assertGreater(float(out), 0.3)
+        for flag in (["--format", "isoXYZ"], ["--format=pdf"]):
+            rc, out, err = ctl("compare", *flag, probe, db1(101, 2))
+            self.assertEqual((rc, out), (2, ""))
+            self.assertIn("unknown format", err)
+
+    def test_synth_writes_templates_and_manifest(self):
+        for n in ("0", "abc", "-3", "5x", "1757601"):
+            rc, _, err = ctl("synth", n, os.path.join(self.tmp, "never"))
+            self.assertEqual(rc, 2, n)
+            self.assertIn("N must be", err)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
+        out = os.path.join(self.tmp, "s5")
+        rc, _, err = ctl("synth", "5", out)
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(out, "manifest.tsv")) as f:
+            rows = [line.split("\t") for line in f.read().splitlines()]
+        self.assertEqual(len(rows), 5)
+        self.assertEqual(sorted(os.listdir(out)),
+                         sorted(["manifest.tsv"] + [r[2] for r in rows]))
+        self.assertEqual(len({r[0] for r in rows}), 5)
+        for c, pos, name in rows:
+            self.assertEqual(curp_tool.make(c[:17]), c)
+            self.assertIn(int(pos), range(1, 11))
+        # every one an ISO record the matcher reads
+        files = [os.path.join(out, r[2]) for r in rows]
+        rc, scores, err = ctl("compare", files[0], *files)
+        self.assertEqual((rc, len(scores.split())), (0, 5), err)
+        # an existing OUTDIR, and an OUTDIR that is a file
+        rc, _, err = ctl("synth", "2", out)
+        self.assertEqual(rc, 0, err)
+        rc, _, err = ctl("synth", "2", os.path.join(out, "manifest.tsv"))
+        self.assertEqual(rc, 1)
+        self.assertIn("Not a directory", err)
+
+    def test_synth_reports_write_failure(self):
+        """A template that cannot be written stops synth with its reason,
+        and the manifest does not list it."""
+        out = os.path.join(self.tmp, "full")
+        os.makedirs(out)
+        os.symlink("/dev/full", os.path.join(out, "synth_0000001.iso"))
+        rc, _, err = ctl("synth", "3", out)
+        self.assertEqual(rc, 1)
+        self.assertIn("synth_0000001.iso: No space left on device", err)
+        with open(os.path.join(out, "manifest.tsv")) as f:
+            self.assertEqual([line.split("\t")[2] for line in f],
+                             ["synth_0000000.iso\n"])
+        os.unlink(os.path.join(out, "synth_0000001.iso"))
+        os.unlink(os.path.join(out, "manifest.tsv"))
+        os.symlink("/dev/full", os.path.join(out, "manifest.tsv"))
+        rc, _, err = ctl("synth", "3", out)
+        self.assertEqual(rc, 1)
+        self.assertIn("manifest.tsv: No space left on device", err)
+
+
+class CtlImportTest(HuellaTestCase):
+    """huellactl synth -> huellactl import -> the identify API over it."""
+
+    def test_import_synth_then_identify(self):
+        tmp = tempfile.mkdtemp(prefix="huella-imp-")
+        try:
+            out = os.path.join(tmp, "g")
+            self.assertEqual(ctl("synth", "40", out)[0], 0)
+            rc, text, err = ctl("import", "--socket", self.h.sock, out)
+            self.assertEqual(rc, 0, err)
+            self.assertIn("imported 40, rejected 0 of 40", text)
+            with open(os.path.join(out, "manifest.tsv")) as f:
+                rows = [line.split("\t") for line in f.read().splitlines()]
+            for c, pos, name in rows[:5]:
+                st, _, doc = self.h.request("POST", "/api/v1/identify", {
+                    "finger": {"format": ISO,
+                               "data": iso(os.path.join(out, name))}})
+                self.assertEqual(st, 200, doc)
+                self.assertEqual(doc["searched"], 40)
+                self.assertEqual(doc["candidates"][0]["curp"], c)
+                self.assertEqual(doc["candidates"][0]["position"], int(pos))
+                self.assertGreaterEqual(doc["candidates"][0]["score"],
+                                        doc["threshold"])
+            # a bad manifest line: its number, nothing imported
+            bad = os.path.join(tmp, "bad")
+            os.makedirs(bad)
+            shutil.copy(db1(101, 1), os.path.join(bad, "a.iso"))
+            with open(os.path.join(bad, "manifest.tsv"), "w") as f:
+                f.write(f"{make_curp(5100)}\t2\ta.iso\n"
+                        f"{make_curp(5101)} 2 a.iso\n")
+            rc, _, err = ctl("import", "--socket", self.h.sock, bad)
+            self.assertEqual(rc, 2)
+            self.assertIn("manifest.tsv:2: expected", err)
+            st, _, _ = self.h.request("GET",
+                                      f"/api/v1/subjects/{make_curp(5100)}")
+            self.assertEqual(st, 404)
+        finally:
+            shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":
