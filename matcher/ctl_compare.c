@@ -51,7 +51,14 @@ read_file(const char *path, uint8_t **data, size_t *len)
     return 0;
 }
 
-/* Parse and encode one file into stored (HM_STORED_MAX bytes). */
+/*
+ * Parse and encode one file into stored (HM_STORED_MAX bytes): its length,
+ * -1 when the file cannot be read or is not a valid record, 0 when it is a
+ * valid record the matcher cannot use (fewer than 3 minutiae, e.g. an
+ * extractor's empty template).  The latter is a fingerprint that matches
+ * nothing, so it scores 0 rather than stopping the run: an accuracy check
+ * from outside needs a score for every pair of its set.
+ */
 static long
 load_template(const char *path, int format, uint8_t *stored)
 {
@@ -71,8 +78,10 @@ load_template(const char *path, int format, uint8_t *stored)
     }
     free(data);
     stored_len = hm_encode(&fp, stored, HM_STORED_MAX, err, sizeof(err));
-    if (stored_len < 0) {
-        fprintf(stderr, "huellactl compare: %s: %s\n", path, err);
+    if (stored_len <= 0) {
+        fprintf(stderr, "huellactl compare: %s: %s; it matches nothing "
+            "(score 0)\n", path, err);
+        return 0;
     }
     return stored_len;
 }
@@ -141,19 +150,25 @@ ctl_compare(int argc, char **argv)
         return 1;
     }
     len = load_template(argv[i], format, stored);
-    probe = len < 0 ? NULL : hm_probe_new(stored, (size_t) len);
-    if (probe == NULL) {
+    probe = len <= 0 ? NULL : hm_probe_new(stored, (size_t) len);
+    if (len < 0 || (len > 0 && probe == NULL)) {
+        if (len > 0) {
+            fprintf(stderr, "huellactl compare: %s: out of memory\n",
+                argv[i]);
+        }
         status = 1;
     }
     /* A bad candidate stops the run with exit 1: the scores printed so
-     * far are for the candidates before it, in order. */
+     * far are for the candidates before it, in order.  A probe or a
+     * candidate the matcher cannot use (len 0) scores 0. */
     for (i++; status == 0 && i < argc; i++) {
         len = load_template(argv[i], format, stored);
         if (len < 0) {
             status = 1;
             break;
         }
-        printf("%.6f\n", hm_compare(probe, stored, (size_t) len, scratch));
+        printf("%.6f\n", probe == NULL || len == 0 ? 0.0
+            : hm_compare(probe, stored, (size_t) len, scratch));
     }
     hm_probe_free(probe);
     hm_scratch_free(scratch);

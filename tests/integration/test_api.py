@@ -304,6 +304,25 @@ class CtlCompareSynthTest(unittest.TestCase):
         self.assertEqual(max(lines, key=float), lines[2])   # itself
         self.assertGreater(float(lines[0]), float(lines[1]))
 
+    def test_compare_scores_an_empty_template_zero(self):
+        """A valid record without usable minutiae (the untruncated form
+        of ../shared/data/invalid/: 0 minutiae) matches nothing: it
+        scores 0, as probe or candidate, and the run goes on, so an
+        accuracy check over a set holding one still gets every score."""
+        with open(os.path.join(DATA, "invalid",
+                               "101_1_truncate_1_byte.iso"), "rb") as f:
+            record = f.read() + b"\0"
+        empty = os.path.join(self.tmp, "empty.iso")
+        with open(empty, "wb") as f:
+            f.write(record)
+        rc, out, err = ctl("compare", db1(101, 1), empty, db1(101, 2))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines()[0], "0.000000")
+        self.assertGreater(float(out.splitlines()[1]), 0.3)
+        self.assertIn("0 minutiae", err)
+        rc, out, err = ctl("compare", empty, db1(101, 1), empty)
+        self.assertEqual((rc, out), (0, "0.000000\n0.000000\n"), err)
+
     def test_compare_bad_input(self):
         probe = db1(101, 1)
         rc, out, err = ctl("compare", probe)
