@@ -679,8 +679,14 @@ ctl_import(int argc, char **argv)
     if (mf) {
         rc = load_manifest(argv[1], mf, &job.entries, &job.n);
         fclose(mf);
-    } else {
+    } else if (errno == ENOENT || errno == ENOTDIR) {
         rc = load_directory(argv[1], &job.entries, &job.n);
+    } else {
+        /* A manifest that exists but cannot be read must not turn into
+         * "every .iso as a synthetic subject". */
+        fprintf(stderr, "huellactl: import: %s: %s\n", path,
+            strerror(errno));
+        rc = -1;
     }
     if (rc != 0) {
         return 2;

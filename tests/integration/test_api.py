@@ -278,8 +278,8 @@ class ApiTest(HuellaTestCase):
         self.assertEqual(results, [(200, True)] * 300)
 
 
-class CtlCompareSynthTest(unittest.TestCase):
-    """huellactl compare and synth, offline (no daemon)."""
+class CtlOfflineTest(unittest.TestCase):
+    """huellactl compare, synth and import's checks, offline (no daemon)."""
 
     @classmethod
     def setUpClass(cls):
@@ -407,6 +407,28 @@ class CtlCompareSynthTest(unittest.TestCase):
         rc, _, err = ctl("synth", "3", out)
         self.assertEqual(rc, 1)
         self.assertIn("manifest.tsv: No space left on device", err)
+
+
+    def test_import_unreadable_manifest_refused(self):
+        """A manifest.tsv that exists but cannot be read is an error, not
+        a directory without a manifest (whose every .iso would be
+        imported as a synthetic subject)."""
+        d = os.path.join(self.tmp, "unreadable")
+        os.makedirs(d)
+        os.chmod(self.tmp, 0o755)
+        os.chmod(d, 0o755)
+        shutil.copy(db1(101, 1), os.path.join(d, "a.iso"))
+        man = os.path.join(d, "manifest.tsv")
+        with open(man, "w") as f:
+            f.write(f"{make_curp(5102)}\t2\ta.iso\n")
+        os.chmod(man, 0)
+        cmd = [HUELLACTL, "import", "--socket",
+               os.path.join(self.tmp, "no.sock"), d]
+        if os.geteuid() == 0:       # root reads anything: be nobody
+            cmd = ["runuser", "-u", "nobody", "--"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("manifest.tsv: Permission denied", r.stderr)
 
 
 class CtlImportTest(HuellaTestCase):
