@@ -657,6 +657,19 @@ out:
     return NULL;
 }
 
+static void
+free_entries(struct import_job *job)
+{
+    size_t  i;
+
+    for (i = 0; i < job->n; i++) {
+        free(job->entries[i].file);
+    }
+    free(job->entries);
+    job->entries = NULL;
+    job->n = 0;
+}
+
 int
 ctl_import(int argc, char **argv)
 {
@@ -689,15 +702,17 @@ ctl_import(int argc, char **argv)
         rc = -1;
     }
     if (rc != 0) {
+        free_entries(&job);
         return 2;
     }
     if (job.n == 0) {
         fprintf(stderr, "huellactl: import: nothing to import in %s (no "
             "manifest.tsv, no *.iso)\n", argv[1]);
-        free(job.entries);
+        free_entries(&job);
         return 1;
     }
     if ((job.client = ctl_connect(sock)) == NULL) {
+        free_entries(&job);
         return 1;
     }
     pthread_mutex_init(&job.lock, NULL);
@@ -718,9 +733,6 @@ ctl_import(int argc, char **argv)
         job.failed ? "; stopped early on an error" : "");
     hipc_client_close(job.client);
     pthread_mutex_destroy(&job.lock);
-    for (i = 0; i < job.n; i++) {
-        free(job.entries[i].file);
-    }
-    free(job.entries);
+    free_entries(&job);
     return job.failed ? 1 : job.rejected ? 3 : 0;
 }
