@@ -27,6 +27,7 @@
 #include "ipc_server.h"
 #include "ops.h"
 #include "testd.h"
+#include "testd_calls.h"
 
 /* Not every test uses every helper. */
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -35,11 +36,6 @@
 #define RFC_O    "XAXX010101000"
 
 static char    key_path[128];
-static uint8_t rep[HIPC_PAYLOAD_MAX], req[HIPC_PAYLOAD_MAX];
-static size_t  rep_len;
-static int     status;
-static struct hipc_client *cl;
-static struct hipc_writer  rw;
 
 static void
 configure(struct hd_config *cfg)
@@ -57,16 +53,6 @@ start_server(void)
 }
 
 static void
-kill_server(void)
-{
-    if (cl) {
-        hipc_client_close(cl);
-        cl = NULL;
-    }
-    testd_kill();
-}
-
-static void
 setup(void)
 {
     testd_mkdir("/tmp/huella-enr-XXXXXX");
@@ -81,39 +67,6 @@ teardown(void)
     testd_rmdir();
 }
 
-static void begin(void) { hipc_writer_init(&rw, req, sizeof(req)); }
-static void s(uint16_t tag, const char *v) { hipc_put_str(&rw, tag, v); }
-
-static int
-call(uint16_t op)
-{
-    ck_assert_msg(hipc_client_call(cl, op, req, rw.len, rep, sizeof(rep),
-        &rep_len, &status, 30000) == 0, "call failed: %s", strerror(errno));
-    return status;
-}
-
-static int
-rep_eq(uint16_t tag, const char *want)
-{
-    const uint8_t  *d;
-    uint32_t        n;
-
-    return hipc_find(rep, rep_len, tag, &d, &n) == 1 && n == strlen(want)
-           && memcmp(d, want, n) == 0;
-}
-
-static void
-rep_str(uint16_t tag, char *out, size_t cap)
-{
-    const uint8_t  *d;
-    uint32_t        n;
-
-    ck_assert_msg(hipc_find(rep, rep_len, tag, &d, &n) == 1, "tag %u absent",
-        tag);
-    ck_assert_uint_lt(n, cap);
-    memcpy(out, d, n);
-    out[n] = '\0';
-}
 
 static int
 rep_has(const char *needle)

@@ -31,18 +31,13 @@
 #include "ops.h"
 #include "search.h"
 #include "testd.h"
+#include "testd_calls.h"
 
 #define JUAN    "GARJ850312HDFRMN07"    /* supervisor, central, matutino */
 #define MARIA   "LOHM900725MJCPRR00"    /* reports to Juan */
 #define CARLOS  "MASC781104HNLRNR00"    /* reports to Juan */
 #define JORGE   "GOTJ750121HGTNRR00"    /* vigilancia: nocturno */
 #define KIOSK   "kiosk-central-1"
-
-static uint8_t rep[HIPC_PAYLOAD_MAX], req[HIPC_PAYLOAD_MAX];
-static size_t  rep_len;
-static int     status;
-static struct hipc_client *cl;
-static struct hipc_writer  rw;
 
 /* Local (America/Mexico_City, UTC-6 all year since 2022) to unix time. */
 static uint64_t
@@ -95,49 +90,6 @@ start_server(void)
     cl = testd_connect(300);
 }
 
-static void
-kill_server(void)
-{
-    if (cl) {
-        hipc_client_close(cl);
-        cl = NULL;
-    }
-    testd_kill();
-}
-
-static void begin(void) { hipc_writer_init(&rw, req, sizeof(req)); }
-static void s(uint16_t tag, const char *v) { hipc_put_str(&rw, tag, v); }
-
-static int
-call(uint16_t op)
-{
-    ck_assert_msg(hipc_client_call(cl, op, req, rw.len, rep, sizeof(rep),
-        &rep_len, &status, 30000) == 0, "call failed: %s", strerror(errno));
-    return status;
-}
-
-static int
-rep_eq(uint16_t tag, const char *want)
-{
-    const uint8_t  *d;
-    uint32_t        n;
-
-    return hipc_find(rep, rep_len, tag, &d, &n) == 1 && n == strlen(want)
-           && memcmp(d, want, n) == 0;
-}
-
-static void
-rep_str(uint16_t tag, char *out, size_t cap)
-{
-    const uint8_t  *d;
-    uint32_t        n;
-
-    ck_assert_msg(hipc_find(rep, rep_len, tag, &d, &n) == 1,
-        "tag %u absent (status %d)", tag, status);
-    ck_assert_uint_lt(n, cap);
-    memcpy(out, d, n);
-    out[n] = '\0';
-}
 
 static uint32_t
 rep_u32(uint16_t tag)

@@ -24,6 +24,7 @@
 #include "ipc_server.h"
 #include "ops.h"
 #include "testd.h"
+#include "testd_calls.h"
 
 #define CURP_A   "GARJ850312HDFRMN07"
 #define NSS_A    "12851000005"
@@ -35,11 +36,6 @@
 #define PW2      "otra frase muy distinta 77"
 
 static char    outbox[96];
-static uint8_t rep[HIPC_PAYLOAD_MAX], req[8192];
-static size_t  rep_len;
-static int     status;
-static struct hipc_client *cl;
-static struct hipc_writer  rw;
 
 static void
 configure(struct hd_config *cfg)
@@ -60,16 +56,6 @@ start_server(void)
 }
 
 static void
-kill_server(void)
-{
-    if (cl) {
-        hipc_client_close(cl);
-        cl = NULL;
-    }
-    testd_kill();
-}
-
-static void
 setup(void)
 {
     testd_mkdir("/tmp/huella-id-XXXXXX");
@@ -84,49 +70,7 @@ teardown(void)
     testd_rmdir();
 }
 
-/* ---- request building ----------------------------------------------------- */
-
-static void
-begin(void)
-{
-    hipc_writer_init(&rw, req, sizeof(req));
-}
-
-static void
-s(uint16_t tag, const char *v)
-{
-    hipc_put_str(&rw, tag, v);
-}
-
-static int
-call(uint16_t op)
-{
-    ck_assert_msg(hipc_client_call(cl, op, req, rw.len, rep, sizeof(rep),
-        &rep_len, &status, 20000) == 0, "call failed: %s", strerror(errno));
-    return status;
-}
-
-static int
-rep_eq(uint16_t tag, const char *want)
-{
-    const uint8_t  *d;
-    uint32_t        n;
-
-    return hipc_find(rep, rep_len, tag, &d, &n) == 1 && n == strlen(want)
-           && memcmp(d, want, n) == 0;
-}
-
-static void
-rep_str(uint16_t tag, char *out, size_t cap)
-{
-    const uint8_t  *d;
-    uint32_t        n;
-
-    ck_assert_int_eq(hipc_find(rep, rep_len, tag, &d, &n), 1);
-    ck_assert_uint_lt(n, cap);
-    memcpy(out, d, n);
-    out[n] = '\0';
-}
+/* ---- reply reading ------------------------------------------------------- */
 
 static uint32_t
 rep_u32(uint16_t tag)
