@@ -16,7 +16,9 @@ struct ctl_command {
 
 static const struct ctl_command ctl_commands[] = {
     { "compare", ctl_compare,
-      "compare PROBE CANDIDATE...   one similarity score per candidate" },
+      "compare [--format ansi378] PROBE CANDIDATE...\n"
+      "                               one similarity score per candidate, one\n"
+      "                               per line, in order (offline)" },
     { "synth", ctl_synth,
       "synth N OUTDIR               N synthetic templates + manifest.tsv" },
     { "import", ctl_import,
