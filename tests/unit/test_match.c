@@ -398,6 +398,27 @@ START_TEST(calibration_monotone_and_inverse)
 }
 END_TEST
 
+/* The score -> FMR table of docs/matcher.md ("Calibration") is what the
+ * code computes, row for row (to its 3 decimals): recalibrating means
+ * changing both. */
+START_TEST(calibration_matches_documented_table)
+{
+    static const struct { double score, fmr; } table[] = {
+        { 0.028, 0.5 }, { 0.051, 1e-1 }, { 0.082, 1e-2 }, { 0.123, 1e-3 },
+        { 0.164, 1e-4 }, { 0.205, 1e-5 }, { 0.246, 1e-6 },
+    };
+    size_t  i;
+
+    ck_assert_double_eq(hm_fmr_for_score(0.0), 1.0);
+    for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        ck_assert_msg(fabs(hm_threshold_for_fmr(table[i].fmr)
+                - table[i].score) < 0.0005, "FMR %g: threshold %.4f, the "
+            "table says %.3f", table[i].fmr,
+            hm_threshold_for_fmr(table[i].fmr), table[i].score);
+    }
+}
+END_TEST
+
 /* A sliver of a print (one row of minutiae, as at the edge of a partial
  * capture): the two at its ends see less than 75% of their disk inside the
  * print, but enough to be compared (60%): they keep their cylinders. */
@@ -540,6 +561,7 @@ main(void)
     tcase_add_test(tc, genuine_above_impostor);
     tcase_add_test(tc, turned_and_stretched_copy_matches);
     tcase_add_test(tc, calibration_monotone_and_inverse);
+    tcase_add_test(tc, calibration_matches_documented_table);
     tcase_add_test(tc, edge_minutiae_keep_their_cylinders);
     tcase_add_test(tc, quality_gate);
     tcase_add_test(tc, isa_scores_as_scalar);
