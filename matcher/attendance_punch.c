@@ -859,8 +859,10 @@ att_punch_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     hipc_put_str(w, HIPC_F_AT, at);
     hipc_put_str(w, HIPC_F_FOLIO, rec.folio);
     hipc_put_str(w, HIPC_F_PUNCH_STATUS, att_status_name(rec.status));
-    hipc_put_f64(w, HIPC_F_SCORE, rec.score);
-    hipc_put_f64(w, HIPC_F_THRESHOLD, ops_threshold());
+    /* The decision's own figures: the face's when the face decided. */
+    hipc_put_f64(w, HIPC_F_SCORE, job->by_face ? job->face_score : rec.score);
+    hipc_put_f64(w, HIPC_F_THRESHOLD, job->by_face ? r->face_threshold
+        : ops_threshold());
     hipc_put_str(w, HIPC_F_AUTH_METHOD, job->by_face ? "face" : "finger");
     if (rec.site[0]) {
         hipc_put_str(w, HIPC_F_SITE, rec.site);

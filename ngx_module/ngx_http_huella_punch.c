@@ -170,7 +170,7 @@ ngx_http_huella_punch_encode(ngx_http_huella_ctx_t *ctx)
 
 /*
  * 201 {"curp","name","kind","at","folio","status","counted","site"?,
- *      "kiosk","receipt"?,"method":"finger"|"face"}
+ *      "kiosk","receipt"?,"method":"finger"|"face","score","threshold"}
  */
 
 static ngx_int_t
@@ -178,6 +178,7 @@ ngx_http_huella_punch_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd)
 {
     json_t          *doc;
+    double           d;
     uint16_t         tag;
     uint32_t         len;
     ngx_str_t        status;
@@ -239,6 +240,18 @@ ngx_http_huella_punch_decode(ngx_http_huella_ctx_t *ctx,
         case HIPC_F_AUTH_METHOD:
             json_object_set_new(doc, "method",
                                 json_stringn((const char *) data, len));
+            break;
+
+        case HIPC_F_SCORE:
+        case HIPC_F_THRESHOLD:
+            if (hipc_get_f64(data, len, &d) != 0) {
+                json_decref(doc);
+                return ngx_http_huella_malformed(ctx);
+            }
+
+            json_object_set_new(doc, tag == HIPC_F_SCORE ? "score"
+                                                         : "threshold",
+                                json_real(d));
             break;
         }
     }

@@ -391,6 +391,16 @@ class AttendanceAdminTest(unittest.TestCase):
             "GET", "/api/v1/attendance/biometric-disabled")
         self.assertEqual(doc["disabled"], [])
 
+    def decided_by(self, doc, method):
+        """The answer reports the deciding method's score and threshold:
+        the face's (attendance.face.threshold, 0.9 here) or the finger's
+        (the calibrated one, far below)."""
+        self.assertGreaterEqual(doc["score"], doc["threshold"], doc)
+        if method == "face":
+            self.assertEqual(doc["threshold"], 0.9, doc)
+        else:
+            self.assertLess(doc["threshold"], 0.5, doc)
+
     # -- 3. face punches -------------------------------------------------------
     def test_e_face_punches(self):
         kiosk = self.device("kiosk-e", "kiosk")
@@ -402,10 +412,12 @@ class AttendanceAdminTest(unittest.TestCase):
                                 when, kiosk)
         self.assertEqual((st, doc["curp"], doc["method"]), (201, P1, "face"),
                          doc)
+        self.decided_by(doc, "face")
         st, _, doc = self.punch({"face": face(noisy(self.faces[P2], 12))},
                                 when + 600, kiosk)
         self.assertEqual((st, doc["curp"], doc["method"]), (201, P2, "face"),
                          doc)
+        self.decided_by(doc, "face")
         # a stranger's face: no match
         st, _, doc = self.punch({"face": face(embedding(99))}, when + 1200,
                                 kiosk)
@@ -416,18 +428,21 @@ class AttendanceAdminTest(unittest.TestCase):
                                 when + 1800, kiosk)
         self.assertEqual((st, doc["curp"], doc["method"]),
                          (201, P1, "finger"), doc)
+        self.decided_by(doc, "finger")
         # a finger nobody has (demo person 8) with P1's face: the face
         # stands in
         st, _, doc = self.punch(dict(self.finger_body(8), face=face(p1)),
                                 when + 2400, kiosk)
         self.assertEqual((st, doc["curp"], doc["method"]), (201, P1, "face"),
                          doc)
+        self.decided_by(doc, "face")
         # P1's finger with a stranger's face: the finger is enough
         st, _, doc = self.punch(dict(self.finger_body(5),
                                      face=face(embedding(98))),
                                 when + 3000, kiosk)
         self.assertEqual((st, doc["curp"], doc["method"]),
                          (201, P1, "finger"), doc)
+        self.decided_by(doc, "finger")
         # P1's finger with P2's face: they disagree, refused and counted
         st, _, doc = self.punch(
             dict(self.finger_body(5), face=face(noisy(self.faces[P2], 13))),
