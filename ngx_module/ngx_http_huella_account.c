@@ -40,6 +40,10 @@ static ngx_int_t ngx_http_huella_me_decode(ngx_http_huella_ctx_t *ctx,
 static ngx_int_t ngx_http_huella_password_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_no_content(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
+static ngx_int_t ngx_http_huella_password_decode(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd);
+static ngx_int_t ngx_http_huella_finish_decode(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd);
 static ngx_int_t ngx_http_huella_recovery_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_recovery_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
@@ -66,7 +70,7 @@ ngx_http_huella_endpoint_t  ngx_http_huella_me = {
 
 ngx_http_huella_endpoint_t  ngx_http_huella_password_change = {
     HIPC_OP_PASSWORD_CHANGE, ngx_http_huella_password_encode,
-    ngx_http_huella_no_content, 1, 0, NULL, 0
+    ngx_http_huella_password_decode, 1, 0, NULL, 0
 };
 
 ngx_http_huella_endpoint_t  ngx_http_huella_recovery_start = {
@@ -76,7 +80,7 @@ ngx_http_huella_endpoint_t  ngx_http_huella_recovery_start = {
 
 ngx_http_huella_endpoint_t  ngx_http_huella_recovery_finish = {
     HIPC_OP_RECOVERY_FINISH, ngx_http_huella_finish_encode,
-    ngx_http_huella_no_content, 1, 0, ngx_http_huella_finish_error, 0
+    ngx_http_huella_finish_decode, 1, 0, ngx_http_huella_finish_error, 0
 };
 
 ngx_http_huella_endpoint_t  ngx_http_huella_roles_set = {
@@ -348,6 +352,58 @@ ngx_http_huella_no_content(ngx_http_huella_ctx_t *ctx,
 }
 
 
+/*
+ * A new password ends the account's other sessions: one opened by whoever
+ * knew the old password must not outlive it.  The session that changed it
+ * goes on.
+ */
+
+static ngx_int_t
+ngx_http_huella_password_decode(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd)
+{
+    ngx_http_huella_identity_t  *id;
+
+    id = ctx->identity;
+
+    (void) ngx_http_huella_session_purge_curp(ctx->request,
+                                              &id->f[NGX_HTTP_HUELLA_ID_CURP],
+                                              id->key);
+
+    return ngx_http_huella_send_empty(ctx->request, NGX_HTTP_NO_CONTENT);
+}
+
+
+/* a recovered account's sessions all end (huellad names the CURP) */
+
+static ngx_int_t
+ngx_http_huella_finish_decode(ngx_http_huella_ctx_t *ctx,
+    struct hipc_reader *rd)
+{
+    uint16_t        tag;
+    uint32_t        len;
+    ngx_str_t       curp;
+    const uint8_t  *data;
+
+    ngx_str_null(&curp);
+
+    while (hipc_next(rd, &tag, &data, &len) == 1) {
+        if (tag == HIPC_F_CURP) {
+            curp.data = (u_char *) data;
+            curp.len = len;
+        }
+    }
+
+    if (curp.len == 0) {
+        return ngx_http_huella_malformed(ctx);
+    }
+
+    (void) ngx_http_huella_session_purge_curp(ctx->request, &curp, NULL);
+
+    return ngx_http_huella_send_empty(ctx->request, NGX_HTTP_NO_CONTENT);
+}
+
+
 /* POST /api/v1/recovery {"user"} -> {"question"}; {"user","answer"} */
 
 static ngx_int_t
@@ -495,7 +551,8 @@ ngx_http_huella_roles_decode(ngx_http_huella_ctx_t *ctx,
 {
     /* the account's sessions carry the old roles: they end now */
 
-    (void) ngx_http_huella_session_purge_curp(ctx->request, &ctx->curp);
+    (void) ngx_http_huella_session_purge_curp(ctx->request, &ctx->curp,
+                                              NULL);
 
     return ngx_http_huella_account_decode(ctx, rd);
 }

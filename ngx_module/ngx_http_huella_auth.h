@@ -92,7 +92,7 @@ ngx_int_t ngx_http_huella_session_find(ngx_http_request_t *r,
     ngx_str_t *cookie, ngx_http_huella_identity_t *id);
 void ngx_http_huella_session_delete(ngx_http_request_t *r, u_char *key);
 ngx_uint_t ngx_http_huella_session_purge_curp(ngx_http_request_t *r,
-    ngx_str_t *curp);
+    ngx_str_t *curp, u_char *keep);
 ngx_int_t ngx_http_huella_token_cache_find(ngx_http_request_t *r,
     ngx_str_t *token, ngx_http_huella_identity_t *id);
 void ngx_http_huella_token_cache_store(ngx_http_request_t *r,

@@ -406,11 +406,11 @@ ngx_http_huella_session_delete(ngx_http_request_t *r, u_char *key)
 }
 
 
-/* drops every entry of a kind whose field equals value */
+/* drops every entry of a kind whose field equals value, but keep if given */
 
 static ngx_uint_t
 ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
-    ngx_uint_t field, ngx_str_t *value)
+    ngx_uint_t field, ngx_str_t *value, u_char *keep)
 {
     u_char                       *p;
     ngx_uint_t                    i, n;
@@ -437,7 +437,10 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
         next = ngx_queue_next(q);
         sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
 
-        if (sn->kind != kind || sn->len[field] != value->len) {
+        if (sn->kind != kind || sn->len[field] != value->len
+            || (keep && ngx_memcmp(sn->sh.key, keep,
+                                   NGX_HTTP_HUELLA_HASH_LEN) == 0))
+        {
             continue;
         }
 
@@ -459,11 +462,14 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
 }
 
 
+/* ends the sessions of a CURP in every worker, but keep (a key) if given */
+
 ngx_uint_t
-ngx_http_huella_session_purge_curp(ngx_http_request_t *r, ngx_str_t *curp)
+ngx_http_huella_session_purge_curp(ngx_http_request_t *r, ngx_str_t *curp,
+    u_char *keep)
 {
     return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_SESSION,
-                                 NGX_HTTP_HUELLA_ID_CURP, curp);
+                                 NGX_HTTP_HUELLA_ID_CURP, curp, keep);
 }
 
 
@@ -533,7 +539,7 @@ ngx_http_huella_token_cache_purge(ngx_http_request_t *r,
     ngx_str_t *token_id)
 {
     return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_TOKEN,
-                                 NGX_HTTP_HUELLA_ID_TOKEN_ID, token_id);
+                                 NGX_HTTP_HUELLA_ID_TOKEN_ID, token_id, NULL);
 }
 
 

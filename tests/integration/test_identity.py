@@ -313,10 +313,16 @@ class IdentityTest(unittest.TestCase):
                          (403, "csrf_token_invalid"))
         st, _, doc = self.req("DELETE", "/api/v1/session", cookie=cookie)
         self.assertEqual(st, 403)
-        # with it
+        # with it; another session of the account (whoever knew the old
+        # password) ends, the one that changed it goes on
+        other, _, _ = self.login(1)
         st, _, doc = self.req("PUT", "/api/v1/me/password", body,
                               cookie=cookie, csrf=csrf)
         self.assertEqual(st, 204, doc)
+        st, _, doc = self.req("GET", "/api/v1/me", cookie=other)
+        self.assertEqual((st, doc["error"]["code"]), (401, "session_expired"))
+        st, _, doc = self.req("GET", "/api/v1/me", cookie=cookie)
+        self.assertEqual(st, 200, doc)
         self.login(1, NEW_PASSWORD)
         st, hdrs, _ = self.req("DELETE", "/api/v1/session", cookie=cookie,
                                csrf=csrf)
@@ -632,6 +638,7 @@ class IdentityTest(unittest.TestCase):
     # -- recovery --------------------------------------------------------------------------
     def test_recovery_through_outbox(self):
         self.account(30)
+        before, _, _ = self.login(30)
         st, _, doc = self.req("POST", "/api/v1/recovery", {"user": curp(30)})
         self.assertEqual((st, doc["question"]), (200, "Color favorito"))
         st, _, doc = self.req("POST", "/api/v1/recovery",
@@ -656,6 +663,9 @@ class IdentityTest(unittest.TestCase):
         st, _, doc = self.req("POST", "/api/v1/recovery/finish",
                               {"token": token, "new_password": NEW_PASSWORD})
         self.assertEqual(st, 204, doc)
+        # a session opened with the old password ends with it
+        st, _, doc = self.req("GET", "/api/v1/me", cookie=before)
+        self.assertEqual((st, doc["error"]["code"]), (401, "session_expired"))
         self.login(30, NEW_PASSWORD)
         st, _, doc = self.req("POST", "/api/v1/recovery/finish",
                               {"token": token, "new_password": NEW_PASSWORD})
