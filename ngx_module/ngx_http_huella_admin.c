@@ -15,6 +15,7 @@
 #include "ngx_http_huella_module.h"
 #include "ngx_http_huella_api.h"
 #include "ngx_http_huella_json.h"
+#include "ngx_http_huella_ident.h"
 
 
 #define NGX_HTTP_HUELLA_TOKEN_NAME_MAX  64
@@ -156,6 +157,7 @@ ngx_http_huella_list_decode(ngx_http_huella_ctx_t *ctx,
 static ngx_int_t
 ngx_http_huella_create_token_encode(ngx_http_huella_ctx_t *ctx)
 {
+    u_char      upper[NGX_HTTP_HUELLA_CURP_LEN];
     size_t      i;
     ngx_int_t   rc;
     ngx_str_t   name, rfc, list, *actor, *client;
@@ -178,6 +180,25 @@ ngx_http_huella_create_token_encode(ngx_http_huella_ctx_t *ctx)
                                           "invalid_name", "name",
                                           "name contains a control "
                                           "character");
+        }
+    }
+
+    /*
+     * huella_auth passes a service account's name upstream as Remote-User,
+     * where a person's CURP goes: a token named like a CURP would pass for
+     * that person
+     */
+
+    if (name.len == NGX_HTTP_HUELLA_CURP_LEN) {
+        for (i = 0; i < name.len; i++) {
+            upper[i] = ngx_toupper(name.data[i]);
+        }
+
+        if (ngx_http_huella_curp_check(upper, name.len) == NULL) {
+            return ngx_http_huella_reject(ctx, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                          "invalid_name", "name",
+                                          "name cannot be a CURP: it would "
+                                          "pass for that person upstream");
         }
     }
 

@@ -468,6 +468,13 @@ class IdentityTest(unittest.TestCase):
             st, _, doc = self.admin("POST", "/api/v1/tokens", body)
             self.assertIn(st, (400, 422))
             self.assertEqual(doc["error"]["field"], field)
+        # a service account's name goes upstream as Remote-User, where a
+        # person's CURP goes: a name that is a CURP would pass for them
+        for name in (curp(3), curp(3).lower()):
+            st, _, doc = self.admin("POST", "/api/v1/tokens",
+                                    {"name": name, "roles": ["supervisor"]})
+            self.assertEqual((st, doc["error"]["code"], doc["error"]["field"]),
+                             (422, "invalid_name", "name"), name)
 
     # -- roles ----------------------------------------------------------------------
     def test_roles_worker_forbidden_on_admin_endpoints(self):
