@@ -486,12 +486,22 @@ storage:
 
 /* ---- PASSWORD_CHANGE ------------------------------------------------------ */
 
+/*
+ * A wrong current password counts as a failed sign-in of the account (the
+ * same counter, delays and disabling as LOGIN_PASSWORD): a session alone,
+ * stolen or left open, must not allow guessing the password without limit.
+ */
+
 static void
 change_run(void *arg, struct hd_thread *th)
 {
     struct hd_request  *rq = arg;
     struct id_job      *job = rq->prep;
+    const struct hd_identity_config *c = id_rt()->cfg;
     enum password_result r = PASSWORD_MISMATCH;
+    struct ids_throttle ta;
+    char                key[400];
+    MDB_txn            *txn;
 
     (void) th;
     if (pool_expired(rq)) {
@@ -501,6 +511,17 @@ change_run(void *arg, struct hd_thread *th)
         ops_fail(&job->err, HIPC_ST_NOT_FOUND, "account_not_found", "curp",
             "no account with this CURP");
         pool_fail(rq);
+        return;
+    }
+    memset(&ta, 0, sizeof(ta));
+    if (store_read_begin(ops_store(), &txn) == 0) {
+        throttle_key(key, sizeof(key), job);
+        ids_throttle_get(ops_store(), txn, key, &ta);
+        mdb_txn_abort(txn);
+    }
+    if (throttled(&ta, id_now(), c->lockout_disable_after)) {
+        job->verdict = ID_V_REFUSED;         /* the writer says why */
+        id_to_writer(rq);
         return;
     }
     if (job->account.password_hash[0]) {
@@ -528,18 +549,84 @@ static int
 change_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
 {
     struct id_job  *job = rq->prep;
+    const struct hd_identity_config *c = id_rt()->cfg;
+    struct ids_throttle ta;
+    char            akey[400], attempts[16];
+    uint64_t        now = id_now(), delay;
     int             rc;
 
-    if (job->verdict != ID_V_MATCH) {
+    throttle_key(akey, sizeof(akey), job);
+    if ((rc = ids_throttle_get(ops_store(), txn, akey, &ta)) != 0) {
+        goto storage;
+    }
+    if (job->verdict == ID_V_REFUSED
+        || throttled(&ta, now, c->lockout_disable_after))
+    {
+        int  disabled = ta.failures >= c->lockout_disable_after;
+
         rc = id_audit(txn, job->f.curp, "password_change_failed",
-            job->f.curp, job->f.client, "reason", "invalid_credentials",
+            job->f.curp, job->f.client, "reason",
+            disabled ? "account_disabled" : "account_locked",
             (const char *) NULL);
         if (rc != 0) {
             goto storage;
         }
+        if (disabled) {
+            ops_error(w, "account_disabled", NULL, "this account is "
+                "disabled after too many failed attempts; an administrator "
+                "must unlock it, or recover it by e-mail");
+            return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
+        }
+        delay = ta.locked_until > now ? ta.locked_until - now : 1;
+        hipc_put_u32(w, HIPC_F_RETRY_AFTER, (uint32_t) delay);
+        ops_error(w, "account_locked", NULL, "too many wrong passwords; "
+            "wait %u s before trying again", (unsigned) delay);
+        return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
+    }
+    if (job->verdict != ID_V_MATCH) {
+        ta.failures++;
+        ta.last_failure = now;
+        delay = lock_delay(ta.failures, c->lockout_threshold);
+        if (delay) {
+            ta.locked_until = now + delay;
+        }
+        if ((rc = ids_throttle_put(ops_store(), txn, akey, &ta)) != 0) {
+            goto storage;
+        }
+        snprintf(attempts, sizeof(attempts), "%u", ta.failures);
+        rc = id_audit(txn, job->f.curp, "password_change_failed",
+            job->f.curp, job->f.client, "reason", "invalid_credentials",
+            "failures", attempts, (const char *) NULL);
+        if (rc == 0 && ta.failures == c->lockout_disable_after) {
+            rc = id_audit(txn, "system", "account_disabled", job->f.curp,
+                job->f.client, "failures", attempts, (const char *) NULL);
+        } else if (rc == 0 && delay) {
+            rc = id_audit(txn, "system", "account_locked", job->f.curp,
+                job->f.client, "failures", attempts, (const char *) NULL);
+        }
+        if (rc != 0) {
+            goto storage;
+        }
+        if (ta.failures >= c->lockout_disable_after) {
+            ops_error(w, "account_disabled", NULL, "this account is now "
+                "disabled after %u failed attempts; an administrator must "
+                "unlock it, or recover it by e-mail", ta.failures);
+            return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
+        }
+        if (delay) {
+            hipc_put_u32(w, HIPC_F_RETRY_AFTER, (uint32_t) delay);
+            ops_error(w, "account_locked", NULL, "too many wrong passwords; "
+                "wait %u s before trying again", (unsigned) delay);
+            return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
+        }
+        hipc_put_u32(w, HIPC_F_ATTEMPTS_LEFT,
+            c->lockout_threshold - ta.failures);
         ops_error(w, "invalid_credentials", "password", "the current "
             "password is not correct");
         return HIPC_ST_UNAUTHORIZED | OPS_WRITE_KEEP;
+    }
+    if ((rc = ids_throttle_clear(ops_store(), txn, akey)) != 0) {
+        goto storage;
     }
     /* re-read: another change may have committed since */
     rc = ids_account_get(ops_store(), txn, job->f.curp, &job->account);

@@ -357,6 +357,38 @@ class IdentityTest(unittest.TestCase):
         self.assertEqual(doc["error"]["retry_after"],
                          int(hdrs["retry-after"]))
 
+    def test_wrong_current_password_counts_as_a_failed_sign_in(self):
+        # a session alone (stolen, left open) must not allow guessing the
+        # password without limit through PUT /me/password
+        cookie, csrf, _ = self.user(41)
+        body = {"current_password": "wrong" * 4,
+                "new_password": NEW_PASSWORD}
+        st, _, doc = self.req("PUT", "/api/v1/me/password", body,
+                              cookie=cookie, csrf=csrf)
+        self.assertEqual((st, doc["error"]["code"],
+                          doc["error"]["attempts_left"]),
+                         (401, "invalid_credentials", 4))
+        for _ in range(3):
+            self.req("PUT", "/api/v1/me/password", body, cookie=cookie,
+                     csrf=csrf)
+        st, hdrs, doc = self.req("PUT", "/api/v1/me/password", body,
+                                 cookie=cookie, csrf=csrf)
+        self.assertEqual((st, doc["error"]["code"]), (423, "account_locked"))
+        self.assertGreater(int(hdrs["retry-after"]), 0)
+        # locked: the right password is not even checked, here or at login
+        body["current_password"] = PASSWORD
+        st, _, doc = self.req("PUT", "/api/v1/me/password", body,
+                              cookie=cookie, csrf=csrf)
+        self.assertEqual((st, doc["error"]["code"]), (423, "account_locked"))
+        st, _, doc = self.req("POST", "/api/v1/session",
+                              {"user": curp(41), "password": PASSWORD})
+        self.assertEqual((st, doc["error"]["code"]), (423, "account_locked"))
+        st, _, _ = self.admin("POST", f"/api/v1/accounts/{curp(41)}/unlock")
+        self.assertEqual(st, 204)
+        st, _, doc = self.req("PUT", "/api/v1/me/password", body,
+                              cookie=cookie, csrf=csrf)
+        self.assertEqual(st, 204, doc)
+
     def test_admin_unlocks_a_locked_account(self):
         self.account(22)
         for _ in range(5):
