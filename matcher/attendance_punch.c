@@ -605,6 +605,17 @@ att_punch_handle(struct hd_request *rq, struct hd_thread *th)
         return;
     }
     site = att_site_of_kiosk(r, job->f.device);
+    /* Any employer representative can register a kiosk; only the
+     * institution can list it under one of its sites.  Refused before any
+     * matching, so such a kiosk cannot run up anyone's failure count. */
+    if (site < 0 && r->only_mapped_kiosks) {
+        ops_reply_error(rq, HIPC_ST_FORBIDDEN, "kiosk_not_assigned", NULL,
+            "kiosk %s is not assigned to a site of the institution "
+            "(attendance.sites[].kiosks, or an admin change's kiosks)",
+            job->f.device);
+        free(job);
+        return;
+    }
     if (job->f.site[0]) {
         int  named = att_site_find(r, job->f.site);
 

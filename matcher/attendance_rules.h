@@ -96,6 +96,8 @@ struct att_rules {
     char                time_zone[64];
     struct att_policy   policy;
     int                 test_clock;        /* TEST_NOW honoured */
+    int                 only_mapped_kiosks;  /* a kiosk no site lists
+                                                may not punch */
     int64_t             clock_offset_s;    /* added to the daemon's clock */
     int32_t             freeze_before;     /* days before it are frozen;
                                               ATT_NO_DAY = none */

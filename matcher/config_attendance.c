@@ -682,6 +682,7 @@ section_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
                 "required", key);
         }
         return 0;
+    case 20: return get_bool(cx, key, v, &r->only_mapped_kiosks);
     default:
         if (get_path(cx, key, v, path, sizeof(path)) != 0) {
             return -1;
@@ -695,7 +696,7 @@ static const char *const section_keys[] = {
     "tolerance_min", "late_max_min", "early_exit_min", "exit_window_min",
     "duplicate_window_min", "freeze_before", "throttle",
     "max_attachment_kib", "max_query_days", "holidays", "reasons", "shifts",
-    "sites", "groups", "people", "face", "include"
+    "sites", "groups", "people", "face", "only_mapped_kiosks", "include"
 };
 #define SECTION_KEYS  (sizeof(section_keys) / sizeof(section_keys[0]))
 

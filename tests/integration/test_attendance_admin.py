@@ -52,7 +52,42 @@ def face(v, model=FACE_MODEL, dim=None):
             .decode()}
 
 
-class AttendanceAdminTest(unittest.TestCase):
+class KioskTestMixin:
+    """A Huella in cls.h, kiosks registered through the API, signed
+    punches, and the sanitizer check at the end."""
+
+    @classmethod
+    def tearDownClass(cls):
+        logs = cls.h.logs()
+        rc = cls.h.cleanup()
+        if "ERROR: AddressSanitizer" in logs or "runtime error:" in logs:
+            print(logs, file=sys.stderr)
+            raise AssertionError("sanitizer report in logs")
+        if rc not in (0, None):
+            print(logs, file=sys.stderr)
+            raise AssertionError(f"huellad exited with {rc}")
+
+    @classmethod
+    def device(cls, name, purpose):
+        d = ta.Device(cls.tmp, name)
+        st, _, doc = cls.h.request("POST", "/api/v1/devices", {
+            "public_key_pem": d.pub, "make": "Acme", "model": "K-1",
+            "serial": name + "-" + os.urandom(4).hex(), "purpose": purpose,
+            "employer_rfc": ta.RFC})
+        assert st == 201, doc
+        d.id = doc["device_id"]
+        return d
+
+    def punch(self, body, when, kiosk=None):
+        raw = json.dumps(body).encode()
+        h = {"Content-Type": "application/json",
+             "X-Huella-Test-Now": str(when)}
+        h.update((kiosk or self.kiosk).sign("POST", "/api/v1/punches", raw))
+        return self.h.request("POST", "/api/v1/punches", raw=raw,
+                              auth=False, headers=h)
+
+
+class AttendanceAdminTest(KioskTestMixin, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -88,28 +123,6 @@ class AttendanceAdminTest(unittest.TestCase):
             raise
 
     @classmethod
-    def tearDownClass(cls):
-        logs = cls.h.logs()
-        rc = cls.h.cleanup()
-        if "ERROR: AddressSanitizer" in logs or "runtime error:" in logs:
-            print(logs, file=sys.stderr)
-            raise AssertionError("sanitizer report in logs")
-        if rc not in (0, None):
-            print(logs, file=sys.stderr)
-            raise AssertionError(f"huellad exited with {rc}")
-
-    @classmethod
-    def device(cls, name, purpose):
-        d = ta.Device(cls.tmp, name)
-        st, _, doc = cls.h.request("POST", "/api/v1/devices", {
-            "public_key_pem": d.pub, "make": "Acme", "model": "K-1",
-            "serial": name + "-" + os.urandom(4).hex(), "purpose": purpose,
-            "employer_rfc": ta.RFC})
-        assert st == 201, doc
-        d.id = doc["device_id"]
-        return d
-
-    @classmethod
     def enroll(cls, curp, n, vec):
         path = f"/api/v1/subjects/{curp}/enrollment"
         raw = json.dumps({"fingers": [{
@@ -121,14 +134,6 @@ class AttendanceAdminTest(unittest.TestCase):
         assert st == 201, doc
 
     # -- helpers -------------------------------------------------------------
-    def punch(self, body, when, kiosk=None):
-        raw = json.dumps(body).encode()
-        h = {"Content-Type": "application/json",
-             "X-Huella-Test-Now": str(when)}
-        h.update((kiosk or self.kiosk).sign("POST", "/api/v1/punches", raw))
-        return self.h.request("POST", "/api/v1/punches", raw=raw,
-                              auth=False, headers=h)
-
     def finger_body(self, n, impression=2, **kw):
         body = {"finger": {"format": "iso19794-2:2005",
                            "data": ta.finger(n, impression)}}
@@ -463,6 +468,52 @@ class AttendanceAdminTest(unittest.TestCase):
                  "invalid_type", "face")
         self.err(self.punch({"matricula": "T0901"}, when + 4600, kiosk), 400,
                  "missing_field", "finger")
+
+
+class OnlyMappedKiosksTest(KioskTestMixin, unittest.TestCase):
+    """attendance.only_mapped_kiosks: a kiosk that no site of the
+    institution lists (any employer representative can register one) may
+    not punch, even naming a site; once an admin assigns it, it may."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = harness.Huella(yaml_overrides={
+            "attendance.test_clock": True,
+            "attendance.only_mapped_kiosks": True,
+        })
+        try:
+            cls.h.start()
+            cls.tmp = tempfile.mkdtemp(prefix="huella-kiosk-", dir=cls.h.dir)
+            nss, name = [(n, m) for c, n, m in ta.subjects()
+                         if c == MARIA][0]
+            st, _, doc = cls.h.request("POST", "/api/v1/subjects", {
+                "curp": MARIA, "nss": nss, "name": name})
+            assert st == 201, doc
+            st, _, doc = cls.h.request(
+                "PUT", f"/api/v1/subjects/{MARIA}/fingers/2",
+                {"format": "iso19794-2:2005", "data": ta.finger(2, 1)})
+            assert st in (200, 201), doc
+        except Exception:
+            print(cls.h.logs(), file=sys.stderr)
+            cls.h.cleanup()
+            raise
+
+    def test_unassigned_kiosk_refused_until_an_admin_assigns_it(self):
+        kiosk = self.device("kiosk-x", "kiosk")
+        body = {"finger": {"format": "iso19794-2:2005",
+                           "data": ta.finger(2, 2)}}
+        when = ta.at(2025, 9, 1, 8, 0)
+        for extra in ({}, {"site": "central"}):
+            st, _, doc = self.punch(dict(body, **extra), when, kiosk)
+            self.assertEqual((st, doc["error"]["code"]),
+                             (403, "kiosk_not_assigned"), doc)
+        st, _, doc = self.h.request(
+            "POST", "/api/v1/attendance/rules/changes",
+            {"kiosks": {kiosk.id: "central"}})
+        self.assertIn(st, (200, 201), doc)
+        st, _, doc = self.punch(body, when, kiosk)
+        self.assertEqual((st, doc.get("curp"), doc.get("site")),
+                         (201, MARIA, "central"), doc)
 
 
 if __name__ == "__main__":
