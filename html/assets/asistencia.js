@@ -3,7 +3,7 @@
  * incidents and states, the session gate and the attendance sub-menu. */
 "use strict";
 const HuellaAtt = (function () {
-  const TZ = "America/Mexico_City";
+  const TZ = HUELLA_TZ;
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
     if (cls) e.className = cls;

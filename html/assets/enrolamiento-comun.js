@@ -45,13 +45,14 @@ const Enr = {
     return !!me && (me.roles || []).some((r) => roles.includes(r));
   },
 
-  /* epoch seconds or an ISO string, in the page's language. */
+  /* epoch seconds or an ISO string, in the page's language and the
+   * institution's time zone. */
   date(v) {
     if (v === null || v === undefined || v === "") return "—";
     const d = typeof v === "number" ? new Date(v * 1000) : new Date(v);
     if (Number.isNaN(d.getTime())) return String(v);
     return d.toLocaleString(huellaLang() === "en" ? "en-US" : "es-MX",
-      { dateStyle: "medium", timeStyle: "short" });
+      { dateStyle: "medium", timeStyle: "short", timeZone: HUELLA_TZ });
   },
 
   fingerName(p) { return huellaT(`finger_${p}`); },

@@ -133,8 +133,18 @@ function estadoShow(samples, t) {
     huellaSetText(document.getElementById("es-rps"), "estado_waiting");
   }
   estadoPrev = { t, total, errors, buckets };
+  estadoUpdatedAt = t;
+  estadoDrawUpdated();
+}
+
+/* "Updated: <time>" in the page's language and the institution's time
+ * zone; drawn again on a language switch. */
+let estadoUpdatedAt = 0;
+function estadoDrawUpdated() {
+  if (!estadoUpdatedAt) return;
   huellaSetText(document.getElementById("es-updated"), "estado_updated",
-    { time: new Date(t).toLocaleTimeString(huellaLang()) });
+    { time: new Date(estadoUpdatedAt).toLocaleTimeString(huellaLang(),
+      { timeZone: HUELLA_TZ }) });
 }
 
 async function estadoRefresh() {
@@ -159,4 +169,5 @@ async function estadoRefresh() {
 document.addEventListener("DOMContentLoaded", () => {
   estadoRefresh();
   setInterval(estadoRefresh, ESTADO_EVERY_MS);
+  document.addEventListener("huella:lang", estadoDrawUpdated);
 });

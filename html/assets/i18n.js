@@ -5,9 +5,16 @@
  * attributes.  Scripts use huellaT(key, vars) and listen for the
  * "huella:lang" event to redraw what they wrote themselves. */
 "use strict";
+
+/* The institution's time zone (attendance.time_zone of config/huella.yaml):
+ * every date and time the portal shows is in it, whatever the zone of the
+ * machine the browser runs on. */
+const HUELLA_TZ = "America/Mexico_City";
+
 const HUELLA_STRINGS = {
   "es-MX": {
     title: "Portal de identidad y asistencia",
+    index_title: "Huella · Portal de identidad y asistencia",
     lead: "Registro de entradas y salidas, enrolamiento biométrico de trabajadores y comprobación de supervivencia.",
     status: "Estado del servicio", portal: "Portal", up: "En servicio",
     matcher: "Motor biométrico", checking: "Consultando…", down: "Fuera de servicio",
@@ -186,6 +193,7 @@ const HUELLA_STRINGS = {
   },
   en: {
     title: "Identity and attendance portal",
+    index_title: "Huella · Identity and attendance portal",
     lead: "Entry and exit punches, biometric enrollment of workers and proof of life.",
     status: "Service status", portal: "Portal", up: "Up",
     matcher: "Biometric matcher", checking: "Checking…", down: "Down",

@@ -163,7 +163,8 @@
   function fmtDate(s) {
     const d = new Date(s);
     if (!s || Number.isNaN(d.getTime())) return s || "—";
-    return d.toLocaleDateString(huellaLang(), { dateStyle: "long" });
+    return d.toLocaleDateString(huellaLang(),
+      { dateStyle: "long", timeZone: HUELLA_TZ });
   }
 
   /* The SAT writes its certificate numbers as ASCII digits: a serial of

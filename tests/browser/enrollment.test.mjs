@@ -569,3 +569,28 @@ describe("queued dedup", () => {
     }
   });
 });
+
+describe("dates in the institution's time zone", () => {
+  test("a device's last use reads in Mexico City time from a browser in Tokyo [stubbed list]", async () => {
+    // 2026-03-10T05:30:00Z: 9 March, 23:30 in Mexico City; 10 March, 14:30
+    // in Tokyo. The portal speaks the institution's time, not the browser's.
+    const page = await newPage(browser, "phone", { timezoneId: "Asia/Tokyo" });
+    try {
+      await stubAll(page, ["employer_rep"]);
+      await page.route(`${baseUrl()}/api/v1/devices*`, (r) => json(r, 200, { devices: [{
+        device_id: "dev_0123456789abcdef", status: "active", purpose: "kiosk",
+        make: "Idemia", model: "MorphoWave", serial: "SN-TZ-1", key_alg: "ES256",
+        employer_rfc: EMPLOYER, last_used: 1773120600 }] }));
+      await page.goto(`${baseUrl()}/patron.html`);
+      const card = page.locator('[data-device="dev_0123456789abcdef"]');
+      await card.waitFor();
+      const es = await card.textContent();
+      assert.match(es, /9 mar 2026, 11:30\sp\.\s?m\./, es);
+      assert.doesNotMatch(es, /10 mar 2026/);
+      await page.getByRole("button", { name: "English" }).click();
+      await card.filter({ hasText: "Last used" }).waitFor();
+      assert.match(await card.textContent(), /Mar 9, 2026, 11:30\sPM/);
+      await assertClean(page);
+    } finally { await closePage(page); }
+  });
+});

@@ -65,14 +65,19 @@ function isLocal(url) {
  * A new page in its own context at a named viewport ("phone" | "desktop").
  * Records console errors, uncaught exceptions, CSP violations, failed and
  * non-loopback requests (the latter are aborted: the portal must load
- * nothing from the internet) in page.huella.
+ * nothing from the internet) in page.huella. opts: locale, storageState,
+ * timezoneId (the browser's time zone; default the machine's).
  */
 export async function newPage(browser, viewportName = "desktop",
-                              { locale = "es-MX", storageState } = {}) {
+                              { locale = "es-MX", storageState,
+                                timezoneId } = {}) {
   const vp = VIEWPORTS[viewportName];
   if (!vp) throw new Error(`unknown viewport ${viewportName}`);
   const context = await browser.newContext({
     ...vp, locale, storageState, serviceWorkers: "block",
+    // The machine's zone unless a test picks one (to prove the portal
+    // shows the institution's time whatever the browser's zone).
+    ...(timezoneId ? { timezoneId } : {}),
   });
   const rec = { console: [], pageErrors: [], csp: [], external: [],
                 failed: [] };

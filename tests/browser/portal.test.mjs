@@ -52,7 +52,8 @@ describe("index page", () => {
         const { page } = await open(viewport);
         try {
           assert.equal(await page.getAttribute("html", "lang"), "es-MX");
-          assert.match(await page.title(), /Huella/);
+          assert.equal(await page.title(),
+                       "Huella · Portal de identidad y asistencia");
           await page.getByRole("heading", { name: "Estado del servicio" })
             .waitFor({ state: "visible" });
           await matcherUp(page, "En servicio");
@@ -80,6 +81,8 @@ describe("index page", () => {
           await page.getByRole("heading", { name: "Service status" })
             .waitFor({ state: "visible" });
           assert.equal(await page.getAttribute("html", "lang"), "en");
+          assert.equal(await page.title(),
+                       "Huella · Identity and attendance portal");
           assert.equal(await page.locator("#st-matcher").textContent(), "Up");
           assert.equal(await page.getByRole("button", { name: "English" })
             .getAttribute("aria-pressed"), "true");
@@ -162,6 +165,27 @@ describe("index page", () => {
         // Wait for the second /healthz poll (every 5 s).
         await page.waitForResponse((r) => r.url().endsWith("/healthz"),
                                    { timeout: STATUS_TIMEOUT });
+        await assertNoConsoleErrors(page);
+      } finally { await closePage(page); }
+    });
+});
+
+describe("status page (estado.html)", () => {
+  test("'Updated' reads in the institution's time zone, not the browser's",
+    async () => {
+      // The browser sits in Tokyo at 2026-03-10T05:30:00Z: 14:30 there,
+      // 23:30 of 9 March in Mexico City.
+      const page = await newPage(browser, "phone", { timezoneId: "Asia/Tokyo" });
+      try {
+        await page.clock.setFixedTime(new Date(Date.UTC(2026, 2, 10, 5, 30)));
+        await page.goto(baseUrl() + "/estado.html", { waitUntil: "load" });
+        const upd = page.locator("#es-updated");
+        await upd.filter({ hasText: "Actualizado:" }).waitFor();
+        assert.match(await upd.textContent(), /^Actualizado: 11:30:00\sp\.\s?m\.$/);
+        await page.getByRole("button", { name: "English" }).click();
+        await upd.filter({ hasText: "Updated:" }).waitFor();
+        assert.match(await upd.textContent(), /^Updated: 11:30:00\sPM$/);
+        await assertAccessible(page);
         await assertNoConsoleErrors(page);
       } finally { await closePage(page); }
     });
