@@ -100,7 +100,8 @@ const Enr = {
       Enr.el("dd", { id: "w-bio", i18n: HUELLA_STRINGS["es-MX"][statusKey] ? statusKey : "bio_none" }));
     if (b.fingers_enrolled) {
       dl.append(Enr.el("dt", { i18n: "review_fingers" }),
-        Enr.el("dd", { i18n: "w_fingers", vars: { n: b.fingers_enrolled,
+        Enr.el("dd", { i18n: b.fingers_enrolled === 1 ? "w_fingers_one" : "w_fingers",
+          vars: { n: b.fingers_enrolled,
           list: (b.finger_positions || []).join(", ") } }));
     }
     if (b.face) {
@@ -146,6 +147,18 @@ const Enr = {
       d.showModal();
       no.focus();
     });
+  },
+
+  /* A lookup the server refused for the CURP or NSS itself (check digit,
+   * birth date, state code...): the reason beside the search field, as
+   * the registration form gives it. False for any other error. */
+  searchFieldError(q, err) {
+    if (!err || !["curp", "nss"].includes(err.field)) return false;
+    const reason = String(err.message || "").trim();
+    if (HUELLA_REASONS_ES[reason]) huellaFieldError(q, null, null, reason);
+    else huellaFieldError(q, huellaErrorKey(err.code), huellaErrorVars(err));
+    q.focus();
+    return true;
   },
 
   /* An error's sentence into a message box. */

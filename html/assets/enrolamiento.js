@@ -63,7 +63,7 @@
     $("search-btn").disabled = false;
     if (!r.ok) {
       if (r.status === 404) huellaFieldError(q, "err_subject_not_found");
-      else Enr.error($("s1-msg"), r.error);
+      else if (!Enr.searchFieldError(q, r.error)) Enr.error($("s1-msg"), r.error);
       return;
     }
     worker = r.data;

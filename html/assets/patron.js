@@ -91,7 +91,7 @@
     if (!r.ok) {
       if (r.error.code === "subject_not_found" || r.status === 404) {
         huellaFieldError(q, "err_subject_not_found");
-      } else {
+      } else if (!Enr.searchFieldError(q, r.error)) {
         const box = Enr.el("div", { role: "alert" });
         $("worker").appendChild(box);
         Enr.error(box, r.error);

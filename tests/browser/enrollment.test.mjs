@@ -200,6 +200,24 @@ describe("employer dashboard", () => {
         await page.getByLabel("CURP o NSS del trabajador").fill("XXXX");
         await page.getByRole("button", { name: "Buscar" }).click();
         await page.locator("#q-error").filter({ hasText: "CURP de 18 caracteres" }).waitFor();
+        // A check digit the server refuses: its reason beside the field,
+        // not a generic alert under it.
+        await page.getByLabel("CURP o NSS del trabajador").fill(RED_FLAG_CURP.slice(0, 17) + "6");
+        await page.getByRole("button", { name: "Buscar" }).click();
+        await page.locator("#q-error")
+          .filter({ hasText: "El dígito verificador de la CURP no coincide" }).waitFor();
+        assert.equal(await page.locator("#q").getAttribute("aria-invalid"), "true");
+        assert.equal(await page.locator("#worker [role=alert]").count(), 0);
+        await page.getByLabel("CURP o NSS del trabajador").fill("12345678901");
+        await page.getByRole("button", { name: "Buscar" }).click();
+        await page.locator("#q-error")
+          .filter({ hasText: "El dígito verificador del NSS no coincide" }).waitFor();
+        if (viewport === "desktop") {      // the reason follows the language
+          await page.getByRole("button", { name: "English" }).click();
+          await page.locator("#q-error")
+            .filter({ hasText: "NSS check digit (Luhn) does not match." }).waitFor();
+          await page.getByRole("button", { name: "Español" }).click();
+        }
         await page.getByLabel("CURP o NSS del trabajador").fill(RED_FLAG_CURP.toLowerCase());
         await page.getByRole("button", { name: "Buscar" }).click();
         const flag = page.locator("[data-flag=flag_none]");
@@ -590,6 +608,27 @@ describe("dates in the institution's time zone", () => {
       await page.getByRole("button", { name: "English" }).click();
       await card.filter({ hasText: "Last used" }).waitFor();
       assert.match(await card.textContent(), /Mar 9, 2026, 11:30\sPM/);
+      await assertClean(page);
+    } finally { await closePage(page); }
+  });
+});
+
+describe("worker card", () => {
+  test("one finger on file reads in the singular [stubbed lookup]", async () => {
+    const page = await newPage(browser, "phone");
+    try {
+      await stubAll(page, ["employer_rep"]);
+      await page.route(`${baseUrl()}/api/v1/subjects?*`, (r) => json(r, 200, {
+        curp: ENROLL_CURP, name: "Sofía Hernández Cruz", nss: "12851000005",
+        employer_rfc: EMPLOYER, biometrics: { status: "enrolled", fingers_enrolled: 1,
+          finger_positions: [2], face: false } }));
+      await page.goto(`${baseUrl()}/patron.html`);
+      await page.getByLabel("CURP o NSS del trabajador").fill(ENROLL_CURP);
+      await page.getByRole("button", { name: "Buscar" }).click();
+      const card = page.locator("#worker");
+      await card.getByText("1 huella, posición 2", { exact: true }).waitFor();
+      await page.getByRole("button", { name: "English" }).click();
+      await card.getByText("1 fingerprint, position 2", { exact: true }).waitFor();
       await assertClean(page);
     } finally { await closePage(page); }
   });
