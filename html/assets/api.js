@@ -98,6 +98,9 @@ async function huellaApi(method, path, body, opts) {
  * sentence; others a generic one). */
 function huellaErrorKey(code) {
   if (!code) return "err_generic";
+  // No session any more (revoked by a logout elsewhere or a password
+  // change, or its cookie gone): say so, "try again" would not help.
+  if (code === "unauthenticated") return "err_session_expired";
   if (/^(recovery_)?token_(invalid|expired)$/.test(code) ||
       code === "recovery_token_expired") return "err_recovery_token_invalid";
   if (/^matcher_(unavailable|timeout|busy)$/.test(code) || code === "http_502" ||

@@ -331,6 +331,24 @@ describe("attendance pages load clean (STUB: fixture API)", () => {
     } finally { await closePage(page); }
   });
 
+  test("supervisor: a session that ended meanwhile is said so, in both languages", async () => {
+    const page = await newPage(browser, "desktop");
+    try {
+      await stubApi(page, ME_SUPER);
+      // The session was revoked after the page loaded (a logout elsewhere).
+      await page.route((url) => /\/decision$/.test(url.pathname), (route) => json(route, 401,
+        { error: { code: "unauthenticated", message: "sign in, or send an \"Authorization: Bearer <token>\" header" } }));
+      await page.goto(baseUrl() + "/supervisor.html", { waitUntil: "load" });
+      const item = page.locator(".inbox-item").filter({ hasText: "Carlos Martínez Sánchez" });
+      await item.getByRole("button", { name: "Aprobar" }).click();
+      const msg = page.locator("#page-msg");
+      await msg.getByText("Tu sesión terminó. Inicia sesión de nuevo.").waitFor();
+      await page.getByRole("button", { name: "English" }).click();
+      await msg.getByText("Your session ended. Sign in again.").waitFor();
+      await assertClean(page, { statuses: [401] });
+    } finally { await closePage(page); }
+  });
+
   test("reportes: SVG charts have names and a data table; CSV link follows the filters", async () => {
     const page = await newPage(browser, "desktop");
     try {
