@@ -332,6 +332,52 @@ login_run(void *arg, struct hd_thread *th)
     id_to_writer(rq);
 }
 
+/*
+ * After a wrong password (a sign-in, or the current password of a change)
+ * was counted in ta (delay: the lock it started, 0 for none): the audit
+ * entry of a lock or a disable it caused, and the answer, disabled, locked
+ * for delay seconds, or wrong with the attempts left.  `what` names the
+ * attempts in the messages.
+ */
+static int
+failure_answer(MDB_txn *txn, struct hipc_writer *w, const char *curp,
+    const char *client, const struct ids_throttle *ta, uint64_t delay,
+    const char *what, const char *field, const char *wrong)
+{
+    const struct hd_identity_config *c = id_rt()->cfg;
+    char                              attempts[16];
+    int                               rc = 0;
+
+    snprintf(attempts, sizeof(attempts), "%u", ta->failures);
+    if (ta->failures == c->lockout_disable_after) {
+        rc = id_audit(txn, "system", "account_disabled", curp, client,
+            "failures", attempts, (const char *) NULL);
+    } else if (delay) {
+        rc = id_audit(txn, "system", "account_locked", curp, client,
+            "failures", attempts, (const char *) NULL);
+    }
+    if (rc != 0) {
+        ops_error(w, "storage_error", NULL, "%s", mdb_strerror(rc));
+        return HIPC_ST_INTERNAL;
+    }
+    if (ta->failures >= c->lockout_disable_after) {
+        ops_error(w, "account_disabled", NULL, "this account is now "
+            "disabled after %u failed %s; an administrator must unlock it, "
+            "or recover it by e-mail", ta->failures, what);
+        return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
+    }
+    if (delay) {
+        hipc_put_u32(w, HIPC_F_RETRY_AFTER, (uint32_t) delay);
+        ops_error(w, "account_locked", NULL, "too many failed %s; wait %u s "
+            "before trying again", what, (unsigned) delay);
+        return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
+    }
+    hipc_put_u32(w, HIPC_F_ATTEMPTS_LEFT,
+        c->lockout_threshold - ta->failures);
+    ops_error(w, "invalid_credentials", field, "%s", wrong);
+    return HIPC_ST_UNAUTHORIZED | OPS_WRITE_KEEP;
+}
+
 static void
 login_prepare(struct hd_request *rq)
 {
@@ -355,7 +401,7 @@ login_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     const char           *target = job->account.curp[0] ? job->account.curp
                                    : job->f.user;
     uint64_t              now = id_now(), delay;
-    int                   rc, locked_now = 0;
+    int                   rc;
 
     throttle_key(akey, sizeof(akey), job);
     client_key(ckey, sizeof(ckey), job);
@@ -432,7 +478,6 @@ login_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     delay = lock_delay(ta.failures, c->lockout_threshold);
     if (delay) {
         ta.locked_until = now + delay;
-        locked_now = 1;
     }
     if (job->f.client[0]) {
         tc.failures++;
@@ -451,33 +496,12 @@ login_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     snprintf(attempts, sizeof(attempts), "%u", ta.failures);
     rc = id_audit(txn, target, "login_failed", target, job->f.client,
         "method", "password", "failures", attempts, (const char *) NULL);
-    if (rc == 0 && ta.failures == c->lockout_disable_after) {
-        rc = id_audit(txn, "system", "account_disabled", target,
-            job->f.client, "failures", attempts, (const char *) NULL);
-    } else if (rc == 0 && locked_now) {
-        rc = id_audit(txn, "system", "account_locked", target,
-            job->f.client, "failures", attempts, (const char *) NULL);
-    }
     if (rc != 0) {
         goto storage;
     }
-    if (ta.failures >= c->lockout_disable_after) {
-        ops_error(w, "account_disabled", NULL, "this account is now "
-            "disabled after %u failed sign-ins; an administrator must "
-            "unlock it, or recover it by e-mail", ta.failures);
-        return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
-    }
-    if (locked_now) {
-        hipc_put_u32(w, HIPC_F_RETRY_AFTER, (uint32_t) delay);
-        ops_error(w, "account_locked", NULL, "too many failed sign-ins; "
-            "wait %u s before trying again", (unsigned) delay);
-        return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
-    }
-    hipc_put_u32(w, HIPC_F_ATTEMPTS_LEFT,
-        c->lockout_threshold - ta.failures);
-    ops_error(w, "invalid_credentials", NULL, "the user or the password is "
-        "not correct");
-    return HIPC_ST_UNAUTHORIZED | OPS_WRITE_KEEP;
+    /* No field: naming the password would tell that the user exists. */
+    return failure_answer(txn, w, target, job->f.client, &ta, delay,
+        "sign-ins", NULL, "the user or the password is not correct");
 
 storage:
     ops_error(w, "storage_error", NULL, "%s", mdb_strerror(rc));
@@ -597,33 +621,12 @@ change_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
         rc = id_audit(txn, job->f.curp, "password_change_failed",
             job->f.curp, job->f.client, "reason", "invalid_credentials",
             "failures", attempts, (const char *) NULL);
-        if (rc == 0 && ta.failures == c->lockout_disable_after) {
-            rc = id_audit(txn, "system", "account_disabled", job->f.curp,
-                job->f.client, "failures", attempts, (const char *) NULL);
-        } else if (rc == 0 && delay) {
-            rc = id_audit(txn, "system", "account_locked", job->f.curp,
-                job->f.client, "failures", attempts, (const char *) NULL);
-        }
         if (rc != 0) {
             goto storage;
         }
-        if (ta.failures >= c->lockout_disable_after) {
-            ops_error(w, "account_disabled", NULL, "this account is now "
-                "disabled after %u failed attempts; an administrator must "
-                "unlock it, or recover it by e-mail", ta.failures);
-            return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
-        }
-        if (delay) {
-            hipc_put_u32(w, HIPC_F_RETRY_AFTER, (uint32_t) delay);
-            ops_error(w, "account_locked", NULL, "too many wrong passwords; "
-                "wait %u s before trying again", (unsigned) delay);
-            return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
-        }
-        hipc_put_u32(w, HIPC_F_ATTEMPTS_LEFT,
-            c->lockout_threshold - ta.failures);
-        ops_error(w, "invalid_credentials", "password", "the current "
-            "password is not correct");
-        return HIPC_ST_UNAUTHORIZED | OPS_WRITE_KEEP;
+        return failure_answer(txn, w, job->f.curp, job->f.client, &ta,
+            delay, "attempts", "password",
+            "the current password is not correct");
     }
     if ((rc = ids_throttle_clear(ops_store(), txn, akey)) != 0) {
         goto storage;

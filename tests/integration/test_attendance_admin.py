@@ -52,20 +52,9 @@ def face(v, model=FACE_MODEL, dim=None):
             .decode()}
 
 
-class KioskTestMixin:
-    """A Huella in cls.h, kiosks registered through the API, signed
-    punches, and the sanitizer check at the end."""
-
-    @classmethod
-    def tearDownClass(cls):
-        logs = cls.h.logs()
-        rc = cls.h.cleanup()
-        if "ERROR: AddressSanitizer" in logs or "runtime error:" in logs:
-            print(logs, file=sys.stderr)
-            raise AssertionError("sanitizer report in logs")
-        if rc not in (0, None):
-            print(logs, file=sys.stderr)
-            raise AssertionError(f"huellad exited with {rc}")
+class KioskTestCase(harness.HuellaTestCase):
+    """Kiosks registered through the API and the punches they sign; the
+    subclass starts its own Huella in setUpClass."""
 
     @classmethod
     def device(cls, name, purpose):
@@ -87,7 +76,7 @@ class KioskTestMixin:
                               auth=False, headers=h)
 
 
-class AttendanceAdminTest(KioskTestMixin, unittest.TestCase):
+class AttendanceAdminTest(KioskTestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -470,7 +459,7 @@ class AttendanceAdminTest(KioskTestMixin, unittest.TestCase):
                  "missing_field", "finger")
 
 
-class OnlyMappedKiosksTest(KioskTestMixin, unittest.TestCase):
+class OnlyMappedKiosksTest(KioskTestCase):
     """attendance.only_mapped_kiosks: a kiosk that no site of the
     institution lists (any employer representative can register one) may
     not punch, even naming a site; once an admin assigns it, it may."""
