@@ -57,6 +57,19 @@ class KioskTestCase(harness.HuellaTestCase):
     subclass starts its own Huella in setUpClass."""
 
     @classmethod
+    def add_maria(cls):
+        """MARIA of the demo YAML, with her finger (demo person 2), no
+        face."""
+        nss, name = [(n, m) for c, n, m in ta.subjects() if c == MARIA][0]
+        st, _, doc = cls.h.request("POST", "/api/v1/subjects", {
+            "curp": MARIA, "nss": nss, "name": name})
+        assert st == 201, doc
+        st, _, doc = cls.h.request(
+            "PUT", f"/api/v1/subjects/{MARIA}/fingers/2",
+            {"format": "iso19794-2:2005", "data": ta.finger(2, 1)})
+        assert st in (200, 201), doc
+
+    @classmethod
     def device(cls, name, purpose):
         d = ta.Device(cls.tmp, name)
         st, _, doc = cls.h.request("POST", "/api/v1/devices", {
@@ -92,16 +105,7 @@ class AttendanceAdminTest(KioskTestCase):
             cls.tmp = tempfile.mkdtemp(prefix="huella-kiosk-", dir=cls.h.dir)
             cls.kiosk = cls.device("kiosk-a", "kiosk")
             cls.enroller = cls.device("enr-a", "enrollment")
-            # MARIA from the demo YAML: her finger, no face
-            nss, name = [(n, m) for c, n, m in ta.subjects()
-                         if c == MARIA][0]
-            st, _, doc = cls.h.request("POST", "/api/v1/subjects", {
-                "curp": MARIA, "nss": nss, "name": name})
-            assert st == 201, doc
-            st, _, doc = cls.h.request(
-                "PUT", f"/api/v1/subjects/{MARIA}/fingers/2",
-                {"format": "iso19794-2:2005", "data": ta.finger(2, 1)})
-            assert st in (200, 201), doc
+            cls.add_maria()
             # P1, P2: enrolled with finger (demo people 5 and 6) and face
             cls.faces = {P1: embedding(1), P2: embedding(2)}
             for curp, n in ((P1, 5), (P2, 6)):
@@ -473,15 +477,7 @@ class OnlyMappedKiosksTest(KioskTestCase):
         try:
             cls.h.start()
             cls.tmp = tempfile.mkdtemp(prefix="huella-kiosk-", dir=cls.h.dir)
-            nss, name = [(n, m) for c, n, m in ta.subjects()
-                         if c == MARIA][0]
-            st, _, doc = cls.h.request("POST", "/api/v1/subjects", {
-                "curp": MARIA, "nss": nss, "name": name})
-            assert st == 201, doc
-            st, _, doc = cls.h.request(
-                "PUT", f"/api/v1/subjects/{MARIA}/fingers/2",
-                {"format": "iso19794-2:2005", "data": ta.finger(2, 1)})
-            assert st in (200, 201), doc
+            cls.add_maria()
         except Exception:
             print(cls.h.logs(), file=sys.stderr)
             cls.h.cleanup()

@@ -165,15 +165,35 @@ START_TEST(test_subject_crud)
 }
 END_TEST
 
+/* Behind the store's back, as an older huellad would leave it: the NSS
+ * index dropped (key NULL) or one of its entries deleted. */
+static void
+damage_nss_index(MDB_val *key, MDB_val *val)
+{
+    MDB_env  *env;
+    MDB_txn  *txn;
+    MDB_dbi   dbi;
+
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "subject_nss", MDB_DUPSORT, &dbi), 0);
+    if (key == NULL) {
+        ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+    } else {
+        ck_assert_int_eq(mdb_del(txn, dbi, key, val), 0);
+    }
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 /* The NSS index follows creates and deletes, keeps subjects that share an
  * NSS apart, and is rebuilt at open when it is missing (an environment
  * written before it existed) or incomplete. */
 START_TEST(test_nss_index)
 {
     struct store  *st = open_store(dir);
-    MDB_env       *env;
-    MDB_txn       *txn;
-    MDB_dbi        dbi;
     MDB_val        k = { 11, "41907800143" }, v = { 18, "MEGA900101HDFRRL05" };
 
     put_subject_nss(st, "ZUMA900101HDFRRL05", "41907800143", "Z");
@@ -190,28 +210,14 @@ START_TEST(test_nss_index)
     store_close(st);
 
     /* The index dropped, then one entry missing: each open rebuilds it. */
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
-    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, "subject_nss", MDB_DUPSORT, &dbi), 0);
-    ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    damage_nss_index(NULL, NULL);
     st = open_store(dir);
     ck_assert_str_eq(find_nss(st, "41907800143"), "ZUMA900101HDFRRL05");
     ck_assert_str_eq(find_nss(st, "12851000005"), "GARJ850312HDFRMN07");
     put_subject_nss(st, "MEGA900101HDFRRL05", "41907800143", "M");
     store_close(st);
 
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
-    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, "subject_nss", MDB_DUPSORT, &dbi), 0);
-    ck_assert_int_eq(mdb_del(txn, dbi, &k, &v), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    damage_nss_index(&k, &v);
     st = open_store(dir);
     ck_assert_str_eq(find_nss(st, "41907800143"), "MEGA900101HDFRRL05");
     store_close(st);
