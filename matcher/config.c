@@ -502,6 +502,50 @@ load_root(struct config_ctx *cx, struct hd_config *cfg)
     return 0;
 }
 
+/*
+ * libyaml marks scanner and parser errors with a line, but a reader error
+ * (a control character, bad UTF-8) only with a byte offset, leaving the
+ * mark at line 0: count the lines up to that offset so the message names
+ * the real line, and give the offset and the byte too.
+ */
+void
+config_syntax_error(const char *path, FILE *f, const yaml_parser_t *parser,
+    char *err, size_t errlen)
+{
+    unsigned long  line;
+    size_t         i;
+    int            c;
+
+    if (parser->error != YAML_READER_ERROR) {
+        snprintf(err, errlen, "%s:%lu: YAML syntax error: %s%s%s", path,
+            (unsigned long) parser->problem_mark.line + 1,
+            parser->problem ? parser->problem : "unknown",
+            parser->context ? " " : "",
+            parser->context ? parser->context : "");
+        return;
+    }
+    line = 1;
+    if (fseek(f, 0, SEEK_SET) == 0) {
+        for (i = 0; i < parser->problem_offset; i++) {
+            c = getc(f);
+            if (c == EOF) {
+                break;
+            }
+            line += c == '\n';
+        }
+    }
+    if (parser->problem_value >= 0) {
+        snprintf(err, errlen, "%s:%lu: YAML syntax error: %s (byte 0x%02x "
+            "at offset %zu)", path, line,
+            parser->problem ? parser->problem : "unknown",
+            (unsigned) parser->problem_value, parser->problem_offset);
+    } else {
+        snprintf(err, errlen, "%s:%lu: YAML syntax error: %s (at offset "
+            "%zu)", path, line, parser->problem ? parser->problem : "unknown",
+            parser->problem_offset);
+    }
+}
+
 int
 config_load(const char *path, struct hd_config *cfg, char *err,
     size_t errlen)
@@ -524,10 +568,7 @@ config_load(const char *path, struct hd_config *cfg, char *err,
     }
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, errlen, "%s:%lu: YAML syntax error: %s%s%s", path,
-            (unsigned long) parser.problem_mark.line + 1,
-            parser.problem ? parser.problem : "unknown",
-            parser.context ? " " : "", parser.context ? parser.context : "");
+        config_syntax_error(path, f, &parser, err, errlen);
         yaml_parser_delete(&parser);
         fclose(f);
         return -1;

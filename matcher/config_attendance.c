@@ -726,9 +726,7 @@ load_file(struct config_ctx *parent, yaml_node_t *at, const char *path,
     }
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(parent->err, parent->errlen, "%s:%lu: YAML syntax error: "
-            "%s", path, (unsigned long) parser.problem_mark.line + 1,
-            parser.problem ? parser.problem : "unknown");
+        config_syntax_error(path, f, &parser, parent->err, parent->errlen);
         yaml_parser_delete(&parser);
         fclose(f);
         return -1;

@@ -7,6 +7,7 @@
 #ifndef HUELLA_CONFIG_INTERNAL_H
 #define HUELLA_CONFIG_INTERNAL_H
 
+#include <stdio.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -18,6 +19,10 @@ struct config_ctx {
     size_t            errlen;
 };
 
+/* "PATH:LINE: YAML syntax error: ..." for a failed yaml_parser_load() of
+ * the file f (a reader error also names the byte and its offset). */
+void config_syntax_error(const char *path, FILE *f,
+    const yaml_parser_t *parser, char *err, size_t errlen);
 int config_fail(struct config_ctx *cx, const yaml_node_t *node,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *scalar_text(const yaml_node_t *node);

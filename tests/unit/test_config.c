@@ -204,6 +204,11 @@ START_TEST(test_structure_errors)
     expect_error("- a\n- b\n", 1, "expected a mapping of sections");
     expect_error("matcher:\n  threads: [1\n", 3, "YAML syntax error");
     expect_error("", 1, "the file is empty");
+    /* a reader error: the line of the byte, not line 1, and the byte */
+    expect_error("matcher:\n  threads: 1\n  socket: \"a\001b\"\n", 3,
+        "control characters are not allowed (byte 0x01 at offset 34)");
+    expect_error("matcher:\n\n  socket: \"\xff\"\n", 3,
+        "invalid leading UTF-8 octet (byte 0xff at offset 21)");
 }
 END_TEST
 
