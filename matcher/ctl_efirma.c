@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -55,15 +56,21 @@ slurp(const char *cmd, const char *path, unsigned char **data, size_t *len)
     return 0;
 }
 
-/* A .cer is DER; accept PEM too and hand back DER. */
+/*
+ * A .cer is DER; accept PEM too and hand back the DER inside as it is, so
+ * that efirma's strict reader judges it; a PEM that does not decode says
+ * why (bad base64, no END line...) instead of just "unreadable".
+ */
 static int
 cer_der(const char *cmd, const char *path, unsigned char **der, size_t *len)
 {
-    unsigned char  *raw, *out = NULL;
+    unsigned char  *raw, *data = NULL;
     size_t          n;
     BIO            *bio;
-    X509           *x;
-    int             dn;
+    char           *name = NULL, *header = NULL;
+    long            dn = 0;
+    unsigned long   e;
+    int             found = 0;
 
     if (slurp(cmd, path, &raw, &n) != 0) {
         return -1;
@@ -73,24 +80,36 @@ cer_der(const char *cmd, const char *path, unsigned char **der, size_t *len)
         *len = n;
         return 0;
     }
+    ERR_clear_error();
     bio = BIO_new_mem_buf(raw, (int) n);
-    x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    while (bio != NULL && PEM_read_bio(bio, &name, &header, &data, &dn)) {
+        found = strcmp(name, "CERTIFICATE") == 0;
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        if (found) {
+            break;
+        }
+        OPENSSL_free(data);
+        data = NULL;
+    }
+    e = ERR_peek_last_error();
     BIO_free(bio);
     free(raw);
-    dn = x != NULL ? i2d_X509(x, &out) : -1;
-    X509_free(x);
-    if (dn <= 0) {
-        fprintf(stderr, "huellactl %s: %s: unreadable PEM certificate\n",
-                cmd, path);
+    if (!found) {
+        fprintf(stderr, "huellactl %s: %s: unreadable PEM certificate: "
+                "%s\n", cmd, path, e != 0 && ERR_reason_error_string(e)
+                ? ERR_reason_error_string(e) : "no CERTIFICATE block");
+        ERR_clear_error();
         return -1;
     }
-    *der = malloc((size_t) dn);
+    ERR_clear_error();
+    *der = malloc(dn > 0 ? (size_t) dn : 1);
     if (*der == NULL) {
-        OPENSSL_free(out);
+        OPENSSL_free(data);
         return -1;
     }
-    memcpy(*der, out, (size_t) dn);
-    OPENSSL_free(out);
+    memcpy(*der, data, (size_t) dn);
+    OPENSSL_free(data);
     *len = (size_t) dn;
     return 0;
 }

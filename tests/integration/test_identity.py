@@ -674,6 +674,30 @@ class IdentityTest(unittest.TestCase):
                               {"certificate": self.cert(), "nonce": "n"})
         self.assertEqual((st, doc["error"]["field"]), (400, "signature"))
 
+    def test_huellactl_efirma_inspect_pem(self):
+        """A PEM .cer is read as the DER inside; one that does not decode
+        says why (not just 'unreadable')."""
+        ctl = os.path.join(harness.BUILD, "bin", "huellactl")
+        der = os.path.join(self.work, "user.cer")
+        pem = os.path.join(self.work, "user-inspect.pem")
+        openssl("x509", "-inform", "DER", "-in", der, "-out", pem,
+                cwd=self.work)
+        outs = [subprocess.run([ctl, "efirma-inspect", p],
+                               capture_output=True, text=True)
+                for p in (der, pem)]
+        self.assertEqual([o.returncode for o in outs], [0, 0], outs)
+        self.assertEqual(json.loads(outs[0].stdout),
+                         json.loads(outs[1].stdout))
+        bad = os.path.join(self.work, "bad.pem")
+        with open(bad, "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\n!!!!\n"
+                    "-----END CERTIFICATE-----\n")
+        o = subprocess.run([ctl, "efirma-inspect", bad],
+                           capture_output=True, text=True)
+        self.assertNotEqual(o.returncode, 0)
+        self.assertIn("unreadable PEM certificate: bad base64 decode",
+                      o.stderr)
+
     # -- recovery --------------------------------------------------------------------------
     def test_recovery_through_outbox(self):
         self.account(30)
