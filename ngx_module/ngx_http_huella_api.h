@@ -81,6 +81,7 @@ struct ngx_http_huella_ctx_s {
     ngx_http_huella_call_t     auth_call;   /* TOKEN_CHECK */
     ngx_str_t                  bearer;
     char                      *auth_error;  /* why there is no identity */
+    char                      *auth_why;    /* its message, if precise */
 
     ngx_str_t                  curp;        /* validated, upper case */
     ngx_uint_t                 position;    /* from the path, 0 if none */

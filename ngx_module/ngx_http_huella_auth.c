@@ -36,7 +36,7 @@
 
 
 static ngx_int_t ngx_http_huella_bearer(ngx_http_request_t *r,
-    ngx_str_t *token);
+    ngx_str_t *token, char **why);
 static ngx_http_huella_identity_t *ngx_http_huella_admin_identity(
     ngx_http_request_t *r);
 static void ngx_http_huella_token_checked(ngx_http_huella_call_t *call);
@@ -349,10 +349,13 @@ ngx_http_huella_actor(ngx_http_huella_identity_t *id)
 }
 
 
-/* NGX_OK with the token, NGX_DECLINED without the header, else NGX_ABORT */
+/*
+ * NGX_OK with the token, NGX_DECLINED without the header, else NGX_ABORT
+ * with what is wrong with the header in *why
+ */
 
 static ngx_int_t
-ngx_http_huella_bearer(ngx_http_request_t *r, ngx_str_t *token)
+ngx_http_huella_bearer(ngx_http_request_t *r, ngx_str_t *token, char **why)
 {
     u_char           *p, *last;
     ngx_table_elt_t  *h;
@@ -366,10 +369,21 @@ ngx_http_huella_bearer(ngx_http_request_t *r, ngx_str_t *token)
     p = h->value.data;
     last = p + h->value.len;
 
+    /* nginx drops the trailing spaces of "Bearer " */
+
+    if (h->value.len == sizeof("Bearer") - 1
+        && ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1)
+           == 0)
+    {
+        *why = "the Authorization header has no token after \"Bearer\"";
+        return NGX_ABORT;
+    }
+
     if (h->value.len < sizeof("Bearer ") - 1
         || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
            != 0)
     {
+        *why = "the Authorization header must be \"Bearer <token>\"";
         return NGX_ABORT;
     }
 
@@ -383,7 +397,13 @@ ngx_http_huella_bearer(ngx_http_request_t *r, ngx_str_t *token)
         last--;
     }
 
-    if (p == last || last - p > 512) {
+    if (p == last) {
+        *why = "the Authorization header has no token after \"Bearer\"";
+        return NGX_ABORT;
+    }
+
+    if (last - p > 512) {
+        *why = "the bearer token is longer than 512 bytes";
         return NGX_ABORT;
     }
 
@@ -444,7 +464,7 @@ ngx_http_huella_resolve(ngx_http_huella_ctx_t *ctx)
     r = ctx->request;
     hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
 
-    rc = ngx_http_huella_bearer(r, &token);
+    rc = ngx_http_huella_bearer(r, &token, &ctx->auth_why);
 
     if (rc == NGX_ABORT) {
         ctx->auth_error = "invalid_token";
@@ -633,8 +653,10 @@ ngx_http_huella_authorize(ngx_http_huella_ctx_t *ctx)
                                == 0)
         {
             return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
-                                          "invalid_token", NULL,
-                                          "the bearer token is not valid");
+                                          "invalid_token", NULL, "%s",
+                                          ctx->auth_why
+                                          ? ctx->auth_why
+                                          : "the bearer token is not valid");
         }
 
         if (ctx->auth_error && ngx_strcmp(ctx->auth_error, "session_expired")
@@ -962,6 +984,11 @@ ngx_http_huella_deny(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx)
         code.len = ngx_strlen(code.data);
         ngx_str_set(&message, "sign in, or send an \"Authorization: Bearer "
                               "<token>\" header");
+
+        if (ctx->auth_why) {
+            message.data = (u_char *) ctx->auth_why;
+            message.len = ngx_strlen(ctx->auth_why);
+        }
     }
 
     return ngx_http_huella_send_error(r, status, &code, &message, NULL);

@@ -79,6 +79,17 @@ class ApiTest(HuellaTestCase):
             "GET", "/api/v1/subjects/" + self.curps[101], auth=False,
             headers={"Authorization": "Bearer wrong"})
         self.assertEqual((st, doc["error"]["code"]), (401, "invalid_token"))
+        # a malformed Authorization header says what is wrong with it
+        for value, why in (
+                ("Basic Zm9vOmJhcg==", 'must be "Bearer <token>"'),
+                ("Bearer   ", 'no token after "Bearer"'),
+                ("Bearer " + "A" * 600, "longer than 512 bytes")):
+            st, _, doc = self.h.request(
+                "GET", "/api/v1/subjects/" + self.curps[101], auth=False,
+                headers={"Authorization": value})
+            self.assertEqual((st, doc["error"]["code"]),
+                             (401, "invalid_token"), value)
+            self.assertIn(why, doc["error"]["message"])
 
     def test_subject_lifecycle(self):
         c = make_curp(5000)
