@@ -45,6 +45,7 @@ static ngx_int_t ngx_http_huella_send_rejected(ngx_http_request_t *r,
 static ngx_int_t ngx_http_huella_send_degraded(ngx_http_request_t *r,
     char *state);
 static ngx_int_t ngx_http_huella_error_page(ngx_http_request_t *r);
+static char *ngx_http_huella_bad_request(ngx_http_request_t *r);
 static void ngx_http_huella_done(ngx_http_huella_call_t *call);
 static ngx_int_t ngx_http_huella_reply(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
@@ -554,8 +555,10 @@ ngx_http_huella_send_degraded(ngx_http_request_t *r, char *state)
 
 /*
  * An error nginx raised itself (413 over client_max_body_size, 400, 414,
- * 408...), reached through "error_page 413 ... /api/..." in a location with
- * "huella_api on": the same JSON error format as every other error.
+ * 408, 494 kept by "error_page 494 =494 ..."), reached through
+ * "error_page 413 ... /api/..." in a location with "huella_api on" (and at
+ * server level for those raised before a location is chosen): the same
+ * JSON error format as every other error.
  */
 
 static ngx_int_t
@@ -568,7 +571,17 @@ ngx_http_huella_error_page(ngx_http_request_t *r)
 
     case NGX_HTTP_BAD_REQUEST:
         code = "bad_request";
-        text = "the HTTP request is malformed";
+        text = ngx_http_huella_bad_request(r);
+        break;
+
+    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+
+        /* "error_page 494 =494 ...": sent as 400, as nginx does */
+
+        r->err_status = NGX_HTTP_BAD_REQUEST;
+        code = "header_too_large";
+        text = "a header line, the cookies or all the headers together "
+               "exceed the server's limit (large_client_header_buffers)";
         break;
 
     case NGX_HTTP_REQUEST_TIME_OUT:
@@ -625,6 +638,44 @@ ngx_http_huella_error_page(ngx_http_request_t *r)
 
     return ngx_http_huella_send_error(r, r->err_status, &scode, &message,
                                       NULL);
+}
+
+
+/*
+ * Why nginx refused a request 400, from what it kept of the headers (its
+ * error log says it too); the request line or header syntax otherwise.
+ */
+
+static char *
+ngx_http_huella_bad_request(ngx_http_request_t *r)
+{
+    ngx_http_headers_in_t  *hi;
+
+    hi = &r->headers_in;
+
+    if (hi->content_length && hi->transfer_encoding) {
+        return "the request has both Content-Length and Transfer-Encoding";
+    }
+
+    if (hi->content_length && hi->content_length_n < 0) {
+        return "the Content-Length header is not a non-negative decimal "
+               "number that fits in 63 bits";
+    }
+
+    if (hi->chunked) {
+        return "the chunked request body is malformed";
+    }
+
+    /* headers read (a bad request line leaves none) */
+
+    if (hi->headers.part.nelts && hi->host == NULL
+        && r->http_version == NGX_HTTP_VERSION_11)
+    {
+        return "an HTTP/1.1 request needs a Host header";
+    }
+
+    return "the request line or a header is malformed, or a header that "
+           "must be unique is repeated";
 }
 
 

@@ -86,6 +86,32 @@ class HardeningTest(HuellaTestCase):
                            b"Connection: close\r\n\r\n")
         self.assertTrue(resp.startswith(b"HTTP/1.1 400"), resp[:80])
 
+    def test_refusals_before_a_location_are_precise_json(self):
+        """nginx's own 400s on a request line or headers (before any
+        location is chosen) come in the API's JSON format, naming what is
+        wrong where nginx lets the module tell."""
+        head = b"POST /api/v1/subjects HTTP/1.1\r\nHost: x\r\n"
+        cases = [
+            (head + b"Content-Length: 99999999999999999999999\r\n\r\n",
+             "bad_request", "Content-Length header is not"),
+            (head + b"Content-Length: 3\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n",
+             "bad_request", "both Content-Length and Transfer-Encoding"),
+            (b"GET /api/v1/me HTTP/1.1\r\nConnection: close\r\n\r\n",
+             "bad_request", "needs a Host header"),
+            (b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nCookie: "
+             + b"a" * 9000 + b"\r\n\r\n",
+             "header_too_large", "large_client_header_buffers"),
+            (b"GET /api/v1/subjects/%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+             "bad_request", "request line or a header is malformed"),
+        ]
+        for req, code, why in cases:
+            resp = raw_request(self.h.port, req)
+            self.assertTrue(resp.startswith(b"HTTP/1.1 400 "), resp[:200])
+            doc = json.loads(resp[resp.index(b"\r\n\r\n") + 4:])
+            self.assertEqual(doc["error"]["code"], code, req[:60])
+            self.assertIn(why, doc["error"]["message"])
+
     def test_slow_clients_are_cut_off_and_others_served(self):
         # 40 clients that trickle half a request and then stall.
         slow = []
