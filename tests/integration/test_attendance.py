@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -768,6 +769,50 @@ class AttendanceTest(unittest.TestCase):
         self.err(self.punch(2, None, headers={"X-Huella-Test-Now": "-1"}),
                  422, "invalid_test_now", "test_now")
         self.err(self.punch(0, when, body=b"{]"), 400, "malformed_json")
+
+    # -- durability (runs last: it kills huellad) ----------------------------
+    def test_zz_kill9_right_after_the_answers_keeps_them(self):
+        """A punch, two justifications filed and one decided, a device
+        registered and one revoked: huellad is killed with SIGKILL right
+        after the last answer and all of them are there after the restart
+        (the sessions, in nginx, outlive it)."""
+        st, _, p = self.punch(2, at(2025, 5, 5, 7, 58), site="central")
+        self.assertEqual((st, p["status"]), (201, "a_tiempo"), p)
+        st, _, j1 = self.file(CARLOS, {"date": "2025-05-06",
+                                       "reason": "cita_medica",
+                                       "text": "Consulta en la UMF 20."})
+        self.assertEqual(st, 201, j1)
+        st, _, j2 = self.file(CARLOS, {"date": "2025-05-07",
+                                       "reason": "cita_medica",
+                                       "text": "Estudios de laboratorio."})
+        self.assertEqual(st, 201, j2)
+        st, _, dec = self.as_(JUAN, "POST",
+                              f"/api/v1/justifications/{j2['id']}/decision",
+                              {"decision": "approve", "comment": "Bien."})
+        self.assertEqual((st, dec["state"]), (200, "justificada"), dec)
+        gone = self.device("kiosk-gone", "kiosk")
+        st, _, doc = self.h.request("POST",
+                                    f"/api/v1/devices/{gone.id}/revoke")
+        self.assertEqual((st, doc["status"]), (200, "revoked"), doc)
+        new = self.device("kiosk-new", "kiosk")
+
+        self.h.kill_huellad(signal.SIGKILL)
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(timeout=15), self.h.logs())
+
+        d = self.days(MARIA, None, "2025-05-05", "2025-05-05")["2025-05-05"]
+        self.assertEqual(d["entries"], ["2025-05-05T07:58:00-06:00"])
+        st, _, doc = self.as_(CARLOS, "GET", "/api/v1/justifications")
+        self.assertEqual(st, 200, doc)
+        states = {x["id"]: x["state"] for x in doc["justifications"]}
+        self.assertEqual((states.get(j1["id"]), states.get(j2["id"])),
+                         ("pendiente", "justificada"), states)
+        self.err(self.punch(2, at(2025, 5, 5, 16, 2), kiosk=gone),
+                 401, "device_revoked")
+        st, _, p = self.punch(2, at(2025, 5, 5, 16, 3), kiosk=new,
+                              site="central")
+        self.assertEqual((st, p["kind"], p["kiosk"]),
+                         (201, "salida", new.id), p)
 
 
 if __name__ == "__main__":
