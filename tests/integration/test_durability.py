@@ -3,7 +3,7 @@
 
 1. Every acknowledged write survives kill -9: the identity writes that no
    other suite kills huellad after (account, roles, password change, failed
-   sign-in counter, unlock, tokens created and revoked) are made, huellad
+   sign-in counter, unlock, recovery, tokens created and revoked) are made, huellad
    is killed with SIGKILL right after the last acknowledgement, and all of
    them are there after the restart.  Sessions live in nginx shared memory,
    so a huellad crash must not sign anyone out either.
@@ -12,6 +12,8 @@
    without restarting nginx once huellad is back.
 """
 import os
+import re
+import glob
 import json
 import signal
 import sys
@@ -75,6 +77,20 @@ class AckedWritesSurviveKill9(_System, unittest.TestCase):
         self.assertEqual((st, doc["error"]["code"]), (423, "account_locked"))
         st, _, _ = self.admin("POST", f"/api/v1/accounts/{curp(52)}/unlock")
         self.assertEqual(st, 204)
+        # a password recovered through the outbox's mail
+        st, _, doc = self.account(53)
+        self.assertEqual(st, 201, doc)
+        st, _, doc = self.req("POST", "/api/v1/recovery",
+                              {"user": curp(53), "answer": "Azul marino"})
+        self.assertEqual(st, 202, doc)
+        mails = glob.glob(os.path.join(self.h.outbox, "*.eml"))
+        self.assertEqual(len(mails), 1)
+        with open(mails[0]) as f:
+            token = re.search(r"#token=([A-Za-z0-9_\-]+)", f.read()).group(1)
+        st, _, doc = self.req("POST", "/api/v1/recovery/finish",
+                              {"token": token,
+                               "new_password": ti.NEW_PASSWORD})
+        self.assertEqual(st, 204, doc)
         # a token revoked, then one created (never used: no cached answer)
         st, _, doc = self.admin("POST", "/api/v1/tokens",
                                 {"name": "revocado", "roles": ["auditor"]})
@@ -101,6 +117,7 @@ class AckedWritesSurviveKill9(_System, unittest.TestCase):
                               {"user": curp(51), "password": "mal" * 6})
         self.assertEqual((st, doc["error"]["attempts_left"]), (401, 3), doc)
         self.login(52)
+        self.login(53, ti.NEW_PASSWORD)
         st, _, me = self.req("GET", "/api/v1/me", token=live)
         self.assertEqual((st, me.get("roles")), (200, ["supervisor"]), me)
         st, _, doc = self.req("GET", "/api/v1/me", token=gone)
