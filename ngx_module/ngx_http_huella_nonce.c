@@ -154,3 +154,21 @@ ngx_http_huella_nonce_add(ngx_http_request_t *r, u_char *key)
 
     return NGX_OK;
 }
+
+
+time_t
+ngx_http_huella_nonce_since(ngx_http_request_t *r)
+{
+    ngx_http_huella_shstore_t    *store;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->nonce_zone == NULL) {
+        return 0;
+    }
+
+    store = hmcf->nonce_zone->data;
+
+    return store->sh->born;
+}

@@ -108,6 +108,8 @@ ngx_http_huella_shstore_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&store->sh->queue);
 
+    store->sh->born = ngx_time();
+
     len = sizeof(" in huella  zone \"\"") + ngx_strlen(store->what)
           + shm_zone->shm.name.len;
 

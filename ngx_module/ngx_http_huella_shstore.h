@@ -32,6 +32,7 @@ typedef struct {
     ngx_rbtree_t               rbtree;
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                queue;
+    time_t                     born;        /* made, empty (nginx start) */
 } ngx_http_huella_shstore_sh_t;
 
 

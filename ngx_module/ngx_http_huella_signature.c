@@ -191,6 +191,24 @@ ngx_http_huella_signature_check(ngx_http_huella_ctx_t *ctx, char *purpose,
                                       window);
     }
 
+    /*
+     * The nonce cache began empty when nginx started: a nonce accepted
+     * before (by the nginx that was killed or restarted) is not in it, so
+     * a signature created before then might be a replay.  Refused, as a
+     * full cache refuses (fail closed); the device signs again.  (Whole
+     * seconds: one created in the second nginx started still goes.)
+     */
+
+    if (in.created < (int64_t) ngx_http_huella_nonce_since(r)) {
+        return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "signature_expired", NULL,
+                                      "the signature was created at %L, "
+                                      "before this server's nonce cache "
+                                      "began at %T; sign again",
+                                      in.created,
+                                      ngx_http_huella_nonce_since(r));
+    }
+
     if (in.has_expires && in.expires < (int64_t) now) {
         return ngx_http_huella_reject(ctx, NGX_HTTP_UNAUTHORIZED,
                                       "signature_expired", NULL,

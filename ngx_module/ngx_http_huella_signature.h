@@ -18,7 +18,8 @@
  *                              the three, unknown parameters, a bad
  *                              signature (huellad)
  *     signature_expired        created outside +-huella_signature_window,
- *                              or expires in the past
+ *                              or before the nonce cache began (nginx
+ *                              start), or expires in the past
  *     content_digest_mismatch  sha-256 of the body differs
  *     nonce_replayed           keyid + nonce seen in the window (the
  *                              huella_signature_nonce_zone, all workers)
@@ -81,12 +82,14 @@ ngx_int_t ngx_http_huella_signature_check(struct ngx_http_huella_ctx_s *ctx,
  * being SHA-256(keyid NUL nonce), kept 2 x huella_signature_window.
  * seen: NGX_OK (new), NGX_DECLINED (seen).  add: NGX_OK (recorded),
  * NGX_DECLINED (seen), NGX_BUSY (zone full).  Both: NGX_ABORT without
- * a zone.
+ * a zone.  since: when the cache began empty (the zone made by an nginx
+ * start, kept across reloads), 0 without a zone.
  */
 char *ngx_http_huella_nonce_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_huella_nonce_seen(ngx_http_request_t *r, u_char *key);
 ngx_int_t ngx_http_huella_nonce_add(ngx_http_request_t *r, u_char *key);
+time_t ngx_http_huella_nonce_since(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_HUELLA_SIGNATURE_H_INCLUDED_ */

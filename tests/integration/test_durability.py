@@ -16,8 +16,10 @@ import re
 import glob
 import json
 import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -235,6 +237,68 @@ class RouteFamiliesWithoutMatcher(_System, unittest.TestCase):
         self.h.start_huellad()
         self.assertTrue(self.h.wait_healthy(timeout=15))
         self.assertEqual(self.served(), before)
+
+    def test_waiting_request_ends_when_the_stopped_matcher_dies(self):
+        """A request waiting on a stopped huellad is answered when huellad
+        dies (matcher_unavailable), not only at the deadline."""
+        self.h.huellad.send_signal(signal.SIGSTOP)
+        self.assertTrue(_wait_stopped(self.h.huellad.pid))
+        out = {}
+
+        def waiting():
+            out["r"] = self.call(self.routes()["identify"])
+
+        t = threading.Thread(target=waiting)
+        t.start()
+        time.sleep(0.3)          # the request is in the ring by now
+        self.h.kill_huellad(signal.SIGKILL)
+        t.join(30)
+        st, hdrs, doc = out["r"]
+        self.assertEqual((st, doc["error"]["code"]),
+                         (503, "matcher_unavailable"), doc)
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(timeout=15))
+        st, _, doc = self.call(self.routes()["identify"])
+        self.assertEqual(st, 200, doc)
+
+    def test_zz_replay_after_nginx_kill9_is_refused(self):
+        """The nonce cache lives in nginx shared memory: after a kill -9 of
+        nginx (master and workers) and a start, a signed request accepted
+        before must not be accepted again."""
+        d = self.devices["kiosk"]
+        raw = json.dumps({"matricula": "M1"}).encode()
+        # a second ago: the cache is known from the second nginx starts
+        h = d.sign("POST", "/api/v1/punches", raw,
+                   created=int(time.time()) - 1)
+        h["Authorization"] = "Bearer " + self.rep
+
+        def send():
+            return self.h.request("POST", "/api/v1/punches", raw=raw,
+                                  headers=h, auth=False)
+
+        st, _, doc = send()
+        self.assertEqual(st, 400, doc)          # signature accepted
+        st, _, doc = send()
+        self.assertEqual((st, doc["error"]["code"]), (401, "nonce_replayed"))
+        workers = subprocess.run(["pgrep", "-P", str(self.h.nginx.pid)],
+                                 capture_output=True, text=True).stdout
+        self.h.nginx.kill()
+        self.h.nginx.wait()
+        for pid in workers.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.h.start_nginx()
+        self.assertTrue(self.h.wait_healthy(timeout=15))
+        st, _, doc = send()
+        self.assertEqual((st, doc["error"]["code"]),
+                         (401, "signature_expired"), doc)
+        # a fresh signature goes through
+        h = d.sign("POST", "/api/v1/punches", raw)
+        h["Authorization"] = "Bearer " + self.rep
+        st, _, doc = send()
+        self.assertEqual(st, 400, doc)
 
 
 def _wait_stopped(pid, timeout=5):
