@@ -133,9 +133,14 @@ get_uint(struct config_ctx *cx, const char *key, const yaml_node_t *node,
     }
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (*end != '\0' || errno == ERANGE) {
+    if (*end != '\0') {
         return config_fail(cx, node, "key '%s': expected a non-negative "
             "integer, got '%s'", key, s);
+    }
+    if (errno == ERANGE) {
+        return config_fail(cx, node, "key '%s': %s is out of range "
+            "(%llu..%llu)", key, s, (unsigned long long) min,
+            (unsigned long long) max);
     }
     if (v < min || v > max) {
         return config_fail(cx, node, "key '%s': %llu is out of range "

@@ -144,8 +144,10 @@ START_TEST(test_out_of_range)
 {
     expect_error("matcher:\n  spin_us: 5000\n", 2,
         "key 'matcher.spin_us': 5000 is out of range (0..1000)");
+    /* too big for 64 bits: out of range too, not "not an integer" */
     expect_error("matcher:\n  threads: 100000000000000000000000\n", 2,
-        "key 'matcher.threads': expected a non-negative integer");
+        "key 'matcher.threads': 100000000000000000000000 is out of range "
+        "(0..256)");
     expect_error("matcher:\n  max_clients: 0\n", 2,
         "key 'matcher.max_clients': 0 is out of range");
     expect_error("matcher:\n  map_size_mb: 1\n", 2,
