@@ -307,6 +307,23 @@ class Huella:
         return resp.status, hdrs, doc
 
 
+def wait_stopped(pid, timeout=5):
+    """True once every thread of pid is stopped (SIGSTOP took effect)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        states = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        if states and all(st in ("T", "t") for st in states):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 class HuellaTestCase(unittest.TestCase):
     """One system for the whole class."""
     deadline = "2s"

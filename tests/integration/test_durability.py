@@ -217,7 +217,7 @@ class RouteFamiliesWithoutMatcher(_System, unittest.TestCase):
             self.assertNotIn(st, (502, 503, 504), (name, before))
 
         self.h.huellad.send_signal(signal.SIGSTOP)
-        self.assertTrue(_wait_stopped(self.h.huellad.pid))
+        self.assertTrue(harness.wait_stopped(self.h.huellad.pid))
         try:
             for name, route in self.routes().items():
                 st, hdrs, doc = self.call(route)
@@ -242,7 +242,7 @@ class RouteFamiliesWithoutMatcher(_System, unittest.TestCase):
         """A request waiting on a stopped huellad is answered when huellad
         dies (matcher_unavailable), not only at the deadline."""
         self.h.huellad.send_signal(signal.SIGSTOP)
-        self.assertTrue(_wait_stopped(self.h.huellad.pid))
+        self.assertTrue(harness.wait_stopped(self.h.huellad.pid))
         out = {}
 
         def waiting():
@@ -299,22 +299,6 @@ class RouteFamiliesWithoutMatcher(_System, unittest.TestCase):
         h["Authorization"] = "Bearer " + self.rep
         st, _, doc = send()
         self.assertEqual(st, 400, doc)
-
-
-def _wait_stopped(pid, timeout=5):
-    end = time.time() + timeout
-    while time.time() < end:
-        states = []
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                    states.append(f.read().rsplit(")", 1)[1].split()[0])
-            except OSError:
-                pass
-        if states and all(st in ("T", "t") for st in states):
-            return True
-        time.sleep(0.01)
-    return False
 
 
 if __name__ == "__main__":

@@ -624,6 +624,16 @@ class EnrollmentTest(HuellaTestCase):
         self.assertEqual((st, doc["status"]), (200, "false_alarm"), doc)
         self.assertEqual(self.lookup(d2)["biometrics"]["status"], "enrolled")
 
+    def devices_once_linked(self):
+        """GET /api/v1/devices, retried until every nginx worker's link to
+        a restarted huellad is back up; (status, doc)."""
+        for _ in range(100):
+            st, _, doc = self.call("GET", "/api/v1/devices", token=self.rep)
+            if st == 200:
+                break
+            time.sleep(0.1)
+        return st, doc
+
     # -- crash ----------------------------------------------------------------
     def test_zy_last_use_survives_a_clean_restart(self):
         d = self.device("last-use", "enrollment", self.rep)
@@ -632,12 +642,7 @@ class EnrollmentTest(HuellaTestCase):
         self.assertEqual(st, 201, doc)
 
         def last_used():
-            for _ in range(100):       # every worker's link back up
-                st, _, doc = self.call("GET", "/api/v1/devices",
-                                       token=self.rep)
-                if st == 200:
-                    break
-                time.sleep(0.1)
+            st, doc = self.devices_once_linked()
             self.assertEqual(st, 200, doc)
             return [x["last_used"] for x in doc["devices"]
                     if x["device_id"] == d.id][0]
@@ -680,12 +685,7 @@ class EnrollmentTest(HuellaTestCase):
             t.join(30)
             self.h.start_huellad()
             self.assertTrue(self.h.wait_healthy(20), self.h.logs())
-            for _ in range(100):       # every worker's link back up
-                st, _, _ = self.call("GET", "/api/v1/devices",
-                                     token=self.rep)
-                if st == 200:
-                    break
-                time.sleep(0.1)
+            self.devices_once_linked()
             look = self.lookup(curp)
             status = look["biometrics"]["status"]
             results.append((delay, done[0][0] if done else None, status))

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import Huella, db1, iso, main, make_curp
+from harness import Huella, db1, iso, main, make_curp, wait_stopped
 
 ISO = "iso19794-2:2005"
 
@@ -103,27 +103,11 @@ class FailoverTest(unittest.TestCase):
         self.h.start_huellad()
         self.assertTrue(self.h.wait_healthy(timeout=10))
 
-    @staticmethod
-    def _wait_stopped(pid, timeout=5):
-        end = time.time() + timeout
-        while time.time() < end:
-            states = []
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                try:
-                    with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                        states.append(f.read().rsplit(")", 1)[1].split()[0])
-                except OSError:
-                    pass
-            if states and all(st in ("T", "t") for st in states):
-                return True
-            time.sleep(0.01)
-        return False
-
     def test_hung_matcher_gives_503_at_deadline(self):
         self.h.huellad.send_signal(signal.SIGSTOP)
         # The stop lands asynchronously: wait until every thread is stopped,
         # or a spinning ring thread may still answer the next request.
-        self.assertTrue(self._wait_stopped(self.h.huellad.pid))
+        self.assertTrue(wait_stopped(self.h.huellad.pid))
         try:
             st, hdrs, doc = self.h.request(
                 "GET", "/api/v1/subjects/" + make_curp(2), timeout=10)
