@@ -680,13 +680,7 @@ en_dispatch(struct hd_request *rq, void *prep, void (*prep_free)(void *),
     }
     copy->prep = prep;
     copy->prep_free = prep_free;
-    if (fn == NULL) {
-        writer_submit(copy);
-    } else if (pool_submit(fn, copy) != 0) {
-        hd_request_free(copy);
-        ops_reply_error(rq, HIPC_ST_BUSY, "busy", NULL,
-            "huellad cannot queue the request");
-    }
+    ops_dispatch(rq, copy, fn);
 }
 
 /* ---- routing --------------------------------------------------------------- */

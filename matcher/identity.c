@@ -502,13 +502,7 @@ id_dispatch(struct hd_request *rq, struct id_job *job,
     }
     copy->prep = job;
     copy->prep_free = job_free;
-    if (fn == NULL) {
-        writer_submit(copy);
-    } else if (pool_submit(fn, copy) != 0) {
-        hd_request_free(copy);
-        ops_reply_error(rq, HIPC_ST_BUSY, "busy", NULL,
-            "huellad cannot queue the request");
-    }
+    ops_dispatch(rq, copy, fn);
 }
 
 void

@@ -1275,16 +1275,23 @@ backup_run(void *arg, struct hd_thread *th)
     hd_request_free(rq);
 }
 
-static void
-to_pool(struct hd_request *rq, void (*fn)(void *, struct hd_thread *))
+void
+ops_dispatch(struct hd_request *rq, struct hd_request *copy,
+    void (*fn)(void *arg, struct hd_thread *th))
 {
-    struct hd_request  *copy = hd_request_dup(rq);
-
-    if (copy == NULL || pool_submit(fn, copy) != 0) {
+    if (copy != NULL && fn == NULL) {
+        writer_submit(copy);
+    } else if (copy == NULL || pool_submit(fn, copy) != 0) {
         hd_request_free(copy);
         ops_reply_error(rq, HIPC_ST_BUSY, "busy", NULL,
             "huellad cannot queue the request");
     }
+}
+
+static void
+to_pool(struct hd_request *rq, void (*fn)(void *, struct hd_thread *))
+{
+    ops_dispatch(rq, hd_request_dup(rq), fn);
 }
 
 /* Tests only (matcher.debug_delay_ms, refused without allow_debug): a

@@ -71,6 +71,12 @@ int ops_text_valid(const uint8_t *s, size_t len);
 struct hd_request *hd_request_dup(const struct hd_request *rq);
 void hd_request_free(struct hd_request *rq);
 
+/* Hands copy (a duplicate of rq carrying its prepared work) to the writer
+ * when fn is NULL, else to the thread pool to run fn; when copy is NULL or
+ * the pool refuses it, frees copy and answers rq 'busy'. */
+void ops_dispatch(struct hd_request *rq, struct hd_request *copy,
+    void (*fn)(void *arg, struct hd_thread *th));
+
 /* Encodes ERR_CODE, MESSAGE and (when field is not NULL) FIELD. */
 /* Writes the error of a failed LMDB call rc: storage_full (HIPC_ST_BUSY)
  * for a full map or disk, else storage_error (HIPC_ST_INTERNAL); returns
