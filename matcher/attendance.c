@@ -587,6 +587,8 @@ att_rules_json(const struct att_rules *r, int full)
         o = json_object();
         json_object_set_new(o, "name", json_string(r->shifts[i].name));
         json_object_set_new(o, "label", json_string(r->shifts[i].label));
+        json_object_set_new(o, "label_en",
+            json_string(att_shift_label_en(&r->shifts[i])));
         snprintf(hhmm, sizeof(hhmm), "%02d:%02d", r->shifts[i].start_min / 60,
             r->shifts[i].start_min % 60);
         json_object_set_new(o, "start", json_string(hhmm));
@@ -611,8 +613,9 @@ att_rules_json(const struct att_rules *r, int full)
     json_object_set_new(doc, "sites", a);
     a = json_array();
     for (i = 0; i < r->nreasons; i++) {
-        json_array_append_new(a, json_pack("{s:s,s:s}", "code",
-            r->reasons[i].code, "label", r->reasons[i].label));
+        json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "code",
+            r->reasons[i].code, "label", r->reasons[i].label, "label_en",
+            att_reason_label_en(&r->reasons[i])));
     }
     json_object_set_new(doc, "reasons", a);
     a = json_array();

@@ -394,8 +394,8 @@ static int
 apply_shift(struct att_rules *r, json_t *o, const char *where,
     struct chg_err *e)
 {
-    static const char *const keys[] = { "name", "label", "start", "end",
-                                        "days", NULL };
+    static const char *const keys[] = { "name", "label", "label_en",
+                                        "start", "end", "days", NULL };
     struct att_shift   s, *t;
     char               name[ATT_NAME_MAX], f[96];
     const char        *hhmm;
@@ -417,7 +417,16 @@ apply_shift(struct att_rules *r, json_t *o, const char *where,
         snprintf(s.label, sizeof(s.label), "%s", name);
         s.start_min = s.end_min = -1;
     }
+    /* label_en is optional, also in changes stored before it existed;
+     * null removes it: the English portal then shows label */
     if ((rc = get_label(o, "label", where, s.label, sizeof(s.label), e)) < 0)
+    {
+        return -1;
+    }
+    if (json_is_null(json_object_get(o, "label_en"))) {
+        s.label_en[0] = '\0';
+    } else if (get_label(o, "label_en", where, s.label_en,
+                   sizeof(s.label_en), e) < 0)
     {
         return -1;
     }

@@ -45,10 +45,12 @@ just_json(const struct att_just *j)
     just_id_text(j->r.id, id);
     att_format_date(j->r.day, date);
     att_iso8601((time_t) j->r.created, at);
-    o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", id,
+    /* a reason since removed from the catalog shows its code */
+    o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", id,
         "curp", j->r.curp, "date", date, "incident",
         j->r.kind < 0 ? "all" : att_incident_name(j->r.kind),
         "reason", j->r.reason, "reason_label", rs ? rs->label : j->r.reason,
+        "reason_label_en", rs ? att_reason_label_en(rs) : j->r.reason,
         "text", j->text, "state", att_just_state_name(j->r.state),
         "created", at);
     json_object_set_new(o, "filed_by", json_string(j->r.filed_by));

@@ -298,6 +298,18 @@ att_reason_find(const struct att_rules *r, const char *code)
     return NULL;
 }
 
+const char *
+att_shift_label_en(const struct att_shift *s)
+{
+    return s->label_en[0] ? s->label_en : s->label;
+}
+
+const char *
+att_reason_label_en(const struct att_reason *rs)
+{
+    return rs->label_en[0] ? rs->label_en : rs->label;
+}
+
 int
 att_is_holiday(const struct att_rules *r, int32_t day)
 {

@@ -55,7 +55,8 @@ struct att_policy {
 
 struct att_shift {
     char     name[ATT_NAME_MAX];
-    char     label[ATT_LABEL_MAX];
+    char     label[ATT_LABEL_MAX];      /* es-MX, the portal's first */
+    char     label_en[ATT_LABEL_MAX];   /* English; "" = none given */
     int      start_min;        /* after the local midnight of its day */
     int      end_min;          /* > start_min; past 1440 when it crosses
                                   midnight (the shift belongs to the day
@@ -89,7 +90,8 @@ struct att_person {
 
 struct att_reason {
     char  code[ATT_NAME_MAX];
-    char  label[ATT_LABEL_MAX];
+    char  label[ATT_LABEL_MAX];         /* es-MX */
+    char  label_en[ATT_LABEL_MAX];      /* English; "" = none given */
 };
 
 struct att_rules {
@@ -149,6 +151,10 @@ int att_site_find(const struct att_rules *r, const char *id);
 int att_shift_find(const struct att_rules *r, const char *name);
 const struct att_reason *att_reason_find(const struct att_rules *r,
     const char *code);
+/* The English label to show: label_en when one was given, else label (so
+ * an English reader always has one to read). */
+const char *att_shift_label_en(const struct att_shift *s);
+const char *att_reason_label_en(const struct att_reason *rs);
 int att_is_holiday(const struct att_rules *r, int32_t day);
 /* The shift works on `day` (its weekday is one of the shift's days and
  * it is not a holiday). */

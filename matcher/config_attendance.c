@@ -19,6 +19,7 @@
 #include "attendance_rules.h"
 #include "config_internal.h"
 #include "identifiers.h"
+#include "ops.h"
 
 #define ATT_INCLUDE_DEPTH  4
 
@@ -89,6 +90,50 @@ get_curp(struct config_ctx *cx, const char *key, yaml_node_t *v, char *out)
         return config_fail(cx, v, "key '%s': '%s' is not a valid CURP: %s",
             key, out, why);
     }
+    return 0;
+}
+
+/*
+ * A label shown in the portal (a reason's or shift's label or label_en):
+ * 1 to ATT_LABEL_MAX - 1 bytes of UTF-8 text without control characters,
+ * the same text the rules-changes API accepts, since a YAML escape such
+ * as "\n" gets past the YAML reader's own checks.
+ */
+static int
+get_label(struct config_ctx *cx, const char *key, yaml_node_t *v, char *out)
+{
+    const char  *s;
+    size_t       n, i;
+
+    if (v->type != YAML_SCALAR_NODE) {
+        return config_fail(cx, v, "key '%s': expected a label (text), got %s",
+            key, node_kind(v));
+    }
+    s = scalar_text(v);
+    n = v->data.scalar.length;
+    if (n == 0 || (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                   && !scalar_is_plain_value(v)))
+    {
+        return config_fail(cx, v, "key '%s': a label cannot be empty", key);
+    }
+    if (n >= ATT_LABEL_MAX) {
+        return config_fail(cx, v, "key '%s': a label is at most %d bytes, "
+            "got %zu", key, ATT_LABEL_MAX - 1, n);
+    }
+    if (!ops_text_valid((const uint8_t *) s, n)) {
+        for (i = 0; i < n && (unsigned char) s[i] >= 0x20 && s[i] != 0x7f;
+             i++)
+        {
+        }
+        if (i == n) {
+            return config_fail(cx, v, "key '%s': a label must be valid "
+                "UTF-8 text", key);
+        }
+        return config_fail(cx, v, "key '%s': a label is one line of text "
+            "without control characters (byte 0x%02x at offset %zu)", key,
+            (unsigned char) s[i], i);
+    }
+    memcpy(out, s, n + 1);
     return 0;
 }
 
@@ -235,14 +280,14 @@ reason_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
         }
         return 0;
     }
-    return get_text(cx, key, v, rs->label, sizeof(rs->label));
+    return get_label(cx, key, v, i == 1 ? rs->label : rs->label_en);
 }
 
 static int
 reason_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
     void *arg)
 {
-    static const char *const keys[] = { "code", "label" };
+    static const char *const keys[] = { "code", "label", "label_en" };
     struct att_rules   *r = arg;
     struct att_reason  *rs = grow((void **) &r->reasons, &r->nreasons,
                                   sizeof(*rs));
@@ -250,7 +295,7 @@ reason_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
     if (rs == NULL) {
         return config_fail(cx, v, "out of memory");
     }
-    if (config_walk(cx, key, v, keys, 2, reason_key, rs) != 0) {
+    if (config_walk(cx, key, v, keys, 3, reason_key, rs) != 0) {
         return -1;
     }
     if (rs->code[0] == '\0' || rs->label[0] == '\0') {
@@ -325,9 +370,10 @@ shift_key(struct config_ctx *cx, const char *key, size_t i, yaml_node_t *v,
 
     switch (i) {
     case 0: return get_text(cx, key, v, s->name, sizeof(s->name));
-    case 1: return get_text(cx, key, v, s->label, sizeof(s->label));
-    case 2: return get_hhmm(cx, key, v, &s->start_min);
-    case 3: return get_hhmm(cx, key, v, &s->end_min);
+    case 1: return get_label(cx, key, v, s->label);
+    case 2: return get_label(cx, key, v, s->label_en);
+    case 3: return get_hhmm(cx, key, v, &s->start_min);
+    case 4: return get_hhmm(cx, key, v, &s->end_min);
     default: return shift_days(cx, key, v, &s->days);
     }
 }
@@ -336,8 +382,8 @@ static int
 shift_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
     void *arg)
 {
-    static const char *const keys[] = { "name", "label", "start", "end",
-                                        "days" };
+    static const char *const keys[] = { "name", "label", "label_en",
+                                        "start", "end", "days" };
     struct att_rules  *r = arg;
     struct att_shift  *s = grow((void **) &r->shifts, &r->nshifts,
                                 sizeof(*s));
@@ -346,7 +392,7 @@ shift_item(struct config_ctx *cx, const char *key, yaml_node_t *v,
         return config_fail(cx, v, "out of memory");
     }
     s->start_min = s->end_min = -1;
-    if (config_walk(cx, key, v, keys, 5, shift_key, s) != 0) {
+    if (config_walk(cx, key, v, keys, 6, shift_key, s) != 0) {
         return -1;
     }
     if (s->name[0] == '\0' || s->start_min < 0 || s->end_min < 0

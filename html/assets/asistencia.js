@@ -63,6 +63,17 @@ const HuellaAtt = (function () {
     const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(at || "");
     return m ? `${fmtDate(m[1], { weekday: undefined })} ${m[2]}` : (at || "—");
   }
+  /* The institution's label of a reason or shift (o[key], key "label" by
+   * default; a justification's is "reason_label") in the page's language:
+   * o[key + "_en"] when the page is in English, o[key] otherwise. huellad
+   * sends both, the English one equal to the Spanish when none was
+   * configured; an answer without it falls back to the Spanish. Pages call
+   * it when they draw, so a language switch redraws it. */
+  function localLabel(o, key) {
+    if (!o) return "";
+    const k = key || "label";
+    return (huellaLang() === "en" && o[`${k}_en`]) || o[k] || "";
+  }
   function label(prefix, code) {
     const key = `${prefix}${code}`;
     return HUELLA_STRINGS["es-MX"][key] ? huellaT(key) : String(code || "—");
@@ -188,5 +199,5 @@ const HuellaAtt = (function () {
   return { TZ, el, today, parseDate, iso, daysInMonth, weekday, monthRange, addMonths,
            fmtDate, fmtMonth, fmtTime, fmtStamp, status, kind, incident, state, badge,
            stateTone, statusTone, incidentCell, monthSelect, requireMe, hasRole, subnav, apiError, table, clear,
-           query, locale };
+           query, locale, localLabel };
 })();

@@ -16,7 +16,7 @@
     reasons.forEach((r) => {
       const o = document.createElement("option");
       o.value = r.code;
-      o.textContent = r.label || r.code;
+      o.textContent = A.localLabel(r) || r.code;
       sel.appendChild(o);
     });
     if (keep) sel.value = keep;
@@ -110,6 +110,8 @@
     A.subnav(me);
     $("file").addEventListener("change", checkFile);
     $("form-justify").addEventListener("submit", onSubmit);
+    /* the catalog's labels in the new language, the choice kept */
+    document.addEventListener("huella:lang", fillReasons);
     loadRules();
   });
 })();

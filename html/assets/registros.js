@@ -8,10 +8,11 @@
   const $ = (id) => document.getElementById(id);
   let doc = null, history = null, notices = null, shifts = new Map();
 
+  /* A day names its shift; the rules give its labels (by language). */
   function shiftLabel(s) {
     if (!s) return null;
-    if (typeof s === "string") return shifts.get(s) || s;
-    return s.label || (s.start && s.end ? `${s.start}–${s.end}` : s.name) || null;
+    if (typeof s === "string") s = shifts.get(s) || { name: s };
+    return A.localLabel(s) || (s.start && s.end ? `${s.start}–${s.end}` : s.name) || null;
   }
   function dayTone(d) {
     const inc = d.incidents || [];
@@ -149,7 +150,7 @@
       const st = A.el("span");
       st.appendChild(A.badge(A.state(j.state), A.stateTone(j.state)));
       if (j.comment) st.appendChild(A.el("span", "comment", `“${j.comment}”`));
-      return [A.fmtDate(j.date), A.incidentCell(j.incident), j.reason_label || j.reason,
+      return [A.fmtDate(j.date), A.incidentCell(j.incident), A.localLabel(j, "reason_label") || j.reason,
               j.folio || j.id, st];
     });
     box.appendChild(A.table(huellaT("reg_history"),
@@ -195,7 +196,7 @@
       shifts.size ? null : huellaApi("GET", "/api/v1/attendance/rules"),
     ]);
     if (rules && rules.ok && rules.data) {
-      (rules.data.shifts || []).forEach((s) => { if (s.label) shifts.set(s.name, s.label); });
+      (rules.data.shifts || []).forEach((s) => { if (s.name) shifts.set(s.name, s); });
     }
     $("loading").hidden = true;
     if (att.status === 401) { await A.requireMe(location.pathname + location.search); return; }

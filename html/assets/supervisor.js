@@ -29,7 +29,7 @@
       add("att_curp", j.curp);
       add("att_date", A.fmtDate(j.date));
       add("reg_incident_for", A.incidentCell(j.incident));
-      add("reg_reason", j.reason_label || j.reason);
+      add("reg_reason", A.localLabel(j, "reason_label") || j.reason);
       if (j.text) add("jus_text", j.text);
       add("reg_folio", j.folio || j.id);
       if (j.attachment) {

@@ -169,10 +169,13 @@ function fixtureDays(curp, name) {
 const RULES = {
   time_zone: TZ, policy: { checkin_window_min: 60, tolerance_min: 10, late_max_min: 30,
     early_exit_min: 0, exit_window_min: 240, duplicate_window_min: 5 },
-  shifts: [{ name: "matutino", label: "Matutino 08:00-16:00", start: "08:00", end: "16:00" }],
+  shifts: [{ name: "matutino", label: "Matutino 08:00-16:00", label_en: "Morning 08:00-16:00",
+              start: "08:00", end: "16:00" }],
   sites: [{ id: "central", name: "Oficinas centrales", kiosks: ["kiosk-central-1"] }],
-  reasons: [{ code: "cita_medica", label: "Cita médica (IMSS)" }, { code: "incapacidad", label: "Incapacidad" },
-            { code: "comision", label: "Comisión oficial" }, { code: "otro", label: "Otro (explicar)" }],
+  reasons: [{ code: "cita_medica", label: "Cita médica (IMSS)", label_en: "Medical appointment (IMSS)" },
+            { code: "incapacidad", label: "Incapacidad", label_en: "Sick leave" },
+            { code: "comision", label: "Comisión oficial", label_en: "Official assignment" },
+            { code: "otro", label: "Otro (explicar)", label_en: "Other (explain)" }],
   holidays: ["2026-11-16"],
 };
 
@@ -180,18 +183,22 @@ function fixtureJustifications(today) {
   const ym = today.slice(0, 7);
   return [
     { id: "J-00000004", curp: "MASC781104HNLRNR00", date: `${ym}-03`, incident: "retardo", reason: "comision",
-      reason_label: "Comisión oficial", text: "Oficio DGA/114/2026, reunión en la delegación.",
+      reason_label: "Comisión oficial", reason_label_en: "Official assignment",
+      text: "Oficio DGA/114/2026, reunión en la delegación.",
       state: "pendiente", created: `${ym}-04T09:12:00-06:00`, filed_by: "MASC781104HNLRNR00",
       folio: "HUE-2026-000000041", attachment: { type: "application/pdf", bytes: 48213 } },
     { id: "J-00000003", curp: WORKER.curp, date: `${ym}-02`, incident: null, reason: "incapacidad",
-      reason_label: "Incapacidad", text: "", state: "pendiente", created: `${ym}-03T08:00:00-06:00`,
+      reason_label: "Incapacidad", reason_label_en: "Sick leave",
+      text: "", state: "pendiente", created: `${ym}-03T08:00:00-06:00`,
       filed_by: WORKER.curp, folio: "HUE-2026-000000038", attachment: null },
     { id: "J-00000002", curp: WORKER.curp, date: `${ym}-01`, incident: null, reason: "otro",
-      reason_label: "Otro (explicar)", text: "Tráfico", state: "rechazada", created: `${ym}-02T08:00:00-06:00`,
+      reason_label: "Otro (explicar)", reason_label_en: "Other (explain)",
+      text: "Tráfico", state: "rechazada", created: `${ym}-02T08:00:00-06:00`,
       filed_by: WORKER.curp, folio: "HUE-2026-000000031", decided: `${ym}-02T12:00:00-06:00`,
       decided_by: SUPER.curp, comment: "El tráfico no es causa justificada.", attachment: null },
     { id: "J-00000001", curp: WORKER.curp, date: `${ym}-01`, incident: "falta", reason: "cita_medica",
-      reason_label: "Cita médica (IMSS)", text: "Folio IMSS 88231", state: "justificada",
+      reason_label: "Cita médica (IMSS)", reason_label_en: "Medical appointment (IMSS)",
+      text: "Folio IMSS 88231", state: "justificada",
       created: `${ym}-01T18:00:00-06:00`, filed_by: WORKER.curp, folio: "HUE-2026-000000030",
       decided: `${ym}-02T10:00:00-06:00`, decided_by: SUPER.curp, comment: "Adelante", attachment: null },
   ];
@@ -311,6 +318,54 @@ describe("attendance pages load clean (STUB: fixture API)", () => {
       await page.getByRole("button", { name: "Español" }).click();
       await assertClean(page);
     } finally { await closePage(page); }
+  });
+
+  test("reason and shift labels follow the page language (justificar, registros, supervisor)", async () => {
+    const page = await newPage(browser, "desktop");
+    try {
+      await stubApi(page, ME_WORKER);
+      // the justification form: the catalog's options, the choice kept
+      await page.goto(baseUrl() + "/justificar.html?date=2026-11-03", { waitUntil: "load" });
+      const option = page.locator("#reason option[value='cita_medica']");
+      await option.waitFor({ state: "attached" });
+      assert.equal(await option.textContent(), "Cita médica (IMSS)");
+      await page.getByLabel("Motivo").selectOption("incapacidad");
+      await page.getByRole("button", { name: "English" }).click();
+      await page.getByRole("heading", { level: 1, name: "Justify an incident" }).waitFor();
+      assert.equal(await option.textContent(), "Medical appointment (IMSS)");
+      assert.equal(await page.locator("#reason option[value='otro']").textContent(), "Other (explain)");
+      assert.equal(await page.locator("#reason").inputValue(), "incapacidad");
+      assert.equal(await page.locator("#reason option:checked").textContent(), "Sick leave");
+      // a page opened in English draws English labels from the start
+      await page.goto(baseUrl() + "/registros.html", { waitUntil: "load" });
+      const table = page.locator("table.days");
+      await table.waitFor();
+      await table.getByText("Morning 08:00-16:00").first().waitFor();
+      assert.equal(await table.getByText("Matutino 08:00-16:00").count(), 0);
+      const history = page.locator("#history");
+      await history.getByText("Medical appointment (IMSS)").waitFor();
+      assert.equal(await history.getByText("Cita médica (IMSS)").count(), 0);
+      await screenshot(page, "att-registros-desktop-en-labels");
+      // and back to Spanish
+      await page.getByRole("button", { name: "Español" }).click();
+      await table.getByText("Matutino 08:00-16:00").first().waitFor();
+      assert.equal(await table.getByText("Morning 08:00-16:00").count(), 0);
+      await history.getByText("Cita médica (IMSS)").waitFor();
+      assert.equal(await history.getByText("Medical appointment (IMSS)").count(), 0);
+      await assertClean(page);
+    } finally { await closePage(page); }
+    const sup = await newPage(browser, "desktop");
+    try {
+      await stubApi(sup, ME_SUPER);
+      await sup.goto(baseUrl() + "/supervisor.html", { waitUntil: "load" });
+      const item = sup.locator(".inbox-item").filter({ hasText: "Carlos Martínez Sánchez" });
+      await item.getByText("Comisión oficial").waitFor();
+      await sup.getByRole("button", { name: "English" }).click();
+      await sup.locator(".inbox-item").filter({ hasText: "Carlos Martínez Sánchez" })
+        .getByText("Official assignment").waitFor();
+      assert.equal(await sup.locator(".inbox-item").getByText("Comisión oficial").count(), 0);
+      await assertClean(sup);
+    } finally { await closePage(sup); }
   });
 
   test("supervisor: a rejection needs a comment; approve sends the decision", async () => {
@@ -694,6 +749,14 @@ describe("justification flow end to end (real system)", () => {
       assert.equal(await again.locator(`a[href="/justificar.html?date=${date}&incident=falta"]`).count(), 0);
       await again.locator("#history").getByText("Justificada").first().waitFor();
       await again.locator("#notifications").getByText(/quedó: justificada/).first().waitFor();
+      // the reason and the shift in the page's language, from the demo YAML
+      await again.locator("#history").getByText("Cita médica (IMSS)").first().waitFor();
+      await again.locator("table.days").getByText("Matutino 08:00-16:00").first().waitFor();
+      await again.getByRole("button", { name: "English" }).click();
+      await again.locator("#history").getByText("Medical appointment (IMSS)").first().waitFor();
+      await again.locator("table.days").getByText("Morning 08:00-16:00").first().waitFor();
+      assert.equal(await again.locator("#history").getByText("Cita médica (IMSS)").count(), 0);
+      await again.getByRole("button", { name: "Español" }).click();
       await screenshot(again, "att-real-registros-desktop-after");
       await assertClean(again);
     } finally { await closePage(again); }

@@ -246,6 +246,17 @@ class AttendanceTest(unittest.TestCase):
         self.assertIn("cita_medica", [r["code"] for r in doc["reasons"]])
         night = [s for s in doc["shifts"] if s["name"] == "nocturno"][0]
         self.assertTrue(night["overnight"])
+        # es-MX label and English label_en, both on every reason and shift
+        reasons = {r["code"]: r for r in doc["reasons"]}
+        self.assertEqual(reasons["cita_medica"]["label"],
+                         "Cita médica (IMSS)")
+        self.assertEqual(reasons["cita_medica"]["label_en"],
+                         "Medical appointment (IMSS)")
+        self.assertEqual(reasons["incapacidad"]["label_en"], "Sick leave")
+        self.assertEqual((night["label"], night["label_en"]),
+                         ("Nocturno 22:00-06:00", "Night 22:00-06:00"))
+        for item in doc["reasons"] + doc["shifts"]:
+            self.assertTrue(item["label"] and item["label_en"], item)
         self.assertIn("kiosk-central-1",
                       [k for s in doc["sites"] for k in s["kiosks"]])
         st, _, doc = self.h.request("GET", "/api/v1/attendance/rules",
@@ -356,6 +367,9 @@ class AttendanceTest(unittest.TestCase):
         self.assertEqual(j["state"], "pendiente")
         self.assertEqual(j["attachment_bytes"], len(pdf))
         self.assertIn("folio", j)
+        # the reason's label in both languages
+        self.assertEqual((j["reason_label"], j["reason_label_en"]),
+                         ("Cita médica (IMSS)", "Medical appointment (IMSS)"))
         # the attachment comes back whole, to him and to his supervisor
         for who in (CARLOS, JUAN):
             st, hdrs, body = self.get_raw(
@@ -376,6 +390,8 @@ class AttendanceTest(unittest.TestCase):
         self.assertEqual(len(mine), 1)
         self.assertEqual(mine[0]["curp"], CARLOS)
         self.assertEqual(mine[0]["attachment"]["bytes"], len(pdf))
+        self.assertEqual(mine[0]["reason_label_en"],
+                         "Medical appointment (IMSS)")
         st, _, doc = self.as_(JUAN, "GET", "/api/v1/notifications")
         self.assertEqual(st, 200, doc)
         self.assertIn(("justification_filed", jid),

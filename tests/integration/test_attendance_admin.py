@@ -269,6 +269,69 @@ class AttendanceAdminTest(KioskTestCase):
         self.assertNotIn("2025-07-09", doc["holidays"])
         self.assertIsNone(doc["freeze_before"])
 
+    def test_b2_shift_english_labels(self):
+        """label_en of shifts through the admin API: optional (a change
+        without it, as every change stored before it existed, still
+        applies and replays), validated like label, kept when label
+        alone changes, removed with null, durable across kill -9."""
+        def shifts(doc):
+            return {s["name"]: s for s in doc["shifts"]}
+
+        doc, _ = self.people()
+        self.assertEqual(shifts(doc)["matutino"]["label_en"],
+                         "Morning 08:00-16:00")
+        # a change of the old shape: English falls back to label
+        st, _, doc = self.change({"shifts": [{
+            "name": "tarde", "label": "Tarde 12:00-20:00",
+            "start": "12:00", "end": "20:00", "days": ["mon", "tue"]}]})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(shifts(doc)["tarde"]["label_en"],
+                         "Tarde 12:00-20:00")
+        # label_en added to it; label alone changed on a YAML shift
+        st, _, doc = self.change({"shifts": [
+            {"name": "tarde", "label_en": "Afternoon 12:00-20:00"},
+            {"name": "matutino", "label": "Matutino (08:00-16:00)"}]})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual((shifts(doc)["tarde"]["label"],
+                          shifts(doc)["tarde"]["label_en"]),
+                         ("Tarde 12:00-20:00", "Afternoon 12:00-20:00"))
+        self.assertEqual((shifts(doc)["matutino"]["label"],
+                          shifts(doc)["matutino"]["label_en"]),
+                         ("Matutino (08:00-16:00)", "Morning 08:00-16:00"))
+        # refused like label, naming the path; nothing applied
+        for bad in ["", "x" * 128, "Tarde\n12:00", 12, ["Afternoon"]]:
+            with self.subTest(label_en=str(bad)[:20]):
+                self.err(self.change({"shifts": [
+                    {"name": "tarde", "start": "13:00"},
+                    {"name": "tarde", "label_en": bad}]}), 422,
+                    "invalid_value", "shifts[1].label_en")
+        st, _, doc = self.change({"shifts": [
+            {"name": "tarde", "label_en": "x" * 127}]})
+        self.assertEqual(st, 200, doc)
+        st, _, doc = self.change({"shifts": [
+            {"name": "tarde", "label_en": "Afternoon 12:00-20:00"}]})
+        self.assertEqual(st, 200, doc)
+        # durable: replayed after kill -9, for workers too
+        self.h.kill_huellad()
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy())
+        doc, _ = self.people()
+        self.assertEqual(shifts(doc)["tarde"]["start"], "12:00")
+        self.assertEqual(shifts(doc)["tarde"]["label_en"],
+                         "Afternoon 12:00-20:00")
+        self.assertEqual(shifts(doc)["matutino"]["label_en"],
+                         "Morning 08:00-16:00")
+        # null removes it: English shows label again
+        st, _, doc = self.change({"shifts": [{"name": "tarde",
+                                              "label_en": None}]})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(shifts(doc)["tarde"]["label_en"],
+                         "Tarde 12:00-20:00")
+        # the catalog of reasons is the YAML's: not changed here
+        self.err(self.change({"reasons": [{"code": "otro",
+                                           "label_en": "Other"}]}),
+                 422, "unknown_key", "reasons")
+
     def test_c_rules_change_refusals(self):
         cases = [
             ({}, 400, "missing_field", None),

@@ -214,6 +214,155 @@ START_TEST(test_structure_errors)
 }
 END_TEST
 
+/* An attendance section that must be refused: expect_error, then the
+ * lists parsed before the error are freed (ASan counts leaks). */
+static void
+expect_attendance_error(const char *text, int line, const char *want)
+{
+    struct hd_config  cfg;
+    char              prefix[128];
+
+    ck_assert_int_eq(load_text(text, &cfg), -1);
+    att_rules_free(&cfg.attendance);
+    snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
+    ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
+        "error '%s' does not start with '%s'", err, prefix);
+    ck_assert_msg(strstr(err, want) != NULL, "error '%s' lacks '%s'", err,
+        want);
+}
+
+/* Reasons and shifts carry label (es-MX) and an optional label_en
+ * (English), both one line of 1 to 127 bytes. */
+START_TEST(test_attendance_labels)
+{
+    struct hd_config          cfg;
+    const struct att_reason  *rs;
+    const struct att_shift   *sh;
+    char                      text[1024], label[200];
+
+    ck_assert_msg(load_text(
+        "attendance:\n"
+        "  reasons:\n"
+        "    - { code: cita_medica, label: \"Cita médica (IMSS)\",\n"
+        "        label_en: \"Medical appointment (IMSS)\" }\n"
+        "    - { code: otro, label: \"Otro (explicar)\" }\n"
+        "  shifts:\n"
+        "    - { name: matutino, label: \"Matutino 08:00-16:00\",\n"
+        "        label_en: \"Morning 08:00-16:00\", start: \"08:00\",\n"
+        "        end: \"16:00\", days: [mon] }\n"
+        "    - { name: vespertino, start: \"14:00\", end: \"22:00\",\n"
+        "        days: [mon] }\n", &cfg) == 0, "%s", err);
+    ck_assert_uint_eq(cfg.attendance.nreasons, 2);
+    rs = att_reason_find(&cfg.attendance, "cita_medica");
+    ck_assert_str_eq(rs->label, "Cita médica (IMSS)");
+    ck_assert_str_eq(rs->label_en, "Medical appointment (IMSS)");
+    ck_assert_str_eq(att_reason_label_en(rs), "Medical appointment (IMSS)");
+    /* absent: nothing stored, English shows the Spanish label */
+    rs = att_reason_find(&cfg.attendance, "otro");
+    ck_assert_str_eq(rs->label_en, "");
+    ck_assert_str_eq(att_reason_label_en(rs), "Otro (explicar)");
+    sh = &cfg.attendance.shifts[att_shift_find(&cfg.attendance,
+        "matutino")];
+    ck_assert_str_eq(sh->label_en, "Morning 08:00-16:00");
+    ck_assert_str_eq(att_shift_label_en(sh), "Morning 08:00-16:00");
+    /* no label at all: the name, in both languages */
+    sh = &cfg.attendance.shifts[att_shift_find(&cfg.attendance,
+        "vespertino")];
+    ck_assert_str_eq(sh->label, "vespertino");
+    ck_assert_str_eq(att_shift_label_en(sh), "vespertino");
+    att_rules_free(&cfg.attendance);
+
+    /* 127 bytes fit, 128 do not */
+    memset(label, 'x', 127);
+    label[127] = '\0';
+    snprintf(text, sizeof(text), "attendance:\n  reasons:\n"
+        "    - { code: otro, label: Otro, label_en: \"%s\" }\n", label);
+    ck_assert_msg(load_text(text, &cfg) == 0, "%s", err);
+    ck_assert_uint_eq(strlen(cfg.attendance.reasons[0].label_en), 127);
+    att_rules_free(&cfg.attendance);
+    memset(label, 'x', 128);
+    label[128] = '\0';
+    snprintf(text, sizeof(text), "attendance:\n  reasons:\n"
+        "    - { code: otro, label: Otro, label_en: \"%s\" }\n", label);
+    expect_attendance_error(text, 3, "key 'attendance.reasons[0].label_en': "
+        "a label is at most 127 bytes, got 128");
+    snprintf(text, sizeof(text), "attendance:\n  shifts:\n"
+        "    - { name: m, start: \"08:00\", end: \"16:00\", days: [mon],\n"
+        "        label_en: \"%s\" }\n", label);
+    expect_attendance_error(text, 4, "key 'attendance.shifts[0].label_en': "
+        "a label is at most 127 bytes, got 128");
+    /* a YAML escape gets a control character past the YAML reader */
+    expect_attendance_error("attendance:\n  shifts:\n"
+        "    - { name: m, label_en: \"Morning\\n08:00\", start: \"08:00\",\n"
+        "        end: \"16:00\", days: [mon] }\n", 3,
+        "key 'attendance.shifts[0].label_en': a label is one line of text "
+        "without control characters (byte 0x0a at offset 7)");
+    expect_attendance_error("attendance:\n  reasons:\n"
+        "    - { code: otro, label: \"Otro\", label_en: \"Other\\t(x)\" }\n",
+        3, "key 'attendance.reasons[0].label_en': a label is one line of "
+        "text without control characters (byte 0x09 at offset 5)");
+    /* label_en is held to what label is */
+    expect_attendance_error("attendance:\n  reasons:\n"
+        "    - { code: otro, label: \"Otro\\u0007\" }\n", 3,
+        "key 'attendance.reasons[0].label': a label is one line of text "
+        "without control characters (byte 0x07 at offset 4)");
+    expect_attendance_error("attendance:\n  reasons:\n"
+        "    - { code: otro, label: Otro, label_en: \"\" }\n", 3,
+        "key 'attendance.reasons[0].label_en': a label cannot be empty");
+    expect_attendance_error("attendance:\n  reasons:\n"
+        "    - { code: otro, label: Otro,\n"
+        "        label_en: }\n", 4,
+        "key 'attendance.reasons[0].label_en': a label cannot be empty");
+    expect_attendance_error("attendance:\n  reasons:\n"
+        "    - { code: otro, label: Otro, label_en: [Other] }\n", 3,
+        "key 'attendance.reasons[0].label_en': expected a label (text), "
+        "got a list");
+    /* a reason still needs its label; unknown keys are still refused */
+    expect_attendance_error("attendance:\n  reasons:\n"
+        "    - { code: otro, label_en: Other }\n", 3,
+        "key 'attendance.reasons[0]': code and label are required");
+    expect_attendance_error("attendance:\n  reasons:\n"
+        "    - { code: otro, label: Otro,\n"
+        "        label_fr: Autre }\n", 4,
+        "key 'attendance.reasons[0].label_fr': unknown key (known: code, "
+        "label, label_en)");
+    expect_attendance_error("attendance:\n  shifts:\n"
+        "    - { name: m, start: \"08:00\", end: \"16:00\", days: [mon],\n"
+        "        labelen: Morning }\n", 4,
+        "key 'attendance.shifts[0].labelen': unknown key (known: name, "
+        "label, label_en, start, end, days)");
+}
+END_TEST
+
+/* Every demo reason and shift has an English label of its own. */
+START_TEST(test_demo_labels_in_english)
+{
+    struct hd_config  cfg;
+    size_t            i;
+
+    config_defaults(&cfg);
+    ck_assert_msg(config_load("config/huella.yaml", &cfg, err,
+        sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_gt(cfg.attendance.nreasons, 0);
+    ck_assert_uint_gt(cfg.attendance.nshifts, 0);
+    for (i = 0; i < cfg.attendance.nreasons; i++) {
+        ck_assert_msg(cfg.attendance.reasons[i].label_en[0] != '\0'
+            && strcmp(cfg.attendance.reasons[i].label_en,
+                      cfg.attendance.reasons[i].label) != 0,
+            "reason %s has no English label", cfg.attendance.reasons[i].code);
+    }
+    for (i = 0; i < cfg.attendance.nshifts; i++) {
+        ck_assert_msg(cfg.attendance.shifts[i].label_en[0] != '\0'
+            && strcmp(cfg.attendance.shifts[i].label_en,
+                      cfg.attendance.shifts[i].label) != 0,
+            "shift %s has no English label", cfg.attendance.shifts[i].name);
+    }
+    ck_assert_str_eq(att_reason_find(&cfg.attendance,
+        "cita_medica")->label_en, "Medical appointment (IMSS)");
+    att_rules_free(&cfg.attendance);
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
     struct hd_config  cfg;
@@ -241,6 +390,8 @@ main(void)
     tcase_add_test(tc, test_out_of_range);
     tcase_add_test(tc, test_costly_patterns_refused);
     tcase_add_test(tc, test_structure_errors);
+    tcase_add_test(tc, test_attendance_labels);
+    tcase_add_test(tc, test_demo_labels_in_english);
     tcase_add_test(tc, test_missing_file);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
