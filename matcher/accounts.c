@@ -390,6 +390,29 @@ login_prepare(struct hd_request *rq)
     }
 }
 
+/*
+ * The account as committed now, in place of the copy a worker thread
+ * checked the password against: MDB_NOTFOUND also when its password
+ * changed meanwhile (a change or recovery committed while the hash was
+ * checked), so that no session opens with a password already replaced.
+ */
+static int
+reread_checked(MDB_txn *txn, struct ids_account *checked)
+{
+    struct ids_account  now;
+    int                 rc;
+
+    rc = ids_account_get(ops_store(), txn, checked->curp, &now);
+    if (rc == 0 && strcmp(now.password_hash, checked->password_hash) != 0) {
+        rc = MDB_NOTFOUND;
+    }
+    if (rc == 0) {
+        *checked = now;
+    }
+    OPENSSL_cleanse(&now, sizeof(now));
+    return rc;
+}
+
 static int
 login_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
 {
@@ -449,6 +472,14 @@ login_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
             "wait %u s before trying again", (unsigned) delay);
         return HIPC_ST_LOCKED | OPS_WRITE_KEEP;
     }
+    if (job->verdict == ID_V_MATCH
+        && (rc = reread_checked(txn, &job->account)) != 0)
+    {
+        if (rc != MDB_NOTFOUND) {
+            goto storage;
+        }
+        job->verdict = ID_V_MISMATCH;
+    }
     if (job->verdict == ID_V_MATCH) {
         if ((rc = ids_throttle_clear(st, txn, akey)) != 0
             || (job->f.client[0]
@@ -470,6 +501,7 @@ login_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
             goto storage;
         }
         id_put_identity(w, &job->account, "password");
+        id_put_password_changed(w, &job->account);
         return HIPC_ST_OK;
     }
 
@@ -636,6 +668,7 @@ change_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
     if (rc == 0) {
         memcpy(job->account.password_hash, job->new_hash,
             sizeof(job->new_hash));
+        id_password_changed(&job->account);
         rc = ids_account_put(ops_store(), txn, &job->account);
     }
     if (rc == 0) {
@@ -891,6 +924,7 @@ recovery_finish_write(struct hd_request *rq, MDB_txn *txn,
     if (rc == 0) {
         memcpy(job->account.password_hash, job->new_hash,
             sizeof(job->new_hash));
+        id_password_changed(&job->account);
         rc = ids_account_put(ops_store(), txn, &job->account);
     }
     snprintf(key, sizeof(key), "a:%s", curp);

@@ -323,8 +323,13 @@ enum hipc_tag {
     HIPC_F_FUSED = 171,          /* u32, 1: the score fuses PROBE scores   */
     HIPC_F_PROBE_SCORE = 172,    /* nested: POSITION (the probe's, 0 = not
                                     given), SCORE, [MATCHED_POSITION]      */
-    HIPC_F_MATCHED_POSITION = 173 /* u32, enrolled finger a probe was
+    HIPC_F_MATCHED_POSITION = 173, /* u32, enrolled finger a probe was
                                     scored against                         */
+
+    /* Sessions outliving a credential change (docs/identity-api.md). */
+    HIPC_F_PASSWORD_CHANGED = 180 /* u64, unix ms of the account's last
+                                    password change (LOGIN_PASSWORD,
+                                    EFIRMA_LOGIN replies; 0/absent: never) */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */

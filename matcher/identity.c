@@ -531,6 +531,25 @@ id_put_identity(struct hipc_writer *w, const struct ids_account *a,
     hipc_put_str(w, HIPC_F_AUTH_METHOD, method);
 }
 
+/*
+ * nginx ends, at a login, the account's sessions that proved the password
+ * before this time: the purge that follows a change may never have run.
+ */
+void
+id_put_password_changed(struct hipc_writer *w, const struct ids_account *a)
+{
+    if (a->password_changed) {
+        hipc_put_u64(w, HIPC_F_PASSWORD_CHANGED, a->password_changed);
+    }
+}
+
+void
+id_password_changed(struct ids_account *a)
+{
+    /* nginx compares it with its own clock, the same CLOCK_REALTIME */
+    a->password_changed = (uint64_t) id_now_ms();
+}
+
 static size_t
 json_str(char *out, size_t cap, size_t at, const char *s)
 {

@@ -147,6 +147,11 @@ void id_sha256(const void *data, size_t len, uint8_t out[32]);
  * bound), AUTH_METHOD. */
 void id_put_identity(struct hipc_writer *w, const struct ids_account *a,
     const char *method);
+/* PASSWORD_CHANGED in a login reply, when the account has one. */
+void id_put_password_changed(struct hipc_writer *w,
+    const struct ids_account *a);
+/* Stamps a new password with the time now, in unix ms. */
+void id_password_changed(struct ids_account *a);
 
 /* Appends one audit entry inside txn; detail is built from the pairs
  * (key, value, ..., NULL) as a JSON object of strings. */

@@ -113,6 +113,7 @@ login_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
         goto storage;
     }
     id_put_identity(w, a, "efirma");
+    id_put_password_changed(w, a);
     hipc_put_str(w, HIPC_F_RFC, job->info.rfc);
     hipc_put_str(w, HIPC_F_REP_RFC, job->info.representative_rfc[0]
         ? job->info.representative_rfc : job->info.rfc);

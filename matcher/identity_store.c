@@ -81,6 +81,9 @@ account_encode(const struct ids_account *a, struct hipc_writer *w,
     put_text(w, HIPC_F_ROLES, a->roles);
     put_text(w, HIPC_F_ACCOUNT_RFC, a->account_rfc);
     hipc_put_u64(w, HIPC_F_CREATED, a->created);
+    if (a->password_changed) {
+        hipc_put_u64(w, HIPC_F_PASSWORD_CHANGED, a->password_changed);
+    }
     /* the version byte is part of the value */
     w->buf = buf;
     w->len += 1;
@@ -132,6 +135,9 @@ account_decode(const MDB_val *v, struct ids_account *a)
             bad |= take_text(d, n, a->account_rfc, sizeof(a->account_rfc));
             break;
         case HIPC_F_CREATED: bad |= hipc_get_u64(d, n, &a->created); break;
+        case HIPC_F_PASSWORD_CHANGED:
+            bad |= hipc_get_u64(d, n, &a->password_changed);
+            break;
         default: break;     /* a newer field: ignored */
         }
     }

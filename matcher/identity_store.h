@@ -47,6 +47,11 @@ struct ids_account {
     char      roles[IDS_ROLES_MAX];               /* "worker,admin" */
     char      account_rfc[IDS_RFC_MAX];           /* employer_rep binding */
     uint64_t  created;                            /* unix seconds */
+    uint64_t  password_changed;                   /* unix ms of the last
+                                                     change or recovery;
+                                                     0 = never (sessions
+                                                     opened before it end
+                                                     at the next login) */
 };
 
 struct ids_token {

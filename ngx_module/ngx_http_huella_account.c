@@ -53,6 +53,10 @@ static ngx_int_t ngx_http_huella_finish_error(ngx_http_huella_ctx_t *ctx,
 static ngx_int_t ngx_http_huella_roles_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_roles_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
+static ngx_int_t ngx_http_huella_password_suspend(ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_roles_suspend(ngx_http_huella_ctx_t *ctx);
+static ngx_int_t ngx_http_huella_suspend(ngx_http_huella_ctx_t *ctx,
+    ngx_str_t *curp, u_char *keep);
 static ngx_int_t ngx_http_huella_unlock_encode(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_text(ngx_http_huella_ctx_t *ctx,
     char *key, ngx_uint_t required, size_t min, size_t max, char *code,
@@ -340,7 +344,7 @@ ngx_http_huella_password_encode(ngx_http_huella_ctx_t *ctx)
     client = ngx_http_huella_client(ctx->request);
     hipc_put(&ctx->writer, HIPC_F_CLIENT, client->data, client->len);
 
-    return NGX_OK;
+    return ngx_http_huella_password_suspend(ctx);
 }
 
 
@@ -354,9 +358,22 @@ ngx_http_huella_no_content(ngx_http_huella_ctx_t *ctx,
 
 /*
  * A new password ends the account's other sessions: one opened by whoever
- * knew the old password must not outlive it.  The session that changed it
- * goes on.
+ * knew the old password must not outlive it.  They are suspended while
+ * huellad works (an answer lost after its commit must not leave them
+ * valid); the session that changed it goes on, proven anew.
  */
+
+static ngx_int_t
+ngx_http_huella_password_suspend(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_http_huella_identity_t  *id;
+
+    id = ctx->identity;
+
+    return ngx_http_huella_suspend(ctx, &id->f[NGX_HTTP_HUELLA_ID_CURP],
+                                   id->session ? id->key : NULL);
+}
+
 
 static ngx_int_t
 ngx_http_huella_password_decode(ngx_http_huella_ctx_t *ctx,
@@ -368,9 +385,26 @@ ngx_http_huella_password_decode(ngx_http_huella_ctx_t *ctx,
 
     (void) ngx_http_huella_session_purge_curp(ctx->request,
                                               &id->f[NGX_HTTP_HUELLA_ID_CURP],
-                                              id->key);
+                                              id->session ? id->key : NULL);
+
+    if (id->session) {
+        ngx_http_huella_session_proven(ctx->request, id->key);
+    }
 
     return ngx_http_huella_send_empty(ctx->request, NGX_HTTP_NO_CONTENT);
+}
+
+
+static ngx_int_t
+ngx_http_huella_suspend(ngx_http_huella_ctx_t *ctx, ngx_str_t *curp,
+    u_char *keep)
+{
+    ngx_uint_t  failed;
+
+    ctx->suspension = ngx_http_huella_session_suspend(ctx->request, curp,
+                                                      keep, &failed);
+
+    return failed ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -541,7 +575,16 @@ ngx_http_huella_roles_encode(ngx_http_huella_ctx_t *ctx)
     hipc_put(&ctx->writer, HIPC_F_ACTOR, actor->data, actor->len);
     hipc_put(&ctx->writer, HIPC_F_CLIENT, client->data, client->len);
 
-    return NGX_OK;
+    return ngx_http_huella_roles_suspend(ctx);
+}
+
+
+/* the target's sessions, suspended while huellad works */
+
+static ngx_int_t
+ngx_http_huella_roles_suspend(ngx_http_huella_ctx_t *ctx)
+{
+    return ngx_http_huella_suspend(ctx, &ctx->curp, NULL);
 }
 
 

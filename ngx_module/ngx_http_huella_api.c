@@ -47,6 +47,7 @@ static ngx_int_t ngx_http_huella_send_degraded(ngx_http_request_t *r,
 static ngx_int_t ngx_http_huella_error_page(ngx_http_request_t *r);
 static char *ngx_http_huella_bad_request(ngx_http_request_t *r);
 static void ngx_http_huella_done(ngx_http_huella_call_t *call);
+static void ngx_http_huella_settle(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_reply(ngx_http_huella_ctx_t *ctx);
 static ngx_int_t ngx_http_huella_reply_error(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd);
@@ -467,6 +468,7 @@ ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
     }
 
     if (ctx->writer.overflow) {
+        (void) ngx_http_huella_session_release(ctx->suspension, 0);
         (void) ngx_http_huella_reject(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       "payload_too_large", NULL,
                                       "the request does not fit in a "
@@ -478,6 +480,13 @@ ngx_http_huella_process(ngx_http_request_t *r, ngx_http_huella_ctx_t *ctx,
     rc = ngx_http_huella_link_call(&ctx->call, ctx->endpoint->op,
                                    ctx->writer.buf, ctx->writer.len,
                                    hlcf->deadline);
+
+    if (rc != NGX_OK) {
+
+        /* never sent: nothing changed */
+
+        (void) ngx_http_huella_session_release(ctx->suspension, 0);
+    }
 
     switch (rc) {
 
@@ -694,6 +703,10 @@ ngx_http_huella_done(ngx_http_huella_call_t *call)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "huella: call done rc:%ui", call->rc);
 
+    if (ctx->suspension) {
+        ngx_http_huella_settle(ctx);
+    }
+
     if (ctx->endpoint->best_effort
         && (call->rc != NGX_HTTP_HUELLA_REPLY
             || call->status != HIPC_ST_OK))
@@ -752,6 +765,33 @@ ngx_http_huella_done(ngx_http_huella_call_t *call)
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The sessions a credential change suspended: an error answer from huellad
+ * changed nothing (lifted); a success ends them (the decoder purges the
+ * rest); no answer, or one that cannot be read, may hide a committed change
+ * (ended: their owners sign in again).
+ */
+
+static void
+ngx_http_huella_settle(ngx_http_huella_ctx_t *ctx)
+{
+    ngx_uint_t  n, refused;
+
+    refused = (ctx->call.rc == NGX_HTTP_HUELLA_REPLY
+               && ctx->call.status != HIPC_ST_OK);
+
+    n = ngx_http_huella_session_release(ctx->suspension, !refused);
+
+    if (n && ctx->call.rc != NGX_HTTP_HUELLA_REPLY) {
+        ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                      "huella: %ui suspended sessions ended: no answer to "
+                      "op %ui from the matcher (rc:%ui), its change may "
+                      "have been committed", n, ctx->endpoint->op,
+                      ctx->call.rc);
+    }
 }
 
 

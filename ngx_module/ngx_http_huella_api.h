@@ -90,6 +90,14 @@ struct ngx_http_huella_ctx_s {
     ngx_str_t                  raw_body;    /* the body's bytes */
     struct hipc_writer         writer;
 
+    /*
+     * the sessions the call would end, suspended by encode() last thing
+     * (ngx_http_huella_session_suspend()): the router lifts them when the
+     * call is not sent or huellad answers an error, and ends them when the
+     * answer is a success or does not come (deadline, link lost)
+     */
+    ngx_http_huella_suspension_t *suspension;
+
     /* the device that signed the request (NGX_HTTP_HUELLA_SIGNED_*) */
     ngx_http_huella_device_t  *device;
 

@@ -68,6 +68,9 @@ typedef struct {
 
 struct ngx_http_huella_ctx_s;                /* ngx_http_huella_api.h */
 
+/* sessions a request holds suspended (ngx_http_huella_session.c) */
+typedef struct ngx_http_huella_suspension_s  ngx_http_huella_suspension_t;
+
 
 /* ngx_http_huella_auth.c */
 ngx_uint_t ngx_http_huella_roles_parse(u_char *p, size_t len);
@@ -93,6 +96,15 @@ ngx_int_t ngx_http_huella_session_find(ngx_http_request_t *r,
 void ngx_http_huella_session_delete(ngx_http_request_t *r, u_char *key);
 ngx_uint_t ngx_http_huella_session_purge_curp(ngx_http_request_t *r,
     ngx_str_t *curp, u_char *keep);
+uint64_t ngx_http_huella_now_ms(void);
+ngx_http_huella_suspension_t *ngx_http_huella_session_suspend(
+    ngx_http_request_t *r, ngx_str_t *curp, u_char *keep,
+    ngx_uint_t *failed);
+ngx_uint_t ngx_http_huella_session_release(ngx_http_huella_suspension_t *sp,
+    ngx_uint_t end);
+ngx_uint_t ngx_http_huella_session_purge_before(ngx_http_request_t *r,
+    ngx_str_t *curp, uint64_t proven_before);
+void ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key);
 ngx_int_t ngx_http_huella_token_cache_find(ngx_http_request_t *r,
     ngx_str_t *token, ngx_http_huella_identity_t *id);
 void ngx_http_huella_token_cache_store(ngx_http_request_t *r,

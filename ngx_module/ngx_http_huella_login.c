@@ -123,7 +123,12 @@ ngx_http_huella_start_session(ngx_http_huella_ctx_t *ctx,
 {
     u_char                      *p;
     json_t                      *doc;
+    uint16_t                     tag;
+    uint32_t                     len;
+    uint64_t                     changed;
     ngx_str_t                    cookie;
+    ngx_uint_t                   n;
+    const uint8_t               *data;
     ngx_http_request_t          *r;
     ngx_http_huella_identity_t  *id;
 
@@ -139,6 +144,27 @@ ngx_http_huella_start_session(ngx_http_huella_ctx_t *ctx,
         != NGX_OK)
     {
         return ngx_http_huella_malformed(ctx);
+    }
+
+    /*
+     * sessions opened before huellad's last password change end now: the
+     * purge that should have followed it may never have run (its answer
+     * lost, or the worker killed before it arrived)
+     */
+
+    while (hipc_next(rd, &tag, &data, &len) == 1) {
+        if (tag == HIPC_F_PASSWORD_CHANGED
+            && hipc_get_u64(data, len, &changed) == 0 && changed)
+        {
+            n = ngx_http_huella_session_purge_before(r,
+                                            &id->f[NGX_HTTP_HUELLA_ID_CURP],
+                                            changed);
+            if (n) {
+                ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                              "huella: %ui sessions opened before the "
+                              "account's last password change ended", n);
+            }
+        }
     }
 
     if (ngx_http_huella_session_create(r, id, &cookie) != NGX_OK) {

@@ -15,6 +15,15 @@
  * "huella_session_absolute" after login, whichever comes first.  A cached
  * token answer lives for a few seconds and is dropped at once when the
  * token is revoked through this nginx.
+ *
+ * A credential change ends sessions only once huellad has committed it, so
+ * the sessions it may end are suspended before the call goes out (refused
+ * like ended ones): a definite answer lifts or ends them, an answer that
+ * never comes (deadline, link lost, worker killed) leaves them ended.  Each
+ * request counts its own suspensions and lifts only those.  A session also
+ * remembers when it last proved the account's credential ("proven"), so
+ * that a login can end the ones opened before huellad's last password
+ * change (a recovery whose answer was lost).
  */
 
 
@@ -42,6 +51,8 @@ typedef struct {
     time_t                     created;
     time_t                     last_seen;
     time_t                     expires;       /* absolute end */
+    uint64_t                   proven;        /* unix ms, see above */
+    ngx_uint_t                 suspended;     /* requests holding it */
     ngx_uint_t                 roles;
     u_short                    len[NGX_HTTP_HUELLA_ID_FIELDS];
     u_char                     data[1];
@@ -60,6 +71,17 @@ static ngx_int_t ngx_http_huella_store(ngx_http_request_t *r,
 static ngx_int_t ngx_http_huella_load(ngx_http_request_t *r,
     ngx_http_huella_snode_t *sn, ngx_http_huella_identity_t *id);
 static ngx_int_t ngx_http_huella_cookie_key(ngx_str_t *cookie, u_char *key);
+static ngx_uint_t ngx_http_huella_field_is(ngx_http_huella_snode_t *sn,
+    ngx_uint_t field, ngx_str_t *value);
+static void ngx_http_huella_suspension_cleanup(void *data);
+
+
+struct ngx_http_huella_suspension_s {
+    ngx_http_huella_shstore_t  *zone;
+    ngx_array_t                 keys;         /* of session keys */
+    ngx_log_t                  *log;
+    unsigned                    held:1;       /* neither lifted nor ended */
+};
 
 
 char *
@@ -182,6 +204,8 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
     sn->created = ngx_time();
     sn->last_seen = sn->created;
     sn->expires = expires;
+    sn->proven = ngx_http_huella_now_ms();
+    sn->suspended = 0;
     sn->roles = id->roles;
 
     p = sn->data;
@@ -365,6 +389,14 @@ ngx_http_huella_session_find(ngx_http_request_t *r, ngx_str_t *cookie,
         goto done;
     }
 
+    if (sn->suspended) {
+
+        /* a credential change that may end it is under way */
+
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
     sn->last_seen = now;
     ngx_http_huella_shstore_touch(zone, &sn->sh);
 
@@ -412,8 +444,7 @@ static ngx_uint_t
 ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
     ngx_uint_t field, ngx_str_t *value, u_char *keep)
 {
-    u_char                       *p;
-    ngx_uint_t                    i, n;
+    ngx_uint_t                    n;
     ngx_queue_t                  *q, *next;
     ngx_http_huella_shstore_t    *zone;
     ngx_http_huella_snode_t      *sn;
@@ -437,20 +468,14 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
         next = ngx_queue_next(q);
         sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
 
-        if (sn->kind != kind || sn->len[field] != value->len
+        if (sn->kind != kind
             || (keep && ngx_memcmp(sn->sh.key, keep,
                                    NGX_HTTP_HUELLA_HASH_LEN) == 0))
         {
             continue;
         }
 
-        p = sn->data;
-
-        for (i = 0; i < field; i++) {
-            p += sn->len[i];
-        }
-
-        if (ngx_memcmp(p, value->data, value->len) == 0) {
+        if (ngx_http_huella_field_is(sn, field, value)) {
             ngx_http_huella_free(zone, sn);
             n++;
         }
@@ -470,6 +495,283 @@ ngx_http_huella_session_purge_curp(ngx_http_request_t *r, ngx_str_t *curp,
 {
     return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_SESSION,
                                  NGX_HTTP_HUELLA_ID_CURP, curp, keep);
+}
+
+
+/* called with the zone locked: the entry's field equals value */
+
+static ngx_uint_t
+ngx_http_huella_field_is(ngx_http_huella_snode_t *sn, ngx_uint_t field,
+    ngx_str_t *value)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    if (sn->len[field] != value->len) {
+        return 0;
+    }
+
+    p = sn->data;
+
+    for (i = 0; i < field; i++) {
+        p += sn->len[i];
+    }
+
+    return ngx_memcmp(p, value->data, value->len) == 0;
+}
+
+
+uint64_t
+ngx_http_huella_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * Suspends the sessions of a CURP but keep (a key) if given, until
+ * ngx_http_huella_session_release(): NULL without a session zone, or when
+ * out of memory (*failed set).  The keys are the request's: another
+ * request's suspensions are never lifted with them.  Should the request
+ * be freed first (a client gone while huellad works), the sessions end.
+ */
+
+ngx_http_huella_suspension_t *
+ngx_http_huella_session_suspend(ngx_http_request_t *r, ngx_str_t *curp,
+    u_char *keep, ngx_uint_t *failed)
+{
+    u_char                        *k;
+    ngx_queue_t                   *q, *next;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_huella_shstore_t     *zone;
+    ngx_http_huella_snode_t       *sn;
+    ngx_http_huella_suspension_t  *sp;
+    ngx_http_huella_main_conf_t   *hmcf;
+
+    *failed = 0;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL || curp->len == 0) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_huella_suspension_t));
+    if (cln == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+
+    sp = cln->data;
+
+    if (ngx_array_init(&sp->keys, r->pool, 4, NGX_HTTP_HUELLA_HASH_LEN)
+        != NGX_OK)
+    {
+        *failed = 1;
+        return NULL;
+    }
+
+    zone = hmcf->session_zone->data;
+
+    sp->zone = zone;
+    sp->log = r->connection->log;
+    sp->held = 1;
+
+    cln->handler = ngx_http_huella_suspension_cleanup;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
+
+        if (sn->kind != NGX_HTTP_HUELLA_KIND_SESSION
+            || (keep && ngx_memcmp(sn->sh.key, keep,
+                                   NGX_HTTP_HUELLA_HASH_LEN) == 0)
+            || !ngx_http_huella_field_is(sn, NGX_HTTP_HUELLA_ID_CURP, curp))
+        {
+            continue;
+        }
+
+        k = ngx_array_push(&sp->keys);
+
+        if (k == NULL) {
+
+            /* a suspension that could not be lifted: ended at once */
+
+            ngx_http_huella_free(zone, sn);
+            continue;
+        }
+
+        ngx_memcpy(k, sn->sh.key, NGX_HTTP_HUELLA_HASH_LEN);
+        sn->suspended++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "huella: %ui sessions of \"%V\" suspended",
+                   sp->keys.nelts, curp);
+
+    return sp;
+}
+
+
+/*
+ * The outcome is known: lift the request's suspensions (huellad refused
+ * the change, or it was never sent) or end those sessions (it committed,
+ * or nobody can tell).  Returns how many sessions it ended.
+ */
+
+ngx_uint_t
+ngx_http_huella_session_release(ngx_http_huella_suspension_t *sp,
+    ngx_uint_t end)
+{
+    u_char                   *k;
+    ngx_uint_t                i, n;
+    ngx_http_huella_snode_t  *sn;
+
+    if (sp == NULL || !sp->held) {
+        return 0;
+    }
+
+    sp->held = 0;
+    n = 0;
+    k = sp->keys.elts;
+
+    ngx_shmtx_lock(&sp->zone->shpool->mutex);
+
+    for (i = 0; i < sp->keys.nelts; i++, k += NGX_HTTP_HUELLA_HASH_LEN) {
+
+        sn = ngx_http_huella_lookup(sp->zone, k);
+
+        /* gone already: expired, evicted, logged out or purged */
+
+        if (sn == NULL || sn->kind != NGX_HTTP_HUELLA_KIND_SESSION
+            || sn->suspended == 0)
+        {
+            continue;
+        }
+
+        if (end) {
+            ngx_http_huella_free(sp->zone, sn);
+            n++;
+
+        } else {
+            sn->suspended--;
+        }
+    }
+
+    ngx_shmtx_unlock(&sp->zone->shpool->mutex);
+
+    return n;
+}
+
+
+static void
+ngx_http_huella_suspension_cleanup(void *data)
+{
+    ngx_uint_t                     n;
+    ngx_http_huella_suspension_t  *sp;
+
+    sp = data;
+
+    if (!sp->held) {
+        return;
+    }
+
+    n = ngx_http_huella_session_release(sp, 1);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                      "huella: %ui suspended sessions ended: the request "
+                      "went away before the matcher answered", n);
+    }
+}
+
+
+/*
+ * Ends the sessions of a CURP that last proved the account's credential
+ * before proven_before (unix ms): opened before huellad's last password
+ * change.
+ */
+
+ngx_uint_t
+ngx_http_huella_session_purge_before(ngx_http_request_t *r, ngx_str_t *curp,
+    uint64_t proven_before)
+{
+    ngx_uint_t                    n;
+    ngx_queue_t                  *q, *next;
+    ngx_http_huella_shstore_t    *zone;
+    ngx_http_huella_snode_t      *sn;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL || curp->len == 0) {
+        return 0;
+    }
+
+    zone = hmcf->session_zone->data;
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
+
+        if (sn->kind == NGX_HTTP_HUELLA_KIND_SESSION
+            && sn->proven < proven_before
+            && ngx_http_huella_field_is(sn, NGX_HTTP_HUELLA_ID_CURP, curp))
+        {
+            ngx_http_huella_free(zone, sn);
+            n++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+/* the session of key has just proved the account's credential again */
+
+void
+ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key)
+{
+    ngx_http_huella_shstore_t    *zone;
+    ngx_http_huella_snode_t      *sn;
+    ngx_http_huella_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
+
+    if (hmcf->session_zone == NULL) {
+        return;
+    }
+
+    zone = hmcf->session_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_huella_lookup(zone, key);
+
+    if (sn && sn->kind == NGX_HTTP_HUELLA_KIND_SESSION) {
+        sn->proven = ngx_http_huella_now_ms();
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "huella_ipc.h"
+#include "identity.h"
 #include "identity_store.h"
 #include "ipc_client.h"
 #include "ipc_server.h"
@@ -80,6 +81,21 @@ rep_u32(uint16_t tag)
 
     ck_assert_int_eq(hipc_find(rep, rep_len, tag, &d, &n), 1);
     ck_assert_int_eq(hipc_get_u32(d, n, &v), 0);
+    return v;
+}
+
+/* a u64 field of the reply; 0 when absent */
+static uint64_t
+rep_u64(uint16_t tag)
+{
+    const uint8_t  *d;
+    uint32_t        n;
+    uint64_t        v = 0;
+
+    if (hipc_find(rep, rep_len, tag, &d, &n) != 1) {
+        return 0;
+    }
+    ck_assert_int_eq(hipc_get_u64(d, n, &v), 0);
     return v;
 }
 
@@ -372,6 +388,73 @@ START_TEST(test_recovery)
 }
 END_TEST
 
+/*
+ * A password change and a recovery stamp the account (unix ms, durable);
+ * a login answers the stamp so that nginx ends the sessions opened before
+ * it.  A refused change or a login leaves it as it was.
+ */
+START_TEST(test_password_changed)
+{
+    char      token[128];
+    uint64_t  before, changed, recovered;
+
+    create(CURP_A, NSS_A, "juan@example.mx", PW);
+    expect(HIPC_ST_OK, NULL, NULL);
+    ck_assert_uint_eq(rep_u64(HIPC_F_PASSWORD_CHANGED), 0);
+    login(CURP_A, PW);
+    expect(HIPC_ST_OK, NULL, NULL);
+    ck_assert_uint_eq(rep_u64(HIPC_F_PASSWORD_CHANGED), 0);   /* never */
+
+    before = (uint64_t) id_now_ms();
+    begin();
+    s(HIPC_F_CURP, CURP_A);
+    s(HIPC_F_PASSWORD, PW);
+    s(HIPC_F_NEW_PASSWORD, PW2);
+    call(HIPC_OP_PASSWORD_CHANGE);
+    expect(HIPC_ST_OK, NULL, NULL);
+    login(CURP_A, PW2);
+    expect(HIPC_ST_OK, NULL, NULL);
+    changed = rep_u64(HIPC_F_PASSWORD_CHANGED);
+    ck_assert_uint_ge(changed, before);
+    ck_assert_uint_le(changed, (uint64_t) id_now_ms());
+
+    /* refused: the stamp stays */
+    begin();
+    s(HIPC_F_CURP, CURP_A);
+    s(HIPC_F_PASSWORD, "wrong current one");
+    s(HIPC_F_NEW_PASSWORD, PW);
+    call(HIPC_OP_PASSWORD_CHANGE);
+    expect(HIPC_ST_UNAUTHORIZED, "invalid_credentials", "password");
+    login(NSS_A, PW2);
+    expect(HIPC_ST_OK, NULL, NULL);
+    ck_assert_uint_eq(rep_u64(HIPC_F_PASSWORD_CHANGED), changed);
+
+    /* a recovery stamps it anew */
+    begin();
+    s(HIPC_F_USER, CURP_A);
+    s(HIPC_F_ANSWER, "firulais");
+    call(HIPC_OP_RECOVERY_START);
+    expect(HIPC_ST_OK, NULL, NULL);
+    outbox_token(token, sizeof(token));
+    begin();
+    s(HIPC_F_TOKEN, token);
+    s(HIPC_F_NEW_PASSWORD, PW);
+    call(HIPC_OP_RECOVERY_FINISH);
+    expect(HIPC_ST_OK, NULL, NULL);
+    login(CURP_A, PW);
+    expect(HIPC_ST_OK, NULL, NULL);
+    recovered = rep_u64(HIPC_F_PASSWORD_CHANGED);
+    ck_assert_uint_gt(recovered, changed);
+
+    /* kept in the record: it survives kill -9 */
+    kill_server();
+    start_server();
+    login(CURP_A, PW);
+    expect(HIPC_ST_OK, NULL, NULL);
+    ck_assert_uint_eq(rep_u64(HIPC_F_PASSWORD_CHANGED), recovered);
+}
+END_TEST
+
 START_TEST(test_efirma_nonce)
 {
     char      nonce[128];
@@ -487,6 +570,7 @@ identity_suite(void)
     tcase_add_test(tc, test_login_and_lockout);
     tcase_add_test(tc, test_tokens);
     tcase_add_test(tc, test_recovery);
+    tcase_add_test(tc, test_password_changed);
     tcase_add_test(tc, test_efirma_nonce);
     tcase_add_test(tc, test_audit_chain);
     tcase_add_test(tc, test_durable_account);
