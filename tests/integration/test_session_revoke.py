@@ -65,6 +65,14 @@ class SessionRevokeTest(unittest.TestCase):
     nss = ti.IdentityTest.__dict__["nss"]
     login = ti.IdentityTest.login
 
+    def tearDown(self):
+        """A failed test must not leave huellad stopped or dead."""
+        if self.h.huellad.poll() is None:
+            self.cont_huellad()
+        else:
+            self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(timeout=15), self.h.logs())
+
     # -- helpers ---------------------------------------------------------------
     def me(self, cookie):
         st, _, doc = self.req("GET", "/api/v1/me", cookie=cookie)
