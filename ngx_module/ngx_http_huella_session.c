@@ -42,6 +42,9 @@
 #define NGX_HTTP_HUELLA_KIND_SESSION  1
 #define NGX_HTTP_HUELLA_KIND_TOKEN    2
 
+/* ngx_http_huella_purge(): whenever the entry last proved its credential */
+#define NGX_HTTP_HUELLA_ANY_TIME      UINT64_MAX
+
 #define NGX_HTTP_HUELLA_FIELD_MAX     1024
 
 
@@ -438,11 +441,15 @@ ngx_http_huella_session_delete(ngx_http_request_t *r, u_char *key)
 }
 
 
-/* drops every entry of a kind whose field equals value, but keep if given */
+/*
+ * drops every entry of a kind whose field equals value and that last proved
+ * its credential before proven_before (NGX_HTTP_HUELLA_ANY_TIME: whenever),
+ * but keep if given
+ */
 
 static ngx_uint_t
 ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
-    ngx_uint_t field, ngx_str_t *value, u_char *keep)
+    ngx_uint_t field, ngx_str_t *value, u_char *keep, uint64_t proven_before)
 {
     ngx_uint_t                    n;
     ngx_queue_t                  *q, *next;
@@ -469,6 +476,7 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
         sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
 
         if (sn->kind != kind
+            || sn->proven >= proven_before
             || (keep && ngx_memcmp(sn->sh.key, keep,
                                    NGX_HTTP_HUELLA_HASH_LEN) == 0))
         {
@@ -494,7 +502,8 @@ ngx_http_huella_session_purge_curp(ngx_http_request_t *r, ngx_str_t *curp,
     u_char *keep)
 {
     return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_SESSION,
-                                 NGX_HTTP_HUELLA_ID_CURP, curp, keep);
+                                 NGX_HTTP_HUELLA_ID_CURP, curp, keep,
+                                 NGX_HTTP_HUELLA_ANY_TIME);
 }
 
 
@@ -707,42 +716,9 @@ ngx_uint_t
 ngx_http_huella_session_purge_before(ngx_http_request_t *r, ngx_str_t *curp,
     uint64_t proven_before)
 {
-    ngx_uint_t                    n;
-    ngx_queue_t                  *q, *next;
-    ngx_http_huella_shstore_t    *zone;
-    ngx_http_huella_snode_t      *sn;
-    ngx_http_huella_main_conf_t  *hmcf;
-
-    hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
-
-    if (hmcf->session_zone == NULL || curp->len == 0) {
-        return 0;
-    }
-
-    zone = hmcf->session_zone->data;
-    n = 0;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
-
-        if (sn->kind == NGX_HTTP_HUELLA_KIND_SESSION
-            && sn->proven < proven_before
-            && ngx_http_huella_field_is(sn, NGX_HTTP_HUELLA_ID_CURP, curp))
-        {
-            ngx_http_huella_free(zone, sn);
-            n++;
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return n;
+    return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_SESSION,
+                                 NGX_HTTP_HUELLA_ID_CURP, curp, NULL,
+                                 proven_before);
 }
 
 
@@ -841,7 +817,8 @@ ngx_http_huella_token_cache_purge(ngx_http_request_t *r,
     ngx_str_t *token_id)
 {
     return ngx_http_huella_purge(r, NGX_HTTP_HUELLA_KIND_TOKEN,
-                                 NGX_HTTP_HUELLA_ID_TOKEN_ID, token_id, NULL);
+                                 NGX_HTTP_HUELLA_ID_TOKEN_ID, token_id, NULL,
+                                 NGX_HTTP_HUELLA_ANY_TIME);
 }
 
 

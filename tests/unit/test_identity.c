@@ -137,6 +137,16 @@ login(const char *user, const char *pw)
     call(HIPC_OP_LOGIN_PASSWORD);
 }
 
+static void
+change_password(const char *curp, const char *current, const char *next)
+{
+    begin();
+    s(HIPC_F_CURP, curp);
+    s(HIPC_F_PASSWORD, current);
+    s(HIPC_F_NEW_PASSWORD, next);
+    call(HIPC_OP_PASSWORD_CHANGE);
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 START_TEST(test_account_create)
@@ -223,17 +233,9 @@ START_TEST(test_login_and_lockout)
     expect(HIPC_ST_OK, NULL, NULL);
 
     /* password change */
-    begin();
-    s(HIPC_F_CURP, CURP_A);
-    s(HIPC_F_PASSWORD, "wrong current one");
-    s(HIPC_F_NEW_PASSWORD, PW2);
-    call(HIPC_OP_PASSWORD_CHANGE);
+    change_password(CURP_A, "wrong current one", PW2);
     expect(HIPC_ST_UNAUTHORIZED, "invalid_credentials", "password");
-    begin();
-    s(HIPC_F_CURP, CURP_A);
-    s(HIPC_F_PASSWORD, PW);
-    s(HIPC_F_NEW_PASSWORD, PW2);
-    call(HIPC_OP_PASSWORD_CHANGE);
+    change_password(CURP_A, PW, PW2);
     expect(HIPC_ST_OK, NULL, NULL);
     login(CURP_A, PW2);
     expect(HIPC_ST_OK, NULL, NULL);
@@ -406,11 +408,7 @@ START_TEST(test_password_changed)
     ck_assert_uint_eq(rep_u64(HIPC_F_PASSWORD_CHANGED), 0);   /* never */
 
     before = (uint64_t) id_now_ms();
-    begin();
-    s(HIPC_F_CURP, CURP_A);
-    s(HIPC_F_PASSWORD, PW);
-    s(HIPC_F_NEW_PASSWORD, PW2);
-    call(HIPC_OP_PASSWORD_CHANGE);
+    change_password(CURP_A, PW, PW2);
     expect(HIPC_ST_OK, NULL, NULL);
     login(CURP_A, PW2);
     expect(HIPC_ST_OK, NULL, NULL);
@@ -419,11 +417,7 @@ START_TEST(test_password_changed)
     ck_assert_uint_le(changed, (uint64_t) id_now_ms());
 
     /* refused: the stamp stays */
-    begin();
-    s(HIPC_F_CURP, CURP_A);
-    s(HIPC_F_PASSWORD, "wrong current one");
-    s(HIPC_F_NEW_PASSWORD, PW);
-    call(HIPC_OP_PASSWORD_CHANGE);
+    change_password(CURP_A, "wrong current one", PW);
     expect(HIPC_ST_UNAUTHORIZED, "invalid_credentials", "password");
     login(NSS_A, PW2);
     expect(HIPC_ST_OK, NULL, NULL);
