@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credential_events.h"
 #include "identifiers.h"
 #include "identity.h"
 #include "ipc_server.h"
@@ -672,6 +673,11 @@ change_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
         rc = ids_account_put(ops_store(), txn, &job->account);
     }
     if (rc == 0) {
+        /* every nginx ends the sessions proven before it */
+        rc = credev_record(txn, job->f.curp, CREDEV_PASSWORD,
+            job->account.password_changed);
+    }
+    if (rc == 0) {
         rc = id_audit(txn, job->f.curp, "password_changed", job->f.curp,
             job->f.client, (const char *) NULL);
     }
@@ -679,6 +685,8 @@ change_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
         goto storage;
     }
     hipc_put_str(w, HIPC_F_CURP, job->f.curp);
+    /* the caller's session proved the new password after this instant */
+    id_put_password_changed(w, &job->account);
     return HIPC_ST_OK;
 
 storage:
@@ -927,6 +935,11 @@ recovery_finish_write(struct hd_request *rq, MDB_txn *txn,
         id_password_changed(&job->account);
         rc = ids_account_put(ops_store(), txn, &job->account);
     }
+    if (rc == 0) {
+        /* the answer names the account to one nginx; the log to all */
+        rc = credev_record(txn, curp, CREDEV_PASSWORD,
+            job->account.password_changed);
+    }
     snprintf(key, sizeof(key), "a:%s", curp);
     if (rc == 0) {
         /* proving control of the mailbox ends a lockout, too */
@@ -1029,6 +1042,11 @@ admin_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
         job->account.account_rfc[0] = '\0';
     }
     rc = ids_account_put(ops_store(), txn, &job->account);
+    if (rc == 0) {
+        /* the account's sessions carry the old roles: they end */
+        rc = credev_record(txn, job->f.curp, CREDEV_ROLES,
+            (uint64_t) id_now_ms());
+    }
     if (rc == 0) {
         rc = id_audit(txn, job->f.actor, "roles_set", job->f.curp,
             job->f.client, "roles", job->account.roles, "previous", before,

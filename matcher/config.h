@@ -54,6 +54,7 @@ struct hd_identity_config {
     char      mail_from[HD_MAIL_FROM_MAX];
     char      portal_base_url[HD_URL_MAX];
     char      bootstrap_token_file[PATH_MAX];
+    uint64_t  credential_events_keep;  /* newest events retained */
 };
 
 /* The `receipts:` and `enrollment:` sections (config_enrollment.c). */

@@ -160,6 +160,7 @@ config_identity_defaults(struct hd_identity_config *id)
         "Huella <no-reply@huella.localhost>");
     snprintf(id->portal_base_url, sizeof(id->portal_base_url),
         "http://127.0.0.1:8080");
+    id->credential_events_keep = 65536;
 }
 
 static int
@@ -394,9 +395,13 @@ identity_key(struct config_ctx *cx, const char *key, size_t i,
                 "quote, '#' or '?'", key);
         }
         return 0;
-    default:
+    case 12:
         return get_path(cx, key, v, id->bootstrap_token_file,
             sizeof(id->bootstrap_token_file));
+    default:
+        /* what every nginx may still have to read (credential_events.h) */
+        return get_uint(cx, key, v, 1, 16777216,
+            &id->credential_events_keep);
     }
 }
 
@@ -409,7 +414,7 @@ config_load_identity(struct config_ctx *cx, yaml_node_t *map,
         "max_concurrent_hashes", "password_min_chars", "matricula_pattern",
         "lockout", "trusted_ca_files", "challenge_lifetime_s",
         "recovery_lifetime_s", "mail", "portal_base_url",
-        "bootstrap_token_file"
+        "bootstrap_token_file", "credential_events_keep"
     };
 
     return config_walk(cx, "identity", map, keys,

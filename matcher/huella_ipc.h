@@ -100,6 +100,10 @@ enum hipc_op {
     HIPC_OP_AUDIT_LIST = 66,     /* [VALUE = max entries] -> JSON          */
     HIPC_OP_ACCOUNT_UNLOCK = 67, /* CURP, ACTOR: clears the failure count
                                     and a disabled account (admin)         */
+    HIPC_OP_CREDENTIAL_EVENTS = 68, /* [SINCE], [MAX_EVENTS] -> HEAD,
+                                    OLDEST, CRED_EVENT{SEQ, CURP,
+                                    EVENT_KIND, EVENT_AT}* after SINCE,
+                                    oldest first (docs/ipc.md section 9)   */
 
     /* Employer enrollment (issue 5; docs/devices.md).  Receipts are JWS
      * compact strings (ES256) with their FOLIO. */
@@ -327,9 +331,22 @@ enum hipc_tag {
                                     scored against                         */
 
     /* Sessions outliving a credential change (docs/identity-api.md). */
-    HIPC_F_PASSWORD_CHANGED = 180 /* u64, unix ms of the account's last
+    HIPC_F_PASSWORD_CHANGED = 180, /* u64, unix ms of the account's last
                                     password change (LOGIN_PASSWORD,
-                                    EFIRMA_LOGIN replies; 0/absent: never) */
+                                    EFIRMA_LOGIN, PASSWORD_CHANGE replies;
+                                    0/absent: never)                       */
+
+    /* The credential-event feed (CREDENTIAL_EVENTS, tags 181..189). */
+    HIPC_F_SINCE = 181,          /* u64, last sequence number applied      */
+    HIPC_F_MAX_EVENTS = 182,     /* u32, 1..4096 events in the reply       */
+    HIPC_F_HEAD = 183,           /* u64, the newest sequence number (0:
+                                    none ever)                             */
+    HIPC_F_OLDEST = 184,         /* u64, the oldest retained one (HEAD + 1
+                                    when none is retained)                 */
+    HIPC_F_CRED_EVENT = 185,     /* nested: SEQ, CURP, EVENT_KIND, EVENT_AT*/
+    HIPC_F_EVENT_KIND = 186,     /* "password" | "roles"                   */
+    HIPC_F_EVENT_AT = 187        /* u64, unix ms (the PASSWORD_CHANGED
+                                    clock)                                 */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */

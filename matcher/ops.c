@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "attendance.h"
+#include "credential_events.h"
 #include "enroll_ops.h"
 #include "fingerprint.h"
 #include "identifiers.h"
@@ -1372,6 +1373,10 @@ ops_handle(struct hd_request *rq, struct hd_thread *th)
             attendance_handle(rq, th);
             break;
         }
+        if (credev_owns(rq->op)) {
+            credev_handle(rq, th);
+            break;
+        }
         ops_reply_error(rq, HIPC_ST_BAD_REQUEST, "unknown_op", NULL,
             "operation %u is unknown", rq->op);
         break;
@@ -1409,6 +1414,11 @@ ops_init(const struct hd_config *cfg, char *err, size_t errlen)
         return -1;
     }
     if (search_start(threads, g.store, err, errlen) != 0) {
+        return -1;
+    }
+    if (credev_init(g.store, cfg->identity.credential_events_keep, err,
+            errlen) != 0)
+    {
         return -1;
     }
     if (identity_init(&g.cfg, g.store, err, errlen) != 0) {
