@@ -379,16 +379,29 @@ static ngx_int_t
 ngx_http_huella_password_decode(ngx_http_huella_ctx_t *ctx,
     struct hipc_reader *rd)
 {
+    uint16_t                     tag;
+    uint32_t                     len;
+    uint64_t                     changed;
+    const uint8_t               *data;
     ngx_http_huella_identity_t  *id;
 
     id = ctx->identity;
+    changed = 0;
+
+    while (hipc_next(rd, &tag, &data, &len) == 1) {
+        if (tag == HIPC_F_PASSWORD_CHANGED
+            && hipc_get_u64(data, len, &changed) != 0)
+        {
+            return ngx_http_huella_malformed(ctx);
+        }
+    }
 
     (void) ngx_http_huella_session_purge_curp(ctx->request,
                                               &id->f[NGX_HTTP_HUELLA_ID_CURP],
                                               id->session ? id->key : NULL);
 
     if (id->session) {
-        ngx_http_huella_session_proven(ctx->request, id->key);
+        ngx_http_huella_session_proven(ctx->request, id->key, changed);
     }
 
     return ngx_http_huella_send_empty(ctx->request, NGX_HTTP_NO_CONTENT);

@@ -783,6 +783,12 @@ ngx_http_huella_settle(ngx_http_huella_ctx_t *ctx)
     refused = (ctx->call.rc == NGX_HTTP_HUELLA_REPLY
                && ctx->call.status != HIPC_ST_OK);
 
+    if (ctx->call.rc == NGX_HTTP_HUELLA_REPLY
+        && ctx->call.status == HIPC_ST_OK)
+    {
+        ngx_http_huella_session_answered(ctx->suspension);
+    }
+
     n = ngx_http_huella_session_release(ctx->suspension, !refused);
 
     if (n && ctx->call.rc != NGX_HTTP_HUELLA_REPLY) {

@@ -84,6 +84,9 @@ ngx_str_t *ngx_http_huella_client(ngx_http_request_t *r);
 ngx_str_t *ngx_http_huella_actor(ngx_http_huella_identity_t *id);
 ngx_int_t ngx_http_huella_access_init(ngx_conf_t *cf);
 
+/* a bound of ngx_http_huella_session_end() and the purges: any time */
+#define NGX_HTTP_HUELLA_ANY_TIME      UINT64_MAX
+
 /* ngx_http_huella_session.c */
 char *ngx_http_huella_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -104,7 +107,11 @@ ngx_uint_t ngx_http_huella_session_release(ngx_http_huella_suspension_t *sp,
     ngx_uint_t end);
 ngx_uint_t ngx_http_huella_session_purge_before(ngx_http_request_t *r,
     ngx_str_t *curp, uint64_t proven_before);
-void ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key);
+void ngx_http_huella_session_answered(ngx_http_huella_suspension_t *sp);
+void ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key,
+    uint64_t changed_at);
+ngx_uint_t ngx_http_huella_session_end(ngx_shm_zone_t *shm, ngx_str_t *curp,
+    uint64_t proven_before, uint64_t born_before);
 ngx_int_t ngx_http_huella_token_cache_find(ngx_http_request_t *r,
     ngx_str_t *token, ngx_http_huella_identity_t *id);
 void ngx_http_huella_token_cache_store(ngx_http_request_t *r,

@@ -214,6 +214,11 @@ ngx_http_huella_link_call(ngx_http_huella_call_t *call, ngx_uint_t op,
 
     lk = &ngx_http_huella_link;
 
+    if (call->request) {
+        call->pool = call->request->pool;
+        call->log = call->request->connection->log;
+    }
+
     if (lk->state != NGX_HTTP_HUELLA_LINK_UP) {
         return NGX_DECLINED;
     }
@@ -225,7 +230,7 @@ ngx_http_huella_link_call(ngx_http_huella_call_t *call, ngx_uint_t op,
     if (lk->nfree == 0) {
         if (lk->busy_logged != ngx_time()) {
             lk->busy_logged = ngx_time();
-            ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+            ngx_log_error(NGX_LOG_WARN, call->log, 0,
                           "huella: all %d slots of the link are in use",
                           HIPC_SLOTS);
         }
@@ -234,12 +239,12 @@ ngx_http_huella_link_call(ngx_http_huella_call_t *call, ngx_uint_t op,
     }
 
     if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, call->request->connection->log,
+        ngx_log_error(NGX_LOG_ALERT, call->log,
                       ngx_errno, "clock_gettime(CLOCK_MONOTONIC) failed");
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(call->request->pool, 0);
+    cln = ngx_pool_cleanup_add(call->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
@@ -264,7 +269,7 @@ ngx_http_huella_link_call(ngx_http_huella_call_t *call, ngx_uint_t op,
     ngx_memcpy(slot->payload, payload, len);
 
     if (hipc_ring_push(&lk->region->req, idx) != 0) {
-        ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, call->log, 0,
                       "huella: request ring of the link is full");
         return NGX_BUSY;
     }
@@ -298,11 +303,11 @@ ngx_http_huella_link_call(ngx_http_huella_call_t *call, ngx_uint_t op,
 
     call->timer.handler = ngx_http_huella_call_timeout;
     call->timer.data = call;
-    call->timer.log = call->request->connection->log;
+    call->timer.log = call->log;
 
     ngx_add_timer(&call->timer, deadline);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, call->log, 0,
                    "huella: op %ui sent in slot %ui gen %uD len %uz",
                    op, call->slot, call->generation, len);
 
@@ -784,7 +789,7 @@ ngx_http_huella_link_reply(ngx_http_huella_link_t *lk, ngx_uint_t idx)
     reason = hipc_msg_check(&msg);
 
     if (reason) {
-        ngx_log_error(NGX_LOG_ERR, call->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, call->log, 0,
                       "huella: malformed reply in slot %ui: %s",
                       idx, reason);
         call->rc = NGX_HTTP_HUELLA_CORRUPT;
@@ -796,7 +801,7 @@ ngx_http_huella_link_reply(ngx_http_huella_link_t *lk, ngx_uint_t idx)
     call->status = msg.status;
     call->reply_len = msg.length;
 
-    call->reply = ngx_pnalloc(call->request->pool, msg.length + 1);
+    call->reply = ngx_pnalloc(call->pool, msg.length + 1);
     if (call->reply == NULL) {
         call->rc = NGX_HTTP_HUELLA_CORRUPT;
         call->handler(call);
@@ -805,7 +810,7 @@ ngx_http_huella_link_reply(ngx_http_huella_link_t *lk, ngx_uint_t idx)
 
     ngx_memcpy(call->reply, slot->payload, msg.length);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, call->log, 0,
                    "huella: reply in slot %ui status %D len %uD",
                    idx, msg.status, msg.length);
 
@@ -968,7 +973,7 @@ ngx_http_huella_call_cleanup(void *data)
     ngx_http_huella_call_t  *call = data;
 
     if (call->pending) {
-        ngx_log_error(NGX_LOG_INFO, call->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_INFO, call->log, 0,
                       "huella: request freed while waiting for the "
                       "matcher, slot %ui abandoned", call->slot);
 

@@ -29,7 +29,9 @@ typedef void (*ngx_http_huella_call_pt)(ngx_http_huella_call_t *call);
 
 
 struct ngx_http_huella_call_s {
-    ngx_http_request_t        *request;
+    ngx_http_request_t        *request;     /* NULL: pool and log are set */
+    ngx_pool_t                *pool;        /* the reply, the cleanup */
+    ngx_log_t                 *log;
     ngx_http_huella_call_pt    handler;     /* runs once, when the call ends */
     void                      *data;
 
@@ -66,7 +68,9 @@ void ngx_http_huella_link_info(ngx_http_huella_link_info_t *info);
 
 /*
  * Sends op with the payload and arms the deadline; call->handler runs once
- * when the call ends.  NGX_OK, NGX_DECLINED when the link is down, NGX_BUSY
+ * when the call ends.  A call made for a request lives in its pool; one
+ * made without (call->request NULL: the session follower) brings its own
+ * pool and log, and destroying that pool abandons a pending call.  NGX_OK, NGX_DECLINED when the link is down, NGX_BUSY
  * when no slot is free, or NGX_ERROR.  The payload must not exceed
  * HIPC_PAYLOAD_MAX.
  */

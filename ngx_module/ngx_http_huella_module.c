@@ -107,6 +107,13 @@ static ngx_command_t  ngx_http_huella_commands[] = {
       offsetof(ngx_http_huella_main_conf_t, session_absolute),
       NULL },
 
+    { ngx_string("huella_session_sync"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_huella_session_sync,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("huella_token_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -192,6 +199,7 @@ ngx_http_huella_create_main_conf(ngx_conf_t *cf)
     hmcf->session_idle = NGX_CONF_UNSET;
     hmcf->session_absolute = NGX_CONF_UNSET;
     hmcf->token_cache_ttl = NGX_CONF_UNSET;
+    hmcf->session_sync = NGX_CONF_UNSET_MSEC;
     hmcf->signature_window = NGX_CONF_UNSET;
 
     return hmcf;
@@ -206,6 +214,7 @@ ngx_http_huella_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(hmcf->session_idle, 15 * 60);
     ngx_conf_init_value(hmcf->session_absolute, 8 * 60 * 60);
     ngx_conf_init_value(hmcf->token_cache_ttl, 30);
+    ngx_conf_init_msec_value(hmcf->session_sync, 2000);
     ngx_conf_init_value(hmcf->signature_window, 300);
 
     if (hmcf->signature_window <= 0) {
@@ -541,7 +550,11 @@ ngx_http_huella_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_huella_link_init(cycle, &hmcf->matcher);
+    if (ngx_http_huella_link_init(cycle, &hmcf->matcher) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_huella_sync_init(cycle, hmcf);
 }
 
 

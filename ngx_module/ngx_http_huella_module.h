@@ -20,6 +20,8 @@
  *   ngx_http_huella_validate.c   POST /api/v1/validate
  *   ngx_http_huella_session.c    the shared session zone: sessions and
  *                                the bearer token cache
+ *   ngx_http_huella_sync.c       the follower of huellad's credential
+ *                                events (huella_session_sync)
  *   ngx_http_huella_auth.c       who is calling: cookie, bearer token,
  *                                roles, CSRF, "huella_auth", /api/v1/auth
  *   ngx_http_huella_account.c    accounts, /me, password, recovery
@@ -56,6 +58,7 @@ typedef struct {
     time_t                     session_idle;
     time_t                     session_absolute;
     time_t                     token_cache_ttl;
+    ngx_msec_t                 session_sync;  /* 0: off */
 
     ngx_shm_zone_t            *nonce_zone;    /* signed captures */
     time_t                     signature_window;
@@ -71,6 +74,12 @@ typedef struct {
 
 
 ngx_int_t ngx_http_huella_handler(ngx_http_request_t *r);
+
+/* ngx_http_huella_sync.c */
+char *ngx_http_huella_session_sync(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_huella_sync_init(ngx_cycle_t *cycle,
+    ngx_http_huella_main_conf_t *hmcf);
 
 
 extern ngx_module_t  ngx_http_huella_module;

@@ -42,9 +42,6 @@
 #define NGX_HTTP_HUELLA_KIND_SESSION  1
 #define NGX_HTTP_HUELLA_KIND_TOKEN    2
 
-/* ngx_http_huella_purge(): whenever the entry last proved its credential */
-#define NGX_HTTP_HUELLA_ANY_TIME      UINT64_MAX
-
 #define NGX_HTTP_HUELLA_FIELD_MAX     1024
 
 
@@ -55,7 +52,12 @@ typedef struct {
     time_t                     last_seen;
     time_t                     expires;       /* absolute end */
     uint64_t                   proven;        /* unix ms, see above */
+    uint64_t                   born;          /* unix ms it was made */
     ngx_uint_t                 suspended;     /* requests holding it */
+    ngx_uint_t                 proving;       /* its own password changes
+                                                 under way */
+    uint64_t                   owed;          /* latest password change
+                                                 skipped meanwhile, unix ms */
     ngx_uint_t                 roles;
     u_short                    len[NGX_HTTP_HUELLA_ID_FIELDS];
     u_char                     data[1];
@@ -77,13 +79,21 @@ static ngx_int_t ngx_http_huella_cookie_key(ngx_str_t *cookie, u_char *key);
 static ngx_uint_t ngx_http_huella_field_is(ngx_http_huella_snode_t *sn,
     ngx_uint_t field, ngx_str_t *value);
 static void ngx_http_huella_suspension_cleanup(void *data);
+static ngx_uint_t ngx_http_huella_purge_locked(
+    ngx_http_huella_shstore_t *zone, ngx_uint_t kind, ngx_uint_t field,
+    ngx_str_t *value, u_char *keep, uint64_t proven_before,
+    uint64_t born_before);
 
 
 struct ngx_http_huella_suspension_s {
     ngx_http_huella_shstore_t  *zone;
     ngx_array_t                 keys;         /* of session keys */
     ngx_log_t                  *log;
+    u_char                      prover[NGX_HTTP_HUELLA_HASH_LEN];
     unsigned                    held:1;       /* neither lifted nor ended */
+    unsigned                    proving:1;    /* prover: the session whose
+                                                 own change this is */
+    unsigned                    answered:1;   /* huellad said it committed */
 };
 
 
@@ -208,7 +218,10 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
     sn->last_seen = sn->created;
     sn->expires = expires;
     sn->proven = ngx_http_huella_now_ms();
+    sn->born = sn->proven;
     sn->suspended = 0;
+    sn->proving = 0;
+    sn->owed = 0;
     sn->roles = id->roles;
 
     p = sn->data;
@@ -452,9 +465,7 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
     ngx_uint_t field, ngx_str_t *value, u_char *keep, uint64_t proven_before)
 {
     ngx_uint_t                    n;
-    ngx_queue_t                  *q, *next;
     ngx_http_huella_shstore_t    *zone;
-    ngx_http_huella_snode_t      *sn;
     ngx_http_huella_main_conf_t  *hmcf;
 
     hmcf = ngx_http_get_module_main_conf(r, ngx_http_huella_module);
@@ -464,9 +475,35 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
     }
 
     zone = hmcf->session_zone->data;
-    n = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    n = ngx_http_huella_purge_locked(zone, kind, field, value, keep,
+                                     proven_before, NGX_HTTP_HUELLA_ANY_TIME);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+/*
+ * called with the zone locked: ngx_http_huella_purge() for a value (NULL:
+ * every entry of the kind), also bounded by when the entry was made.  A
+ * session proving a new password of its own is not ended for an older
+ * one: the change is noted (owed), and settled when its own ends.
+ */
+
+static ngx_uint_t
+ngx_http_huella_purge_locked(ngx_http_huella_shstore_t *zone,
+    ngx_uint_t kind, ngx_uint_t field, ngx_str_t *value, u_char *keep,
+    uint64_t proven_before, uint64_t born_before)
+{
+    ngx_uint_t                n;
+    ngx_queue_t              *q, *next;
+    ngx_http_huella_snode_t  *sn;
+
+    n = 0;
 
     for (q = ngx_queue_head(&zone->sh->queue);
          q != ngx_queue_sentinel(&zone->sh->queue);
@@ -477,17 +514,50 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
 
         if (sn->kind != kind
             || sn->proven >= proven_before
+            || sn->born >= born_before
             || (keep && ngx_memcmp(sn->sh.key, keep,
                                    NGX_HTTP_HUELLA_HASH_LEN) == 0))
         {
             continue;
         }
 
-        if (ngx_http_huella_field_is(sn, field, value)) {
-            ngx_http_huella_free(zone, sn);
-            n++;
+        if (value && !ngx_http_huella_field_is(sn, field, value)) {
+            continue;
         }
+
+        if (sn->proving && proven_before != NGX_HTTP_HUELLA_ANY_TIME) {
+            sn->owed = ngx_max(sn->owed, proven_before);
+            continue;
+        }
+
+        ngx_http_huella_free(zone, sn);
+        n++;
     }
+
+    return n;
+}
+
+
+/*
+ * The follower (ngx_http_huella_sync.c): ends the sessions of a CURP (NULL:
+ * of everyone) that last proved the credential before proven_before and
+ * were made before born_before (unix ms; NGX_HTTP_HUELLA_ANY_TIME: any).
+ */
+
+ngx_uint_t
+ngx_http_huella_session_end(ngx_shm_zone_t *shm, ngx_str_t *curp,
+    uint64_t proven_before, uint64_t born_before)
+{
+    ngx_uint_t                  n;
+    ngx_http_huella_shstore_t  *zone;
+
+    zone = shm->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    n = ngx_http_huella_purge_locked(zone, NGX_HTTP_HUELLA_KIND_SESSION,
+                                     NGX_HTTP_HUELLA_ID_CURP, curp, NULL,
+                                     proven_before, born_before);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -589,6 +659,8 @@ ngx_http_huella_session_suspend(ngx_http_request_t *r, ngx_str_t *curp,
     sp->zone = zone;
     sp->log = r->connection->log;
     sp->held = 1;
+    sp->proving = 0;
+    sp->answered = 0;
 
     cln->handler = ngx_http_huella_suspension_cleanup;
 
@@ -602,10 +674,20 @@ ngx_http_huella_session_suspend(ngx_http_request_t *r, ngx_str_t *curp,
         sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
 
         if (sn->kind != NGX_HTTP_HUELLA_KIND_SESSION
-            || (keep && ngx_memcmp(sn->sh.key, keep,
-                                   NGX_HTTP_HUELLA_HASH_LEN) == 0)
             || !ngx_http_huella_field_is(sn, NGX_HTTP_HUELLA_ID_CURP, curp))
         {
+            continue;
+        }
+
+        if (keep && ngx_memcmp(sn->sh.key, keep, NGX_HTTP_HUELLA_HASH_LEN)
+                    == 0)
+        {
+            /* the session changing its own password: not ended by the
+             * feed before the answer proves it anew */
+
+            ngx_memcpy(sp->prover, keep, NGX_HTTP_HUELLA_HASH_LEN);
+            sp->proving = 1;
+            sn->proving++;
             continue;
         }
 
@@ -656,6 +738,20 @@ ngx_http_huella_session_release(ngx_http_huella_suspension_t *sp,
     k = sp->keys.elts;
 
     ngx_shmtx_lock(&sp->zone->shpool->mutex);
+
+    if (sp->proving) {
+        sn = ngx_http_huella_lookup(sp->zone, sp->prover);
+
+        if (sn && sn->kind == NGX_HTTP_HUELLA_KIND_SESSION && sn->proving) {
+            sn->proving--;
+
+            /* a password change it did not prove went by meanwhile */
+
+            if (sn->owed > sn->proven && !sp->answered) {
+                ngx_http_huella_free(sp->zone, sn);
+            }
+        }
+    }
 
     for (i = 0; i < sp->keys.nelts; i++, k += NGX_HTTP_HUELLA_HASH_LEN) {
 
@@ -722,10 +818,26 @@ ngx_http_huella_session_purge_before(ngx_http_request_t *r, ngx_str_t *curp,
 }
 
 
-/* the session of key has just proved the account's credential again */
+/* huellad answered the change the suspension was placed for */
 
 void
-ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key)
+ngx_http_huella_session_answered(ngx_http_huella_suspension_t *sp)
+{
+    if (sp) {
+        sp->answered = 1;
+    }
+}
+
+
+/*
+ * the session of key has just proved the account's credential again, with
+ * the password huellad stamped changed_at (unix ms, 0: not said): unless a
+ * later change went by meanwhile, which ends it
+ */
+
+void
+ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key,
+    uint64_t changed_at)
 {
     ngx_http_huella_shstore_t    *zone;
     ngx_http_huella_snode_t      *sn;
@@ -744,7 +856,17 @@ ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key)
     sn = ngx_http_huella_lookup(zone, key);
 
     if (sn && sn->kind == NGX_HTTP_HUELLA_KIND_SESSION) {
-        sn->proven = ngx_http_huella_now_ms();
+
+        if (sn->owed > changed_at) {
+            ngx_http_huella_free(zone, sn);
+
+        } else {
+            sn->proven = ngx_max(ngx_http_huella_now_ms(), changed_at);
+
+            if (sn->proving == 0) {
+                sn->owed = 0;
+            }
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

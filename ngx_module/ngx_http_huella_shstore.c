@@ -109,6 +109,9 @@ ngx_http_huella_shstore_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_queue_init(&store->sh->queue);
 
     store->sh->born = ngx_time();
+    store->sh->sync_seq = 0;
+    store->sh->sync_started = 0;
+    store->sh->sync_known = 0;
 
     len = sizeof(" in huella  zone \"\"") + ngx_strlen(store->what)
           + shm_zone->shm.name.len;

@@ -33,6 +33,13 @@ typedef struct {
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                queue;
     time_t                     born;        /* made, empty (nginx start) */
+
+    /* the session zone's follower of huellad's credential events
+     * (ngx_http_huella_sync.c), shared by the workers */
+    uint64_t                   sync_seq;    /* the last event applied */
+    uint64_t                   sync_started; /* unix ms a poll went out,
+                                               0: none in flight */
+    ngx_uint_t                 sync_known;  /* sync_seq means something */
 } ngx_http_huella_shstore_sh_t;
 
 

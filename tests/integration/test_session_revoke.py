@@ -8,8 +8,10 @@ the target's, before the call goes to huellad: huellad refusing the change
 (or the call never sent) lifts the suspension; an answer that does not come
 (deadline, huellad killed, nginx worker killed) leaves those sessions
 ended.  A recovery's account is named only by huellad's answer, so huellad
-keeps when the password last changed and a later login ends the sessions
-opened before it.  Real nginx + huellad on loopback; huellad is stopped
+keeps when the password last changed (a later login ends the sessions
+opened before it) and appends the change to its credential-event log,
+which nginx follows (huella_session_sync): the stale sessions end without
+a login.  Real nginx + huellad on loopback; huellad is stopped
 (SIGSTOP) to force a deadline, nginx's workers are stopped and killed to
 lose an answer after huellad committed.
 """
@@ -278,7 +280,17 @@ class SessionRevokeTest(unittest.TestCase):
         with open(mails[0]) as f:
             return re.search(r"#token=([A-Za-z0-9_\-]+)", f.read()).group(1)
 
-    def test_e_a_recovery_whose_answer_is_lost_ends_sessions_at_next_login(
+    def wait_refused(self, cookie, timeout=30):
+        """Until the session is refused (the follower of huellad's
+        credential events applied the change), or fail."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.me(cookie) == (401, "session_expired"):
+                return
+            time.sleep(0.05)
+        self.fail("the session outlived the change: " + self.h.logs())
+
+    def test_e_a_recovery_whose_answer_is_lost_ends_sessions_without_login(
             self):
         st, _, doc = self.account(7)
         self.assertEqual(st, 201, doc)
@@ -289,9 +301,10 @@ class SessionRevokeTest(unittest.TestCase):
             "POST", "/api/v1/recovery/finish",
             {"token": token, "new_password": NEW_PASSWORD}),
             lambda: time.sleep(0.5))
-        # nginx never learnt whose password changed: the stale session
-        # lives until the owner signs in with the new password
-        self.assertEqual(self.me(stolen[0]), (200, None))
+        # nginx never learnt whose password changed from the answer, but
+        # huellad's credential-event feed tells it: the stale session ends
+        # without its owner signing in again
+        self.wait_refused(stolen[0])
         fresh = self.login(7, NEW_PASSWORD)
         self.assertEqual(self.me(stolen[0]), (401, "session_expired"))
         self.assertEqual(self.me(fresh[0]), (200, None))
