@@ -87,6 +87,13 @@ ngx_int_t ngx_http_huella_access_init(ngx_conf_t *cf);
 /* a bound of ngx_http_huella_session_end() and the purges: any time */
 #define NGX_HTTP_HUELLA_ANY_TIME      UINT64_MAX
 
+/* what credential events say of one account (ngx_http_huella_sync.c) */
+typedef struct {
+    ngx_str_t                  curp;
+    uint64_t                   password_at;   /* unix ms, 0: no change */
+    uint64_t                   roles_at;      /* unix ms, 0: no change */
+} ngx_http_huella_outdated_t;
+
 /* ngx_http_huella_session.c */
 char *ngx_http_huella_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -112,6 +119,9 @@ void ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key,
     uint64_t changed_at);
 ngx_uint_t ngx_http_huella_session_end(ngx_shm_zone_t *shm, ngx_str_t *curp,
     uint64_t proven_before, uint64_t born_before);
+int ngx_http_huella_outdated_cmp(const void *a, const void *b);
+ngx_uint_t ngx_http_huella_session_end_outdated(ngx_shm_zone_t *shm,
+    ngx_http_huella_outdated_t *list, ngx_uint_t n);
 ngx_int_t ngx_http_huella_token_cache_find(ngx_http_request_t *r,
     ngx_str_t *token, ngx_http_huella_identity_t *id);
 void ngx_http_huella_token_cache_store(ngx_http_request_t *r,

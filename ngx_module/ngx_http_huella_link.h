@@ -70,8 +70,9 @@ void ngx_http_huella_link_info(ngx_http_huella_link_info_t *info);
  * Sends op with the payload and arms the deadline; call->handler runs once
  * when the call ends.  A call made for a request lives in its pool; one
  * made without (call->request NULL: the session follower) brings its own
- * pool and log, and destroying that pool abandons a pending call.  NGX_OK, NGX_DECLINED when the link is down, NGX_BUSY
- * when no slot is free, or NGX_ERROR.  The payload must not exceed
+ * pool and log, and destroying that pool abandons a pending call.  NGX_OK,
+ * NGX_DECLINED when the link is down, NGX_BUSY when no slot is free, or
+ * NGX_ERROR.  The payload must not exceed
  * HIPC_PAYLOAD_MAX.
  */
 ngx_int_t ngx_http_huella_link_call(ngx_http_huella_call_t *call,

@@ -565,6 +565,123 @@ ngx_http_huella_session_end(ngx_shm_zone_t *shm, ngx_str_t *curp,
 }
 
 
+/* orders ngx_http_huella_outdated_t by CURP (bytes, then length) */
+
+int
+ngx_http_huella_outdated_cmp(const void *a, const void *b)
+{
+    int                                rc;
+    const ngx_http_huella_outdated_t  *x, *y;
+
+    x = a;
+    y = b;
+
+    rc = ngx_memcmp(x->curp.data, y->curp.data,
+                    ngx_min(x->curp.len, y->curp.len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (x->curp.len > y->curp.len) - (x->curp.len < y->curp.len);
+}
+
+
+/*
+ * The follower's batch: in one pass over the zone, under one hold of its
+ * lock, ends the sessions that the entries of list (sorted by CURP, one
+ * per CURP) outdate: made before roles_at, or that last proved the
+ * credential before password_at (a session proving a new password of its
+ * own notes the change instead, see ngx_http_huella_purge_locked()).
+ */
+
+ngx_uint_t
+ngx_http_huella_session_end_outdated(ngx_shm_zone_t *shm,
+    ngx_http_huella_outdated_t *list, ngx_uint_t n)
+{
+    int                          c;
+    ngx_uint_t                   ended, lo, hi, mid;
+    ngx_queue_t                 *q, *next;
+    ngx_http_huella_shstore_t   *zone;
+    ngx_http_huella_snode_t     *sn;
+    ngx_http_huella_outdated_t   key, *o;
+
+    zone = shm->data;
+    ended = 0;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
+
+        if (sn->kind != NGX_HTTP_HUELLA_KIND_SESSION
+            || sn->len[NGX_HTTP_HUELLA_ID_CURP] == 0)
+        {
+            continue;
+        }
+
+        /* the CURP is the entry's first field */
+
+        key.curp.data = sn->data;
+        key.curp.len = sn->len[NGX_HTTP_HUELLA_ID_CURP];
+
+        o = NULL;
+        lo = 0;
+        hi = n;
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+            c = ngx_http_huella_outdated_cmp(&key, &list[mid]);
+
+            if (c == 0) {
+                o = &list[mid];
+                break;
+            }
+
+            if (c < 0) {
+                hi = mid;
+
+            } else {
+                lo = mid + 1;
+            }
+        }
+
+        if (o == NULL) {
+            continue;
+        }
+
+        if (o->roles_at && sn->born < o->roles_at) {
+            ngx_http_huella_free(zone, sn);
+            ended++;
+            continue;
+        }
+
+        if (o->password_at && sn->proven < o->password_at) {
+
+            if (sn->proving) {
+                sn->owed = ngx_max(sn->owed, o->password_at);
+                continue;
+            }
+
+            ngx_http_huella_free(zone, sn);
+            ended++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return ended;
+}
+
+
 /* ends the sessions of a CURP in every worker, but keep (a key) if given */
 
 ngx_uint_t

@@ -73,9 +73,9 @@ static ngx_int_t ngx_http_huella_sync_scan(ngx_http_huella_sync_t *sy,
     u_char *reply, size_t len, ngx_http_huella_feed_t *fd);
 static ngx_int_t ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy,
     u_char *reply, size_t len, ngx_http_huella_feed_t *fd);
-static ngx_int_t ngx_http_huella_sync_event(ngx_http_huella_sync_t *sy,
-    const uint8_t *data, uint32_t len, ngx_uint_t apply, uint64_t *seq,
-    uint64_t *at);
+static ngx_int_t ngx_http_huella_sync_event(const uint8_t *data,
+    uint32_t len, ngx_array_t *batch, uint64_t *seq, uint64_t *at);
+static ngx_uint_t ngx_http_huella_sync_merge(ngx_array_t *batch);
 static void ngx_http_huella_sync_release(ngx_http_huella_sync_t *sy,
     ngx_http_huella_feed_t *fd);
 static void ngx_http_huella_sync_failed(ngx_http_huella_sync_t *sy,
@@ -343,7 +343,7 @@ ngx_http_huella_sync_scan(ngx_http_huella_sync_t *sy, u_char *reply,
             break;
 
         case HIPC_F_CRED_EVENT:
-            if (ngx_http_huella_sync_event(sy, data, n, 0, &seq, &at)
+            if (ngx_http_huella_sync_event(data, n, NULL, &seq, &at)
                 != NGX_OK
                 || seq <= prev)
             {
@@ -389,7 +389,8 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
     uint16_t                    tag;
     uint32_t                    n;
     uint64_t                    seq, at, applied, bound;
-    ngx_uint_t                  known, ended;
+    ngx_uint_t                  known, ended, accounts, level;
+    ngx_array_t                 batch;
     const uint8_t              *data;
     struct hipc_reader          rd;
     ngx_http_huella_shstore_t  *zone;
@@ -463,12 +464,38 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
         }
     }
 
-    hipc_reader_init(&rd, reply, len);
+    /* what the events say of each account, then one pass over the zone */
 
-    while (hipc_next(&rd, &tag, &data, &n) == 1) {
-        if (tag == HIPC_F_CRED_EVENT) {
-            (void) ngx_http_huella_sync_event(sy, data, n, 1, &seq, &at);
+    if (fd->events) {
+        if (ngx_array_init(&batch, sy->pool, fd->events,
+                           sizeof(ngx_http_huella_outdated_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
+
+        hipc_reader_init(&rd, reply, len);
+
+        while (hipc_next(&rd, &tag, &data, &n) == 1) {
+            if (tag == HIPC_F_CRED_EVENT
+                && ngx_http_huella_sync_event(data, n, &batch, &seq, &at)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        accounts = ngx_http_huella_sync_merge(&batch);
+
+        ended = ngx_http_huella_session_end_outdated(sy->zone, batch.elts,
+                                                     accounts);
+
+        level = ended ? NGX_LOG_NOTICE : NGX_LOG_INFO;
+
+        ngx_log_error(level, sy->log, 0,
+                      "huella: credential events %uL to %uL (%ui "
+                      "accounts): %ui sessions ended", applied + 1,
+                      fd->last, accounts, ended);
     }
 
     if (fd->events == 0 && fd->oldest <= applied + 1) {
@@ -482,20 +509,22 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
 
 
 /*
- * One CRED_EVENT: checked (apply 0), or applied to the zone (apply 1).
- * *seq and *at get its number and time.
+ * One CRED_EVENT: checked (batch NULL), or added to batch: the account's
+ * latest password and roles changes.  *seq and *at get its number and
+ * time.
  */
 
 static ngx_int_t
-ngx_http_huella_sync_event(ngx_http_huella_sync_t *sy, const uint8_t *data,
-    uint32_t len, ngx_uint_t apply, uint64_t *seq, uint64_t *at)
+ngx_http_huella_sync_event(const uint8_t *data, uint32_t len,
+    ngx_array_t *batch, uint64_t *seq, uint64_t *at)
 {
-    uint16_t             tag;
-    uint32_t             n;
-    ngx_str_t            curp, kind;
-    ngx_uint_t           ended, has_seq, has_at;
-    const uint8_t       *d;
-    struct hipc_reader   rd;
+    uint16_t                     tag;
+    uint32_t                     n;
+    ngx_str_t                    curp, kind;
+    ngx_uint_t                   has_seq, has_at;
+    const uint8_t               *d;
+    struct hipc_reader           rd;
+    ngx_http_huella_outdated_t  *o;
 
     ngx_str_null(&curp);
     ngx_str_null(&kind);
@@ -531,45 +560,74 @@ ngx_http_huella_sync_event(ngx_http_huella_sync_t *sy, const uint8_t *data,
         }
     }
 
-    if (!has_seq || !has_at || curp.len == 0 || kind.len == 0) {
+    if (!has_seq || !has_at || *at == 0 || curp.len == 0 || kind.len == 0)
+    {
         return NGX_ERROR;
     }
 
-    if (!apply) {
+    if (batch == NULL) {
         return NGX_OK;
     }
+
+    o = ngx_array_push(batch);
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    o->curp = curp;                 /* points into the reply */
+    o->password_at = 0;
+    o->roles_at = 0;
 
     if (kind.len == sizeof("password") - 1
         && ngx_strncmp(kind.data, "password", kind.len) == 0)
     {
         /* sessions that proved the credential before the new one */
 
-        ended = ngx_http_huella_session_end(sy->zone, &curp, *at,
-                                            NGX_HTTP_HUELLA_ANY_TIME);
-
-    } else if (kind.len == sizeof("roles") - 1
-               && ngx_strncmp(kind.data, "roles", kind.len) == 0)
-    {
-        /* sessions made with the roles before */
-
-        ended = ngx_http_huella_session_end(sy->zone, &curp,
-                                            NGX_HTTP_HUELLA_ANY_TIME, *at);
+        o->password_at = *at;
 
     } else {
 
-        /* a kind this nginx does not know: the account's sessions end */
+        /* "roles", or a kind this nginx does not know: the sessions made
+         * before it end */
 
-        ended = ngx_http_huella_session_end(sy->zone, &curp,
-                                            NGX_HTTP_HUELLA_ANY_TIME, *at);
-    }
-
-    if (ended) {
-        ngx_log_error(NGX_LOG_INFO, sy->log, 0,
-                      "huella: credential event %uL (%V of %V): %ui "
-                      "sessions ended", *seq, &kind, &curp, ended);
+        o->roles_at = *at;
     }
 
     return NGX_OK;
+}
+
+
+/* sorts the batch by CURP and folds each account's entries into one */
+
+static ngx_uint_t
+ngx_http_huella_sync_merge(ngx_array_t *batch)
+{
+    ngx_uint_t                   i, n;
+    ngx_http_huella_outdated_t  *o;
+
+    o = batch->elts;
+
+    if (batch->nelts == 0) {
+        return 0;
+    }
+
+    ngx_qsort(o, batch->nelts, sizeof(ngx_http_huella_outdated_t),
+              ngx_http_huella_outdated_cmp);
+
+    n = 0;
+
+    for (i = 1; i < batch->nelts; i++) {
+
+        if (ngx_http_huella_outdated_cmp(&o[n], &o[i]) == 0) {
+            o[n].password_at = ngx_max(o[n].password_at, o[i].password_at);
+            o[n].roles_at = ngx_max(o[n].roles_at, o[i].roles_at);
+            continue;
+        }
+
+        o[++n] = o[i];
+    }
+
+    return n + 1;
 }
 
 

@@ -60,6 +60,7 @@ START_TEST(test_repo_config_loads)
     ck_assert_str_eq(cfg.data_dir, "var/data");
     ck_assert_uint_eq(cfg.socket_mode, 0666);
     ck_assert_uint_eq(cfg.max_clients, 64);
+    ck_assert_uint_eq(cfg.identity.credential_events_keep, 65536);
     ck_assert(cfg.fmr > 0.9e-4 && cfg.fmr < 1.1e-4);
     att_rules_free(&cfg.attendance);
 }
@@ -160,6 +161,9 @@ START_TEST(test_out_of_range)
         "key 'matcher.socket_mode': '1777' is out of range");
     expect_error("matcher:\n  socket_mode: \"0066\"\n", 2,
         "key 'matcher.socket_mode': '0066' must let huellad's own user");
+    expect_error("identity:\n  credential_events_keep: 0\n", 2,
+        "key 'identity.credential_events_keep': 0 is out of range "
+        "(1..16777216)");
 }
 END_TEST
 
