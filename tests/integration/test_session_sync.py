@@ -9,10 +9,16 @@ too, sessions opened after the change survive everywhere, and C keeps the
 behaviour without a feed (only the nginx that carried the change, or the
 owner's next login there, ends them).  huellad killed and restarted: B
 catches up on what it missed.  Events pruned before B read them end B's
-older sessions (fail closed).  Real nginx + huellad on loopback; a bounded
+older sessions (fail closed).  The event of a password change applied
+before the change's own answer does not end the session that made it.
+huellad restored from an older backup: the followers go on from its head.  Real nginx + huellad on loopback; a bounded
 wait (polling) stands for "within the sync interval".
 """
+import http.client
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -337,6 +343,129 @@ class SessionSyncTest(unittest.TestCase):
         fresh = self.at(self.b, self.login, 6)
         self.settle()
         self.assertEqual(self.me(self.b, fresh[0]), (200, None))
+
+    # -- the feed before the answer: the caller's own session survives ---------
+    def holder(self, inst_port, client_port):
+        """The nginx worker holding the connection from client_port."""
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established",
+             f"( sport = :{inst_port} and dport = :{client_port} )"],
+            capture_output=True, text=True).stdout
+        pids = set(int(p) for p in re.findall(r"pid=(\d+)", out))
+        self.assertEqual(len(pids), 1, out)
+        return pids.pop()
+
+    def account_record(self, n):
+        out = subprocess.run(
+            ["mdb_dump", "-p", "-s", "accounts", self.h.data],
+            capture_output=True, text=True, errors="replace").stdout
+        lines = out.splitlines()
+        for i, line in enumerate(lines):
+            if line == " " + curp(n) and i + 1 < len(lines):
+                return lines[i + 1]
+        return None
+
+    def ended_lines(self):
+        with open(os.path.join(self.h.dir, "log", "nginx-error.log")) as f:
+            return len(re.findall(r"credential events \d+ to \d+ .*: "
+                                  r"[1-9]\d* sessions ended", f.read()))
+
+    def test_f_the_feed_first_does_not_end_the_changing_session(self):
+        """huellad commits a password change, the worker holding the call is
+        stopped before it reads the answer, and the other worker applies
+        the change's event first: the session that made the change is not
+        ended (its answer proves it anew), the other one is."""
+        self.new_account(10)
+        mine = self.login(10)
+        other = self.login(10)
+        before = self.account_record(10)
+        seen = self.ended_lines()
+        self.h.huellad.send_signal(signal.SIGSTOP)
+        self.assertTrue(harness.wait_stopped(self.h.huellad.pid))
+        conn = http.client.HTTPConnection("127.0.0.1", self.h.port,
+                                          timeout=60)
+        try:
+            conn.connect()
+            conn.request("PUT", "/api/v1/me/password", body=json.dumps(
+                {"current_password": PASSWORD,
+                 "new_password": NEW_PASSWORD}),
+                headers={"Cookie": "huella_session=" + mine[0],
+                         "X-CSRF-Token": mine[1],
+                         "Content-Type": "application/json"})
+            # the call is on its way once the other session is suspended
+            end = time.time() + 10
+            while self.me(self.h, other[0]) != (401, "session_expired"):
+                self.assertLess(time.time(), end, "never suspended")
+                time.sleep(0.02)
+            pid = self.holder(self.h.port, conn.sock.getsockname()[1])
+            os.kill(pid, signal.SIGSTOP)
+            self.assertTrue(harness.wait_stopped(pid))
+            self.h.huellad.send_signal(signal.SIGCONT)
+            end = time.time() + 15
+            while self.account_record(10) == before:
+                self.assertLess(time.time(), end, "huellad did not commit")
+                time.sleep(0.02)
+            # the running worker applies the event (it ends the suspended
+            # other session, and only notes the changing one)
+            end = time.time() + 15
+            while self.ended_lines() == seen:
+                self.assertLess(time.time(), end, "the event was not applied")
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGCONT)
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 204, resp.read())
+        finally:
+            self.h.huellad.send_signal(signal.SIGCONT)
+            for p in self.workers_a():
+                os.kill(p, signal.SIGCONT)
+            conn.close()
+        self.assertEqual(self.me(self.h, mine[0]), (200, None))
+        self.assertEqual(self.me(self.h, other[0]), (401, "session_expired"))
+        self.settle()
+        self.assertEqual(self.me(self.h, mine[0]), (200, None))
+
+    def workers_a(self):
+        out = subprocess.run(["pgrep", "-P", str(self.h.nginx.pid)],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    # -- huellad restored from an older backup ---------------------------------
+    def test_g_a_restored_backup_is_followed_from_its_head(self):
+        self.new_account(11)
+        self.new_account(12)
+        on_b = self.at(self.b, self.login, 11)
+        dest = os.path.join(self.h.dir, "backup-g")
+        out = subprocess.run(
+            [os.path.join(harness.BUILD, "bin", "huellactl"), "backup",
+             "--socket", self.h.sock, dest],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # an event after the backup, applied by B
+        watched = self.at(self.b, self.login, 12)
+        st, _, doc = self.admin("PUT", f"/api/v1/accounts/{curp(12)}/roles",
+                                {"roles": ["supervisor", "worker"]})
+        self.assertEqual(st, 200, doc)
+        self.wait_refused(self.b, watched[0])
+        # restore: the log's head is now behind what B applied
+        self.h.kill_huellad(signal.SIGTERM)
+        os.rename(self.h.data, self.h.data + ".old")
+        shutil.copytree(dest, self.h.data)
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(timeout=20))
+        self.assertTrue(self.b.wait_healthy())
+        log = os.path.join(self.h.dir, "log", "nginx-b-error.log")
+        end = time.time() + 20
+        while True:
+            with open(log) as f:
+                if "restored from an older backup?" in f.read():
+                    break
+            self.assertLess(time.time(), end, "B did not notice")
+            time.sleep(0.05)
+        # B follows the restored log: a later change still reaches it
+        mine = self.login(11)
+        st, _, doc = self.change_password(self.h, mine)
+        self.assertEqual(st, 204, doc)
+        self.wait_refused(self.b, on_b[0])
 
 
 if __name__ == "__main__":
