@@ -467,6 +467,34 @@ class SessionSyncTest(unittest.TestCase):
         self.assertEqual(st, 204, doc)
         self.wait_refused(self.b, on_b[0])
 
+    # -- the directive ---------------------------------------------------------
+    def test_h_nginx_t_checks_huella_session_sync(self):
+        with open(self.h.nginx_conf) as f:
+            conf = f.read()
+        line = f"huella_session_sync {SYNC};"
+        cases = (("huella_session_sync 50ms;", 1, "from 100ms to 1h"),
+                 ("huella_session_sync 2h;", 1, "from 100ms to 1h"),
+                 ("huella_session_sync sometimes;", 1, "from 100ms to 1h"),
+                 (line + "\n    huella_session_sync off;", 1,
+                  "is duplicate"),
+                 ("huella_session_sync off;", 0, ""),
+                 ("huella_session_sync 1s;", 0, ""))
+        for new, fails, why in cases:
+            path = os.path.join(self.h.dir, "sync-t.conf")
+            with open(path, "w") as f:
+                f.write(conf.replace(line, new, 1))
+            env = dict(os.environ)
+            if self.h.preload:      # an ASan-built module
+                env["LD_PRELOAD"] = self.h.preload
+                env["ASAN_OPTIONS"] = "detect_leaks=0"
+            r = subprocess.run(["/usr/sbin/nginx", "-t", "-p",
+                                os.path.join(self.h.dir, "nginx"), "-c",
+                                path, "-e", "/dev/null"],
+                               capture_output=True, text=True, timeout=20,
+                               env=env)
+            self.assertEqual(r.returncode != 0, bool(fails), (new, r.stderr))
+            self.assertIn(why, r.stderr, new)
+
 
 if __name__ == "__main__":
     harness.main()
