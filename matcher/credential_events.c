@@ -41,6 +41,7 @@ credev_kind_name(enum credev_kind kind)
     switch (kind) {
     case CREDEV_PASSWORD: return "password";
     case CREDEV_ROLES: return "roles";
+    case CREDEV_TOKEN: return "token";
     }
     return "unknown";
 }
@@ -134,11 +135,11 @@ oldest_get(MDB_txn *txn, MDB_dbi dbi, uint64_t *oldest)
 }
 
 int
-credev_append(MDB_txn *txn, MDB_dbi dbi, const char *curp,
+credev_append(MDB_txn *txn, MDB_dbi dbi, const char *subject,
     enum credev_kind kind, uint64_t at_ms, uint64_t keep, uint64_t *seq)
 {
     uint8_t   k[8], rec[RECORD_HEAD + STORE_CURP_MAX];
-    size_t    n = strlen(curp);
+    size_t    n = strlen(subject);
     uint64_t  head, oldest;
     MDB_val   key = { sizeof(k), k }, val;
     unsigned  pruned;
@@ -154,7 +155,7 @@ credev_append(MDB_txn *txn, MDB_dbi dbi, const char *curp,
     rec[0] = RECORD_VERSION;
     rec[1] = (uint8_t) kind;
     memcpy(rec + 2, &at_ms, 8);
-    memcpy(rec + RECORD_HEAD, curp, n);
+    memcpy(rec + RECORD_HEAD, subject, n);
     key_encode(k, head);
     val.mv_data = rec;
     val.mv_size = RECORD_HEAD + n;
@@ -214,7 +215,7 @@ event_decode(const MDB_val *key, const MDB_val *val, struct credev_event *ev)
     if (key->mv_size != 8 || val->mv_size <= RECORD_HEAD
         || val->mv_size - RECORD_HEAD >= STORE_CURP_MAX
         || v[0] != RECORD_VERSION
-        || (v[1] != CREDEV_PASSWORD && v[1] != CREDEV_ROLES))
+        || v[1] < CREDEV_PASSWORD || v[1] > CREDEV_TOKEN)
     {
         return MDB_CORRUPTED;
     }
@@ -222,8 +223,8 @@ event_decode(const MDB_val *key, const MDB_val *val, struct credev_event *ev)
     ev->kind = (enum credev_kind) v[1];
     memcpy(&ev->at_ms, v + 2, 8);
     n = val->mv_size - RECORD_HEAD;
-    memcpy(ev->curp, v + RECORD_HEAD, n);
-    ev->curp[n] = '\0';
+    memcpy(ev->subject, v + RECORD_HEAD, n);
+    ev->subject[n] = '\0';
     return 0;
 }
 
@@ -276,13 +277,14 @@ credev_init(struct store *st, uint64_t keep, char *err, size_t errlen)
 }
 
 int
-credev_record(MDB_txn *txn, const char *curp, enum credev_kind kind,
+credev_record(MDB_txn *txn, const char *subject, enum credev_kind kind,
     uint64_t at_ms)
 {
     if (!evg.ready) {
         return EINVAL;
     }
-    return credev_append(txn, evg.dbi, curp, kind, at_ms, evg.keep, NULL);
+    return credev_append(txn, evg.dbi, subject, kind, at_ms, evg.keep,
+        NULL);
 }
 
 int
@@ -371,7 +373,8 @@ feed_put(void *arg, const struct credev_event *ev)
     }
     at = hipc_open(fw->w, HIPC_F_CRED_EVENT);
     hipc_put_u64(fw->w, HIPC_F_SEQ, ev->seq);
-    hipc_put_str(fw->w, HIPC_F_CURP, ev->curp);
+    hipc_put_str(fw->w, ev->kind == CREDEV_TOKEN ? HIPC_F_TOKEN_ID
+        : HIPC_F_CURP, ev->subject);
     hipc_put_str(fw->w, HIPC_F_EVENT_KIND, credev_kind_name(ev->kind));
     hipc_put_u64(fw->w, HIPC_F_EVENT_AT, ev->at_ms);
     hipc_close(fw->w, at);

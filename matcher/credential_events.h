@@ -1,7 +1,8 @@
 /*
  * credential_events.h -- the credential-event log: an append-only,
  * durable list of the changes that must end an account's sessions
- * (a new password, new roles), and the op that reads it
+ * (a new password, new roles) or a cached bearer token (its revocation),
+ * and the op that reads it
  * (CREDENTIAL_EVENTS, docs/ipc.md section 9).
  *
  * Sessions live in nginx, accounts in huellad.  nginx ends sessions when
@@ -12,7 +13,7 @@
  *
  * Database "credential_events": key u64 big-endian sequence number, value
  * a version byte, the kind (u8), the time (u64 unix ms, host order) and
- * the CURP.  Key 0 holds the head (the last sequence number ever given,
+ * the subject: the CURP, or for a token the token id.  Key 0 holds the head (the last sequence number ever given,
  * u64 host order) so that numbering goes on after the oldest events were
  * pruned.  Sequence numbers start at 1 and never repeat.
  *
@@ -36,7 +37,9 @@
 
 enum credev_kind {
     CREDEV_PASSWORD = 1,          /* PASSWORD_CHANGE, RECOVERY_FINISH */
-    CREDEV_ROLES = 2              /* ROLES_SET */
+    CREDEV_ROLES = 2,             /* ROLES_SET */
+    CREDEV_TOKEN = 3              /* TOKEN_REVOKE: the subject is the token
+                                     id, not a CURP */
 };
 
 struct credev_event {
@@ -44,10 +47,10 @@ struct credev_event {
     uint64_t          at_ms;      /* unix ms; for a password, the account's
                                      password_changed stamp */
     enum credev_kind  kind;
-    char              curp[STORE_CURP_MAX];
+    char              subject[STORE_CURP_MAX];   /* CURP or token id */
 };
 
-/* "password", "roles". */
+/* "password", "roles", "token". */
 const char *credev_kind_name(enum credev_kind kind);
 
 /* Opens (creating) the database in its own committed transaction. */
@@ -56,7 +59,7 @@ int credev_open(MDB_env *env, MDB_dbi *dbi);
 /* Appends one event inside txn (the writer's, holding the change it
  * records), then prunes while more than keep events are retained (at most
  * two per call).  *seq (may be NULL) gets its sequence number. */
-int credev_append(MDB_txn *txn, MDB_dbi dbi, const char *curp,
+int credev_append(MDB_txn *txn, MDB_dbi dbi, const char *subject,
     enum credev_kind kind, uint64_t at_ms, uint64_t keep, uint64_t *seq);
 
 /* The head (0: no event ever) and the oldest retained sequence number
@@ -72,7 +75,7 @@ int credev_each(MDB_txn *txn, MDB_dbi dbi, uint64_t since,
 /* huellad: opens the log in the daemon's store (ops_init). */
 int credev_init(struct store *st, uint64_t keep, char *err, size_t errlen);
 /* The writer: records an event of the daemon's log inside txn. */
-int credev_record(MDB_txn *txn, const char *curp, enum credev_kind kind,
+int credev_record(MDB_txn *txn, const char *subject, enum credev_kind kind,
     uint64_t at_ms);
 
 int credev_owns(unsigned op);

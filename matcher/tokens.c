@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credential_events.h"
 #include "identity.h"
 #include "ipc_server.h"
 
@@ -208,6 +209,11 @@ tokens_write(struct hd_request *rq, MDB_txn *txn, struct hipc_writer *w)
             ops_error(w, "token_not_found", "token_id", "no token with id "
                 "%s", job->f.token_id);
             return HIPC_ST_NOT_FOUND;
+        }
+        if (rc == 0) {
+            /* other nginx instances drop their cached answer for it */
+            rc = credev_record(txn, job->f.token_id, CREDEV_TOKEN,
+                (uint64_t) id_now_ms());
         }
         if (rc == 0) {
             rc = id_audit(txn, job->f.actor, "token_revoked",

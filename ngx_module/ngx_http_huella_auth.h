@@ -128,6 +128,8 @@ void ngx_http_huella_token_cache_store(ngx_http_request_t *r,
     ngx_str_t *token, ngx_http_huella_identity_t *id);
 ngx_uint_t ngx_http_huella_token_cache_purge(ngx_http_request_t *r,
     ngx_str_t *token_id);
+ngx_uint_t ngx_http_huella_token_cache_end(ngx_shm_zone_t *shm,
+    ngx_str_t *token_id);
 ngx_int_t ngx_http_huella_set_cookie(ngx_http_request_t *r,
     ngx_str_t *value);
 

@@ -1051,6 +1051,29 @@ ngx_http_huella_token_cache_store(ngx_http_request_t *r, ngx_str_t *token,
 }
 
 
+/* the follower: a token revoked through another nginx leaves the cache */
+
+ngx_uint_t
+ngx_http_huella_token_cache_end(ngx_shm_zone_t *shm, ngx_str_t *token_id)
+{
+    ngx_uint_t                  n;
+    ngx_http_huella_shstore_t  *zone;
+
+    zone = shm->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    n = ngx_http_huella_purge_locked(zone, NGX_HTTP_HUELLA_KIND_TOKEN,
+                                     NGX_HTTP_HUELLA_ID_TOKEN_ID, token_id,
+                                     NULL, NGX_HTTP_HUELLA_ANY_TIME,
+                                     NGX_HTTP_HUELLA_ANY_TIME);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
 ngx_uint_t
 ngx_http_huella_token_cache_purge(ngx_http_request_t *r,
     ngx_str_t *token_id)

@@ -73,8 +73,9 @@ static ngx_int_t ngx_http_huella_sync_scan(ngx_http_huella_sync_t *sy,
     u_char *reply, size_t len, ngx_http_huella_feed_t *fd);
 static ngx_int_t ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy,
     u_char *reply, size_t len, ngx_http_huella_feed_t *fd);
-static ngx_int_t ngx_http_huella_sync_event(const uint8_t *data,
-    uint32_t len, ngx_array_t *batch, uint64_t *seq, uint64_t *at);
+static ngx_int_t ngx_http_huella_sync_event(ngx_http_huella_sync_t *sy,
+    const uint8_t *data, uint32_t len, ngx_array_t *batch, uint64_t *seq,
+    uint64_t *at);
 static ngx_uint_t ngx_http_huella_sync_merge(ngx_array_t *batch);
 static void ngx_http_huella_sync_release(ngx_http_huella_sync_t *sy,
     ngx_http_huella_feed_t *fd);
@@ -343,7 +344,7 @@ ngx_http_huella_sync_scan(ngx_http_huella_sync_t *sy, u_char *reply,
             break;
 
         case HIPC_F_CRED_EVENT:
-            if (ngx_http_huella_sync_event(data, n, NULL, &seq, &at)
+            if (ngx_http_huella_sync_event(sy, data, n, NULL, &seq, &at)
                 != NGX_OK
                 || seq <= prev)
             {
@@ -478,7 +479,8 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
 
         while (hipc_next(&rd, &tag, &data, &n) == 1) {
             if (tag == HIPC_F_CRED_EVENT
-                && ngx_http_huella_sync_event(data, n, &batch, &seq, &at)
+                && ngx_http_huella_sync_event(sy, data, n, &batch, &seq,
+                                              &at)
                    != NGX_OK)
             {
                 return NGX_ERROR;
@@ -509,18 +511,19 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
 
 
 /*
- * One CRED_EVENT: checked (batch NULL), or added to batch: the account's
- * latest password and roles changes.  *seq and *at get its number and
+ * One CRED_EVENT: checked (batch NULL), or applied: an account's password
+ * and roles changes are added to batch (applied together), a revoked
+ * token leaves the token cache at once.  *seq and *at get its number and
  * time.
  */
 
 static ngx_int_t
-ngx_http_huella_sync_event(const uint8_t *data, uint32_t len,
-    ngx_array_t *batch, uint64_t *seq, uint64_t *at)
+ngx_http_huella_sync_event(ngx_http_huella_sync_t *sy, const uint8_t *data,
+    uint32_t len, ngx_array_t *batch, uint64_t *seq, uint64_t *at)
 {
     uint16_t                     tag;
     uint32_t                     n;
-    ngx_str_t                    curp, kind;
+    ngx_str_t                    curp, kind, token_id;
     ngx_uint_t                   has_seq, has_at;
     const uint8_t               *d;
     struct hipc_reader           rd;
@@ -528,6 +531,7 @@ ngx_http_huella_sync_event(const uint8_t *data, uint32_t len,
 
     ngx_str_null(&curp);
     ngx_str_null(&kind);
+    ngx_str_null(&token_id);
     has_seq = 0;
     has_at = 0;
 
@@ -550,6 +554,11 @@ ngx_http_huella_sync_event(const uint8_t *data, uint32_t len,
             curp.len = n;
             break;
 
+        case HIPC_F_TOKEN_ID:
+            token_id.data = (u_char *) d;
+            token_id.len = n;
+            break;
+
         case HIPC_F_EVENT_KIND:
             kind.data = (u_char *) d;
             kind.len = n;
@@ -560,12 +569,28 @@ ngx_http_huella_sync_event(const uint8_t *data, uint32_t len,
         }
     }
 
-    if (!has_seq || !has_at || *at == 0 || curp.len == 0 || kind.len == 0)
+    if (!has_seq || !has_at || *at == 0 || kind.len == 0
+        || (curp.len == 0 && token_id.len == 0))
     {
         return NGX_ERROR;
     }
 
     if (batch == NULL) {
+        return NGX_OK;
+    }
+
+    if (curp.len == 0) {
+
+        /* a revoked token (or a later kind about one): not in the cache
+         * any more */
+
+        if (ngx_http_huella_token_cache_end(sy->zone, &token_id)) {
+            ngx_log_error(NGX_LOG_NOTICE, sy->log, 0,
+                          "huella: credential event %uL: token \"%V\" "
+                          "revoked, dropped from the cache", *seq,
+                          &token_id);
+        }
+
         return NGX_OK;
     }
 

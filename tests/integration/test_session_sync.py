@@ -141,6 +141,12 @@ class SessionSyncTest(unittest.TestCase):
         })
         with open(cls.h.nginx_conf) as f:
             conf = f.read()
+        # a cached token answer outlives the tests: only the feed (or the
+        # nginx that revoked it) can drop it
+        conf = conf.replace("huella_token_cache 30s;",
+                            "huella_token_cache 1h;")
+        with open(cls.h.nginx_conf, "w") as f:
+            f.write(conf)
         cls.b = Instance(cls.h, "b", SYNC)
         cls.c = Instance(cls.h, "c", "off")
         with open(cls.h.nginx_conf, "w") as f:
@@ -466,6 +472,33 @@ class SessionSyncTest(unittest.TestCase):
         st, _, doc = self.change_password(self.h, mine)
         self.assertEqual(st, 204, doc)
         self.wait_refused(self.b, on_b[0])
+
+    # -- a revoked service token leaves every follower's cache ----------------
+    def test_i_a_token_revoked_through_a_is_refused_by_b(self):
+        st, _, doc = self.admin("POST", "/api/v1/tokens",
+                                {"name": "lector de nómina",
+                                 "roles": ["auditor"]})
+        self.assertEqual(st, 201, doc)
+        token, tid = doc["token"], doc["id"]
+        for inst in (self.b, self.c):       # cached there (1h)
+            st, _, doc = self.at(inst, self.req, "GET", "/api/v1/me",
+                                 token=token)
+            self.assertEqual(st, 200, doc)
+        st, _, doc = self.admin("DELETE", f"/api/v1/tokens/{tid}")
+        self.assertEqual(st, 204, doc)
+        end = time.time() + 30
+        while True:
+            st, _, doc = self.at(self.b, self.req, "GET", "/api/v1/me",
+                                 token=token)
+            if st == 401:
+                break
+            self.assertLess(time.time(), end, "B still takes the token")
+            time.sleep(0.05)
+        self.assertEqual(doc["error"]["code"], "invalid_token")
+        # (d) C has no feed: its cached answer lives on (huella_token_cache)
+        st, _, doc = self.at(self.c, self.req, "GET", "/api/v1/me",
+                             token=token)
+        self.assertEqual(st, 200, doc)
 
     # -- the directive ---------------------------------------------------------
     def test_h_nginx_t_checks_huella_session_sync(self):

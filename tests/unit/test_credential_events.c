@@ -155,7 +155,7 @@ START_TEST(test_log_in_one_transaction)
     mdb_txn_abort(txn);
     ck_assert_uint_eq(c.n, 2);
     ck_assert_uint_eq(c.ev[0].seq, 2);
-    ck_assert_str_eq(c.ev[0].curp, CURP_B);
+    ck_assert_str_eq(c.ev[0].subject, CURP_B);
     ck_assert_int_eq(c.ev[0].kind, CREDEV_ROLES);
     ck_assert_uint_eq(c.ev[0].at_ms, 2000);
     ck_assert_uint_eq(c.ev[1].seq, 3);
@@ -265,16 +265,20 @@ events(struct credev_event *out, unsigned cap)
                 ck_assert_int_eq(hipc_get_u64(e, m, &out[k].at_ms), 0);
                 break;
             case HIPC_F_CURP:
-                memcpy(out[k].curp, e, m);
+            case HIPC_F_TOKEN_ID:
+                ck_assert_uint_lt(m, sizeof(out[k].subject));
+                memcpy(out[k].subject, e, m);
                 break;
             case HIPC_F_EVENT_KIND:
                 ck_assert_uint_lt(m, sizeof(kind));
                 memcpy(kind, e, m);
                 kind[m] = '\0';
                 out[k].kind = strcmp(kind, "password") == 0
-                    ? CREDEV_PASSWORD : CREDEV_ROLES;
+                    ? CREDEV_PASSWORD : strcmp(kind, "roles") == 0
+                    ? CREDEV_ROLES : CREDEV_TOKEN;
                 ck_assert(strcmp(kind, "password") == 0
-                    || strcmp(kind, "roles") == 0);
+                    || strcmp(kind, "roles") == 0
+                    || strcmp(kind, "token") == 0);
                 break;
             default:
                 ck_abort_msg("unexpected tag %u in an event", t);
@@ -384,7 +388,7 @@ START_TEST(test_changes_append_events)
     ck_assert_uint_eq(feed(0, ev, 16), 1);
     ck_assert_uint_eq(rep_u64(HIPC_F_HEAD), 1);
     ck_assert_uint_eq(ev[0].seq, 1);
-    ck_assert_str_eq(ev[0].curp, CURP_A);
+    ck_assert_str_eq(ev[0].subject, CURP_A);
     ck_assert_int_eq(ev[0].kind, CREDEV_PASSWORD);
     ck_assert_uint_eq(ev[0].at_ms, changed);
 
@@ -406,7 +410,7 @@ START_TEST(test_changes_append_events)
     ck_assert_int_eq(status, HIPC_ST_OK);
     ck_assert_uint_eq(feed(1, ev, 16), 1);
     ck_assert_uint_eq(ev[0].seq, 2);
-    ck_assert_str_eq(ev[0].curp, CURP_B);
+    ck_assert_str_eq(ev[0].subject, CURP_B);
     ck_assert_int_eq(ev[0].kind, CREDEV_ROLES);
     ck_assert_uint_ge(ev[0].at_ms, before);
     ck_assert_uint_le(ev[0].at_ms, (uint64_t) id_now_ms());
@@ -425,7 +429,7 @@ START_TEST(test_changes_append_events)
     ck_assert_int_eq(status, HIPC_ST_OK);
     ck_assert_uint_eq(feed(2, ev, 16), 1);
     ck_assert_uint_eq(ev[0].seq, 3);
-    ck_assert_str_eq(ev[0].curp, CURP_A);
+    ck_assert_str_eq(ev[0].subject, CURP_A);
     ck_assert_int_eq(ev[0].kind, CREDEV_PASSWORD);
     ck_assert_uint_gt(ev[0].at_ms, changed);
 
@@ -444,15 +448,40 @@ START_TEST(test_changes_append_events)
     ck_assert_uint_eq(feed(9, ev, 16), 0);
     ck_assert_uint_eq(rep_u64(HIPC_F_HEAD), 3);
 
-    /* acknowledged events survive kill -9, numbering goes on */
-    kill_server();
-    start_server();
-    ck_assert_uint_eq(feed(0, ev, 16), 3);
-    ck_assert_str_eq(ev[1].curp, CURP_B);
-    set_roles(CURP_A, "worker");
+    /* a revoked service token: its id, for the nginx token caches */
+    begin();
+    s(HIPC_F_NAME, "lector nómina");
+    s(HIPC_F_ROLES, "auditor");
+    s(HIPC_F_ACTOR, "tok_admin");
+    call(HIPC_OP_TOKEN_CREATE);
+    ck_assert_int_eq(status, HIPC_ST_OK);
+    rep_str(HIPC_F_TOKEN_ID, token, sizeof(token));
+    ck_assert_uint_eq(feed(3, ev, 16), 0);       /* creating ends nothing */
+    begin();
+    s(HIPC_F_TOKEN_ID, "tok_0000000000000000");
+    s(HIPC_F_ACTOR, "tok_admin");
+    call(HIPC_OP_TOKEN_REVOKE);
+    ck_assert_int_eq(status, HIPC_ST_NOT_FOUND);
+    begin();
+    s(HIPC_F_TOKEN_ID, token);
+    s(HIPC_F_ACTOR, "tok_admin");
+    call(HIPC_OP_TOKEN_REVOKE);
     ck_assert_int_eq(status, HIPC_ST_OK);
     ck_assert_uint_eq(feed(3, ev, 16), 1);
     ck_assert_uint_eq(ev[0].seq, 4);
+    ck_assert_int_eq(ev[0].kind, CREDEV_TOKEN);
+    ck_assert_str_eq(ev[0].subject, token);
+    ck_assert(!rep_eq(HIPC_F_CURP, token));
+
+    /* acknowledged events survive kill -9, numbering goes on */
+    kill_server();
+    start_server();
+    ck_assert_uint_eq(feed(0, ev, 16), 4);
+    ck_assert_str_eq(ev[1].subject, CURP_B);
+    set_roles(CURP_A, "worker");
+    ck_assert_int_eq(status, HIPC_ST_OK);
+    ck_assert_uint_eq(feed(4, ev, 16), 1);
+    ck_assert_uint_eq(ev[0].seq, 5);
 }
 END_TEST
 
