@@ -5,7 +5,8 @@
  * credential changes").
  *
  * huellad appends an event to a durable log in the same transaction as
- * every change that must end sessions (a new password, new roles).  nginx
+ * every change that must end sessions (a new password, new roles) or a
+ * cached bearer token (its revocation).  nginx
  * ends sessions when the change's answer reaches it; the feed is what ends
  * them when that answer was lost, and in every other nginx.  Each worker
  * has a timer; at each tick it asks huellad (op CREDENTIAL_EVENTS, through
@@ -18,7 +19,8 @@
  *
  * Applying: a "password" event ends the account's sessions that last
  * proved the credential before the event's time, a "roles" event those
- * made before it; then the zone's sequence advances.  A fresh zone starts
+ * made before it, a "token" event drops the token's cached answer; then
+ * the zone's sequence advances.  A fresh zone starts
  * at huellad's head (it holds no session yet).  Events pruned before this
  * nginx read them end every session made before the oldest event still
  * kept (fail closed); a head behind the sequence applied (huellad restored
