@@ -131,7 +131,8 @@ class SessionSyncTest(unittest.TestCase):
             for n in range(1, 40):
                 c = curp(n)
                 f.write(f"{c}\tPersona Prueba {n}\t{ti.birth(c)}\tH\tDF\n")
-        cls.h = harness.Huella(yaml_overrides={
+        # a deadline with room for test_f's stops under a loaded machine
+        cls.h = harness.Huella(deadline="10s", yaml_overrides={
             "identity.registry_file": registry,
             "identity.argon2.t_cost": 1,
             "identity.argon2.m_cost_kib": 64,
