@@ -229,6 +229,23 @@ event_decode(const MDB_val *key, const MDB_val *val, struct credev_event *ev)
 }
 
 int
+credev_get(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, struct credev_event *ev)
+{
+    uint8_t  k[8];
+    MDB_val  key = { sizeof(k), k }, val;
+    int      rc;
+
+    if (seq == 0) {
+        return MDB_NOTFOUND;        /* key 0 is the head, not an event */
+    }
+    key_encode(k, seq);
+    if ((rc = mdb_get(txn, dbi, &key, &val)) != 0) {
+        return rc;
+    }
+    return event_decode(&key, &val, ev);
+}
+
+int
 credev_each(MDB_txn *txn, MDB_dbi dbi, uint64_t since,
     int (*fn)(void *arg, const struct credev_event *ev), void *arg)
 {
@@ -390,6 +407,7 @@ feed_run(void *arg, struct hd_thread *th)
     struct credev_query  *q = rq->prep;
     struct hipc_writer    w;
     struct feed_walk      fw;
+    struct credev_event   at_since;
     MDB_txn              *txn;
     uint64_t              head, oldest;
     int                   rc;
@@ -408,9 +426,18 @@ feed_run(void *arg, struct hd_thread *th)
             hipc_put_u64(&w, HIPC_F_HEAD, head);
             hipc_put_u64(&w, HIPC_F_OLDEST, oldest);
             if (q->has_since) {
-                fw.w = &w;
-                fw.left = q->max;
-                rc = credev_each(txn, evg.dbi, q->since, feed_put, &fw);
+                /* lets the caller tell this log from another one with the
+                 * same numbers (huellad restored from a backup, then new
+                 * changes) */
+                rc = credev_get(txn, evg.dbi, q->since, &at_since);
+                if (rc == 0) {
+                    hipc_put_u64(&w, HIPC_F_SINCE_AT, at_since.at_ms);
+                }
+                if (rc == 0 || rc == MDB_NOTFOUND) {
+                    fw.w = &w;
+                    fw.left = q->max;
+                    rc = credev_each(txn, evg.dbi, q->since, feed_put, &fw);
+                }
             }
         }
         mdb_txn_abort(txn);

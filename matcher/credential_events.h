@@ -67,6 +67,10 @@ int credev_append(MDB_txn *txn, MDB_dbi dbi, const char *subject,
 int credev_range(MDB_txn *txn, MDB_dbi dbi, uint64_t *head,
     uint64_t *oldest);
 
+/* The event seq itself: 0, or MDB_NOTFOUND (never given, or pruned). */
+int credev_get(MDB_txn *txn, MDB_dbi dbi, uint64_t seq,
+    struct credev_event *ev);
+
 /* Calls fn for the events after since, oldest first, until fn returns
  * non-zero (which stops the walk, not an error). */
 int credev_each(MDB_txn *txn, MDB_dbi dbi, uint64_t since,

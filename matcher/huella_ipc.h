@@ -101,9 +101,10 @@ enum hipc_op {
     HIPC_OP_ACCOUNT_UNLOCK = 67, /* CURP, ACTOR: clears the failure count
                                     and a disabled account (admin)         */
     HIPC_OP_CREDENTIAL_EVENTS = 68, /* [SINCE], [MAX_EVENTS] -> HEAD,
-                                    OLDEST, CRED_EVENT{SEQ, CURP,
-                                    EVENT_KIND, EVENT_AT}* after SINCE,
-                                    oldest first (docs/ipc.md section 9)   */
+                                    OLDEST, [SINCE_AT], CRED_EVENT{SEQ,
+                                    CURP | TOKEN_ID, EVENT_KIND,
+                                    EVENT_AT}* after SINCE, oldest first
+                                    (docs/ipc.md section 9)                */
 
     /* Employer enrollment (issue 5; docs/devices.md).  Receipts are JWS
      * compact strings (ES256) with their FOLIO. */
@@ -345,8 +346,11 @@ enum hipc_tag {
                                     when none is retained)                 */
     HIPC_F_CRED_EVENT = 185,     /* nested: SEQ, CURP, EVENT_KIND, EVENT_AT*/
     HIPC_F_EVENT_KIND = 186,     /* "password" | "roles"                   */
-    HIPC_F_EVENT_AT = 187        /* u64, unix ms (the PASSWORD_CHANGED
+    HIPC_F_EVENT_AT = 187,       /* u64, unix ms (the PASSWORD_CHANGED
                                     clock)                                 */
+    HIPC_F_SINCE_AT = 188        /* u64, EVENT_AT of the event SINCE, when
+                                    kept: the caller checks it is the event
+                                    it applied (a restored log diverges)   */
 };
 
 /* ---- the message header, first bytes of every slot ----------------------- */

@@ -110,6 +110,7 @@ ngx_http_huella_shstore_init(ngx_shm_zone_t *shm_zone, void *data)
 
     store->sh->born = ngx_time();
     store->sh->sync_seq = 0;
+    store->sh->sync_at = 0;
     store->sh->sync_started = 0;
     store->sh->sync_known = 0;
 

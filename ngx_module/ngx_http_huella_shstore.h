@@ -37,6 +37,7 @@ typedef struct {
     /* the session zone's follower of huellad's credential events
      * (ngx_http_huella_sync.c), shared by the workers */
     uint64_t                   sync_seq;    /* the last event applied */
+    uint64_t                   sync_at;     /* its EVENT_AT, 0: unknown */
     uint64_t                   sync_started; /* unix ms a poll went out,
                                                0: none in flight */
     ngx_uint_t                 sync_known;  /* sync_seq means something */

@@ -61,7 +61,9 @@ typedef struct {
     uint64_t                      head;
     uint64_t                      oldest;
     uint64_t                      oldest_at;  /* 0: not in the reply */
+    uint64_t                      since_at;   /* 0: not in the reply */
     uint64_t                      last;       /* the last event's seq */
+    uint64_t                      last_at;    /* and its time, 0: unknown */
     ngx_uint_t                    events;
     ngx_uint_t                    has_head:1;
     ngx_uint_t                    has_oldest:1;
@@ -345,6 +347,13 @@ ngx_http_huella_sync_scan(ngx_http_huella_sync_t *sy, u_char *reply,
             fd->has_oldest = 1;
             break;
 
+        case HIPC_F_SINCE_AT:
+            if (hipc_get_u64(data, n, &fd->since_at) != 0) {
+                goto malformed;
+            }
+
+            break;
+
         case HIPC_F_CRED_EVENT:
             if (ngx_http_huella_sync_event(sy, data, n, NULL, &seq, &at)
                 != NGX_OK
@@ -359,6 +368,7 @@ ngx_http_huella_sync_scan(ngx_http_huella_sync_t *sy, u_char *reply,
 
             prev = seq;
             fd->last = seq;
+            fd->last_at = at;
             fd->events++;
             break;
 
@@ -391,7 +401,7 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
 {
     uint16_t                    tag;
     uint32_t                    n;
-    uint64_t                    seq, at, applied, bound;
+    uint64_t                    seq, at, applied, applied_at, bound;
     ngx_uint_t                  known, ended, accounts, level;
     ngx_array_t                 batch;
     const uint8_t              *data;
@@ -413,6 +423,7 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
     }
 
     applied = zone->sh->sync_seq;
+    applied_at = zone->sh->sync_at;
     known = zone->sh->sync_known;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -440,6 +451,32 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
 
         fd->events = 0;
         fd->last = fd->head;
+        fd->last_at = 0;
+        ngx_http_huella_sync_release(sy, fd);
+        return NGX_OK;
+    }
+
+    if (fd->since_at && applied_at && fd->since_at != applied_at) {
+
+        /*
+         * The event numbered as the last one applied is another one: the
+         * log was restored from an older backup and has grown again since.
+         * What this nginx skipped cannot be told apart: fail closed.
+         */
+
+        ended = ngx_http_huella_session_end(sy->zone, NULL,
+                                            NGX_HTTP_HUELLA_ANY_TIME,
+                                            NGX_HTTP_HUELLA_ANY_TIME);
+
+        ngx_log_error(NGX_LOG_WARN, sy->log, 0,
+                      "huella: the matcher's credential event %uL is not "
+                      "the one applied (its data restored from an older "
+                      "backup, then changed?): %ui sessions ended, "
+                      "following from %uL", applied, ended, fd->head);
+
+        fd->events = 0;
+        fd->last = fd->head;
+        fd->last_at = 0;
         ngx_http_huella_sync_release(sy, fd);
         return NGX_OK;
     }
@@ -464,6 +501,7 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
 
         if (fd->events == 0) {
             fd->last = fd->head;
+            fd->last_at = 0;
         }
     }
 
@@ -504,6 +542,7 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
 
     if (fd->events == 0 && fd->oldest <= applied + 1) {
         fd->last = applied;
+        fd->last_at = applied_at;
     }
 
     ngx_http_huella_sync_release(sy, fd);
@@ -677,6 +716,7 @@ ngx_http_huella_sync_release(ngx_http_huella_sync_t *sy,
 
         if (fd) {
             zone->sh->sync_seq = fd->last;
+            zone->sh->sync_at = fd->last_at;
             zone->sh->sync_known = 1;
         }
 

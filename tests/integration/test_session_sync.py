@@ -11,7 +11,8 @@ owner's next login there, ends them).  huellad killed and restarted: B
 catches up on what it missed.  Events pruned before B read them end B's
 older sessions (fail closed).  The event of a password change applied
 before the change's own answer does not end the session that made it.
-huellad restored from an older backup: the followers go on from its head.  Real nginx + huellad on loopback; a bounded
+huellad restored from an older backup: the followers go on from its head;
+one that grew again while B was away makes B end every session.  Real nginx + huellad on loopback; a bounded
 wait (polling) stands for "within the sync interval".
 """
 import http.client
@@ -473,6 +474,62 @@ class SessionSyncTest(unittest.TestCase):
         st, _, doc = self.change_password(self.h, mine)
         self.assertEqual(st, 204, doc)
         self.wait_refused(self.b, on_b[0])
+
+    def count_in_log(self, name, text):
+        with open(os.path.join(self.h.dir, "log", name)) as f:
+            return f.read().count(text)
+
+    def test_j_a_restored_log_that_grew_again_fails_closed(self):
+        """huellad restored from a backup and changed again while B was
+        away: the numbers B applied now name other events.  B cannot tell
+        what it missed, so every session it holds ends."""
+        for n in (13, 14, 15):
+            self.new_account(n)
+        stale_b = self.at(self.b, self.login, 13)
+        bystander_b = self.at(self.b, self.login, 14)
+        dest = os.path.join(self.h.dir, "backup-j")
+        out = subprocess.run(
+            [os.path.join(harness.BUILD, "bin", "huellactl"), "backup",
+             "--socket", self.h.sock, dest],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        probe = self.at(self.b, self.login, 15)
+        st, _, doc = self.admin("PUT", f"/api/v1/accounts/{curp(15)}/roles",
+                                {"roles": ["supervisor", "worker"]})
+        self.assertEqual(st, 200, doc)
+        self.wait_refused(self.b, probe[0])        # B applied it
+        workers = self.b.workers()
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        for pid in workers:
+            self.assertTrue(harness.wait_stopped(pid))
+        restored = "restored from an older backup?"
+        seen = self.count_in_log("nginx-error.log", restored)
+        self.h.kill_huellad(signal.SIGTERM)
+        shutil.rmtree(self.h.data + ".old", ignore_errors=True)
+        os.rename(self.h.data, self.h.data + ".old")
+        shutil.copytree(dest, self.h.data)
+        self.h.start_huellad()
+        self.assertTrue(self.h.wait_healthy(timeout=20))
+        end = time.time() + 20
+        while self.count_in_log("nginx-error.log", restored) == seen:
+            self.assertLess(time.time(), end, "A did not notice")
+            time.sleep(0.05)
+        # the restored log grows again, with the number B applied
+        mine = self.login(13)
+        st, _, doc = self.change_password(self.h, mine)
+        self.assertEqual(st, 204, doc)
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        self.assertTrue(self.b.wait_healthy())
+        self.wait_refused(self.b, stale_b[0])
+        self.assertEqual(self.me(self.b, bystander_b[0]),
+                         (401, "session_expired"))
+        self.assertEqual(self.count_in_log("nginx-b-error.log",
+                                           "is not the one applied"), 1)
+        fresh = self.at(self.b, self.login, 14)
+        self.settle()
+        self.assertEqual(self.me(self.b, fresh[0]), (200, None))
 
     # -- a revoked service token leaves every follower's cache ----------------
     def test_i_a_token_revoked_through_a_is_refused_by_b(self):

@@ -237,6 +237,15 @@ rep_u64(uint16_t tag)
     return v;
 }
 
+static int
+has(uint16_t tag)
+{
+    const uint8_t  *d;
+    uint32_t        n;
+
+    return hipc_find(rep, rep_len, tag, &d, &n) == 1;
+}
+
 /* The reply's events, decoded. */
 static unsigned
 events(struct credev_event *out, unsigned cap)
@@ -447,6 +456,13 @@ START_TEST(test_changes_append_events)
     /* past the head (a follower ahead of a restored backup): none */
     ck_assert_uint_eq(feed(9, ev, 16), 0);
     ck_assert_uint_eq(rep_u64(HIPC_F_HEAD), 3);
+    ck_assert(!has(HIPC_F_SINCE_AT));
+    /* SINCE_AT: the time of the event SINCE, to check it is the one the
+     * caller applied */
+    ck_assert_uint_eq(feed(1, ev, 16), 2);
+    ck_assert_uint_eq(rep_u64(HIPC_F_SINCE_AT), changed);
+    ck_assert_uint_eq(feed(0, ev, 16), 3);
+    ck_assert(!has(HIPC_F_SINCE_AT));
 
     /* a revoked service token: its id, for the nginx token caches */
     begin();
