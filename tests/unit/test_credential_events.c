@@ -17,6 +17,7 @@
 #include "config.h"
 #include "credential_events.h"
 #include "huella_ipc.h"
+#include "outbox.h"
 #include "identity.h"
 #include "ipc_client.h"
 #include "store.h"
@@ -332,39 +333,6 @@ set_roles(const char *curp, const char *roles)
     call(HIPC_OP_ROLES_SET);
 }
 
-static void
-recovery_token(char *token, size_t cap)
-{
-    char            path[512], buf[8192], *p;
-    struct dirent  *de;
-    DIR            *d;
-    FILE           *f;
-    size_t          n;
-
-    d = opendir(outbox);
-    ck_assert_ptr_nonnull(d);
-    path[0] = '\0';
-    while ((de = readdir(d)) != NULL) {
-        if (strstr(de->d_name, ".eml")) {
-            snprintf(path, sizeof(path), "%s/%s", outbox, de->d_name);
-        }
-    }
-    closedir(d);
-    ck_assert_msg(path[0], "no message in the outbox");
-    f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strstr(buf, "/recuperar.html#token=");
-    ck_assert_ptr_nonnull(p);
-    p += strlen("/recuperar.html#token=");
-    n = strcspn(p, "\r\n");
-    ck_assert_uint_lt(n, cap);
-    memcpy(token, p, n);
-    token[n] = '\0';
-}
-
 START_TEST(test_changes_append_events)
 {
     struct credev_event  ev[16];
@@ -430,7 +398,7 @@ START_TEST(test_changes_append_events)
     s(HIPC_F_ANSWER, "firulais");
     call(HIPC_OP_RECOVERY_START);
     ck_assert_int_eq(status, HIPC_ST_OK);
-    recovery_token(token, sizeof(token));
+    outbox_recovery_token(outbox, NULL, token, sizeof(token));
     begin();
     s(HIPC_F_TOKEN, token);
     s(HIPC_F_NEW_PASSWORD, PW);

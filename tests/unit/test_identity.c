@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "huella_ipc.h"
+#include "outbox.h"
 #include "identity.h"
 #include "identity_store.h"
 #include "ipc_client.h"
@@ -304,40 +305,6 @@ START_TEST(test_tokens)
 }
 END_TEST
 
-/* Reads the single outbox message and extracts the token. */
-static void
-outbox_token(char *token, size_t cap)
-{
-    char            path[512], buf[8192], *p;
-    struct dirent  *de;
-    DIR            *d;
-    FILE           *f;
-    size_t          n;
-
-    d = opendir(outbox);
-    ck_assert_ptr_nonnull(d);
-    path[0] = '\0';
-    while ((de = readdir(d)) != NULL) {
-        if (strstr(de->d_name, ".eml")) {
-            snprintf(path, sizeof(path), "%s/%s", outbox, de->d_name);
-        }
-    }
-    closedir(d);
-    ck_assert_msg(path[0], "no message in the outbox");
-    f = fopen(path, "r");
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    ck_assert(strstr(buf, "To: <juan@example.mx>") != NULL);
-    p = strstr(buf, "/recuperar.html#token=");
-    ck_assert_ptr_nonnull(p);
-    p += strlen("/recuperar.html#token=");
-    n = strcspn(p, "\r\n");
-    ck_assert_uint_lt(n, cap);
-    memcpy(token, p, n);
-    token[n] = '\0';
-}
-
 START_TEST(test_recovery)
 {
     char  token[128], q1[300], q2[300];
@@ -371,7 +338,7 @@ START_TEST(test_recovery)
     s(HIPC_F_ANSWER, "  firuLAIS ");
     call(HIPC_OP_RECOVERY_START);
     expect(HIPC_ST_OK, NULL, NULL);
-    outbox_token(token, sizeof(token));
+    outbox_recovery_token(outbox, "juan@example.mx", token, sizeof(token));
 
     begin();
     s(HIPC_F_TOKEN, token);
@@ -429,7 +396,7 @@ START_TEST(test_password_changed)
     s(HIPC_F_ANSWER, "firulais");
     call(HIPC_OP_RECOVERY_START);
     expect(HIPC_ST_OK, NULL, NULL);
-    outbox_token(token, sizeof(token));
+    outbox_recovery_token(outbox, "juan@example.mx", token, sizeof(token));
     begin();
     s(HIPC_F_TOKEN, token);
     s(HIPC_F_NEW_PASSWORD, PW);
