@@ -61,6 +61,9 @@ typedef struct {
     ngx_uint_t                 roles;         /* role bits */
     time_t                     created;
     time_t                     expires;       /* sessions: absolute end */
+    uint64_t                   password_changed; /* unix ms, 0: not said:
+                                                 a new session proves the
+                                                 credential after it */
     u_char                     key[NGX_HTTP_HUELLA_HASH_LEN];
     unsigned                   session:1;     /* from the cookie */
 } ngx_http_huella_identity_t;

@@ -156,6 +156,8 @@ ngx_http_huella_start_session(ngx_http_huella_ctx_t *ctx,
         if (tag == HIPC_F_PASSWORD_CHANGED
             && hipc_get_u64(data, len, &changed) == 0 && changed)
         {
+            id->password_changed = changed;
+
             n = ngx_http_huella_session_purge_before(r,
                                             &id->f[NGX_HTTP_HUELLA_ID_CURP],
                                             changed);

@@ -47,6 +47,9 @@
 
 typedef struct {
     ngx_http_huella_shnode_t   sh;            /* most recent use first */
+    ngx_rbtree_node_t          account;       /* a session with a CURP: in
+                                                 sh->accounts, key its
+                                                 CRC32 */
     ngx_uint_t                 kind;
     time_t                     created;
     time_t                     last_seen;
@@ -66,6 +69,15 @@ typedef struct {
 
 static ngx_http_huella_snode_t *ngx_http_huella_lookup(
     ngx_http_huella_shstore_t *store, u_char *key);
+static ngx_uint_t ngx_http_huella_indexed(ngx_http_huella_snode_t *sn);
+static ngx_uint_t ngx_http_huella_purge_one(ngx_http_huella_shstore_t *zone,
+    ngx_http_huella_snode_t *sn, ngx_uint_t kind, ngx_uint_t field,
+    ngx_str_t *value, u_char *keep, uint64_t proven_before,
+    uint64_t born_before);
+static ngx_http_huella_snode_t *ngx_http_huella_account_first(
+    ngx_http_huella_shstore_t *zone, ngx_str_t *curp);
+static ngx_http_huella_snode_t *ngx_http_huella_account_next(
+    ngx_http_huella_shstore_t *zone, ngx_http_huella_snode_t *sn);
 static void ngx_http_huella_expire(ngx_http_huella_shstore_t *store,
     ngx_uint_t n, time_t idle);
 static void ngx_http_huella_free(ngx_http_huella_shstore_t *store,
@@ -153,7 +165,84 @@ static void
 ngx_http_huella_free(ngx_http_huella_shstore_t *store,
     ngx_http_huella_snode_t *sn)
 {
+    if (ngx_http_huella_indexed(sn)) {
+        ngx_rbtree_delete(&store->sh->accounts, &sn->account);
+    }
+
     ngx_http_huella_shstore_free(store, &sn->sh);
+}
+
+
+/* a session with a CURP: in the zone's account index */
+
+static ngx_uint_t
+ngx_http_huella_indexed(ngx_http_huella_snode_t *sn)
+{
+    return sn->kind == NGX_HTTP_HUELLA_KIND_SESSION
+           && sn->len[NGX_HTTP_HUELLA_ID_CURP] != 0;
+}
+
+
+/*
+ * called with the zone locked: the first of the sessions whose CURP hashes
+ * like curp's, in the account index (equal keys lie next to each other in
+ * order); NULL: none.  A hash can be shared: callers compare the CURP.
+ */
+
+static ngx_http_huella_snode_t *
+ngx_http_huella_account_first(ngx_http_huella_shstore_t *zone,
+    ngx_str_t *curp)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel, *first;
+
+    key = ngx_crc32_short(curp->data, curp->len);
+
+    node = zone->sh->accounts.root;
+    sentinel = zone->sh->accounts.sentinel;
+    first = NULL;
+
+    while (node != sentinel) {
+
+        if (key <= node->key) {
+            if (key == node->key) {
+                first = node;
+            }
+
+            node = node->left;
+
+        } else {
+            node = node->right;
+        }
+    }
+
+    if (first == NULL) {
+        return NULL;
+    }
+
+    return (ngx_http_huella_snode_t *)
+               ((u_char *) first - offsetof(ngx_http_huella_snode_t,
+                                            account));
+}
+
+
+/* the session after sn in the account index with sn's key; NULL: none */
+
+static ngx_http_huella_snode_t *
+ngx_http_huella_account_next(ngx_http_huella_shstore_t *zone,
+    ngx_http_huella_snode_t *sn)
+{
+    ngx_rbtree_node_t  *next;
+
+    next = ngx_rbtree_next(&zone->sh->accounts, &sn->account);
+
+    if (next == NULL || next->key != sn->account.key) {
+        return NULL;
+    }
+
+    return (ngx_http_huella_snode_t *)
+               ((u_char *) next - offsetof(ngx_http_huella_snode_t,
+                                           account));
 }
 
 
@@ -217,8 +306,16 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
     sn->created = ngx_time();
     sn->last_seen = sn->created;
     sn->expires = expires;
-    sn->proven = ngx_http_huella_now_ms();
-    sn->born = sn->proven;
+    sn->born = ngx_http_huella_now_ms();
+
+    /*
+     * Times are whole milliseconds, and a change is taken to follow
+     * whatever happened in its millisecond (fail closed): a session
+     * checked against a password set at password_changed proved it after.
+     */
+
+    sn->proven = id->password_changed
+                 ? ngx_max(sn->born, id->password_changed + 1) : sn->born;
     sn->suspended = 0;
     sn->proving = 0;
     sn->owed = 0;
@@ -235,6 +332,12 @@ ngx_http_huella_store(ngx_http_request_t *r, ngx_uint_t kind, u_char *key,
     }
 
     ngx_http_huella_shstore_insert(zone, &sn->sh, key);
+
+    if (ngx_http_huella_indexed(sn)) {
+        sn->account.key = ngx_crc32_short(sn->data,
+                                          sn->len[NGX_HTTP_HUELLA_ID_CURP]);
+        ngx_rbtree_insert(&zone->sh->accounts, &sn->account);
+    }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -456,8 +559,8 @@ ngx_http_huella_session_delete(ngx_http_request_t *r, u_char *key)
 
 /*
  * drops every entry of a kind whose field equals value and that last proved
- * its credential before proven_before (NGX_HTTP_HUELLA_ANY_TIME: whenever),
- * but keep if given
+ * its credential at or before proven_before (NGX_HTTP_HUELLA_ANY_TIME:
+ * whenever), but keep if given
  */
 
 static ngx_uint_t
@@ -491,7 +594,9 @@ ngx_http_huella_purge(ngx_http_request_t *r, ngx_uint_t kind,
  * called with the zone locked: ngx_http_huella_purge() for a value (NULL:
  * every entry of the kind), also bounded by when the entry was made.  A
  * session proving a new password of its own is not ended for an older
- * one: the change is noted (owed), and settled when its own ends.
+ * one: the change is noted (owed), and settled when its own ends.  An
+ * account's sessions are found through the account index; anything else
+ * visits the whole zone.
  */
 
 static ngx_uint_t
@@ -500,48 +605,80 @@ ngx_http_huella_purge_locked(ngx_http_huella_shstore_t *zone,
     uint64_t proven_before, uint64_t born_before)
 {
     ngx_uint_t                n;
-    ngx_queue_t              *q, *next;
-    ngx_http_huella_snode_t  *sn;
+    ngx_queue_t              *q;
+    ngx_http_huella_snode_t  *sn, *next;
 
     n = 0;
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = next)
+    if (value && kind == NGX_HTTP_HUELLA_KIND_SESSION
+        && field == NGX_HTTP_HUELLA_ID_CURP)
     {
-        next = ngx_queue_next(q);
-        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
-
-        if (sn->kind != kind
-            || sn->proven >= proven_before
-            || sn->born >= born_before
-            || (keep && ngx_memcmp(sn->sh.key, keep,
-                                   NGX_HTTP_HUELLA_HASH_LEN) == 0))
+        for (sn = ngx_http_huella_account_first(zone, value);
+             sn;
+             sn = next)
         {
-            continue;
+            next = ngx_http_huella_account_next(zone, sn);
+
+            n += ngx_http_huella_purge_one(zone, sn, kind, field, value,
+                                           keep, proven_before,
+                                           born_before);
         }
 
-        if (value && !ngx_http_huella_field_is(sn, field, value)) {
-            continue;
-        }
+        return n;
+    }
 
-        if (sn->proving && proven_before != NGX_HTTP_HUELLA_ANY_TIME) {
-            sn->owed = ngx_max(sn->owed, proven_before);
-            continue;
-        }
+    q = ngx_queue_head(&zone->sh->queue);
 
-        ngx_http_huella_free(zone, sn);
-        n++;
+    while (q != ngx_queue_sentinel(&zone->sh->queue)) {
+        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
+        q = ngx_queue_next(q);
+
+        n += ngx_http_huella_purge_one(zone, sn, kind, field, value, keep,
+                                       proven_before, born_before);
     }
 
     return n;
 }
 
 
+/* called with the zone locked: one entry of ngx_http_huella_purge_locked();
+ * 1 if it was ended */
+
+static ngx_uint_t
+ngx_http_huella_purge_one(ngx_http_huella_shstore_t *zone,
+    ngx_http_huella_snode_t *sn, ngx_uint_t kind, ngx_uint_t field,
+    ngx_str_t *value, u_char *keep, uint64_t proven_before,
+    uint64_t born_before)
+{
+    if (sn->kind != kind
+        || sn->proven > proven_before
+        || sn->born > born_before
+        || (keep && ngx_memcmp(sn->sh.key, keep,
+                               NGX_HTTP_HUELLA_HASH_LEN) == 0))
+    {
+        return 0;
+    }
+
+    if (value && !ngx_http_huella_field_is(sn, field, value)) {
+        return 0;
+    }
+
+    if (sn->proving && proven_before != NGX_HTTP_HUELLA_ANY_TIME) {
+        sn->owed = ngx_max(sn->owed, proven_before);
+        return 0;
+    }
+
+    ngx_http_huella_free(zone, sn);
+
+    return 1;
+}
+
+
 /*
  * The follower (ngx_http_huella_sync.c): ends the sessions of a CURP (NULL:
- * of everyone) that last proved the credential before proven_before and
- * were made before born_before (unix ms; NGX_HTTP_HUELLA_ANY_TIME: any).
+ * of everyone) that last proved the credential at or before proven_before
+ * and were made at or before born_before (unix ms;
+ * NGX_HTTP_HUELLA_ANY_TIME: any).
  */
 
 ngx_uint_t
@@ -588,91 +725,58 @@ ngx_http_huella_outdated_cmp(const void *a, const void *b)
 
 
 /*
- * The follower's batch: in one pass over the zone, under one hold of its
- * lock, ends the sessions that the entries of list (sorted by CURP, one
- * per CURP) outdate: made before roles_at, or that last proved the
- * credential before password_at (a session proving a new password of its
- * own notes the change instead, see ngx_http_huella_purge_locked()).
+ * The follower's batch: under one hold of the zone's lock, ends the
+ * sessions that the entries of list (one per CURP) outdate: made at or
+ * before roles_at, or that last proved the credential at or before
+ * password_at (a session proving a new password of its own notes the
+ * change instead, see ngx_http_huella_purge_locked()).
  */
 
 ngx_uint_t
 ngx_http_huella_session_end_outdated(ngx_shm_zone_t *shm,
     ngx_http_huella_outdated_t *list, ngx_uint_t n)
 {
-    int                          c;
-    ngx_uint_t                   ended, lo, hi, mid;
-    ngx_queue_t                 *q, *next;
+    ngx_uint_t                   i, ended;
     ngx_http_huella_shstore_t   *zone;
-    ngx_http_huella_snode_t     *sn;
-    ngx_http_huella_outdated_t   key, *o;
+    ngx_http_huella_snode_t     *sn, *next;
+    ngx_http_huella_outdated_t  *o;
 
     zone = shm->data;
     ended = 0;
 
-    if (n == 0) {
-        return 0;
-    }
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
+    for (i = 0; i < n; i++) {
+        o = &list[i];
 
-        if (sn->kind != NGX_HTTP_HUELLA_KIND_SESSION
-            || sn->len[NGX_HTTP_HUELLA_ID_CURP] == 0)
+        for (sn = ngx_http_huella_account_first(zone, &o->curp);
+             sn;
+             sn = next)
         {
-            continue;
-        }
+            next = ngx_http_huella_account_next(zone, sn);
 
-        /* the CURP is the entry's first field */
-
-        key.curp.data = sn->data;
-        key.curp.len = sn->len[NGX_HTTP_HUELLA_ID_CURP];
-
-        o = NULL;
-        lo = 0;
-        hi = n;
-
-        while (lo < hi) {
-            mid = lo + (hi - lo) / 2;
-            c = ngx_http_huella_outdated_cmp(&key, &list[mid]);
-
-            if (c == 0) {
-                o = &list[mid];
-                break;
-            }
-
-            if (c < 0) {
-                hi = mid;
-
-            } else {
-                lo = mid + 1;
-            }
-        }
-
-        if (o == NULL) {
-            continue;
-        }
-
-        if (o->roles_at && sn->born < o->roles_at) {
-            ngx_http_huella_free(zone, sn);
-            ended++;
-            continue;
-        }
-
-        if (o->password_at && sn->proven < o->password_at) {
-
-            if (sn->proving) {
-                sn->owed = ngx_max(sn->owed, o->password_at);
+            if (!ngx_http_huella_field_is(sn, NGX_HTTP_HUELLA_ID_CURP,
+                                          &o->curp))
+            {
                 continue;
             }
 
-            ngx_http_huella_free(zone, sn);
-            ended++;
+            if (o->roles_at && sn->born <= o->roles_at) {
+                ngx_http_huella_free(zone, sn);
+                ended++;
+                continue;
+            }
+
+            if (o->password_at && sn->proven <= o->password_at) {
+
+                if (sn->proving) {
+                    sn->owed = ngx_max(sn->owed, o->password_at);
+                    continue;
+                }
+
+                ngx_http_huella_free(zone, sn);
+                ended++;
+            }
         }
     }
 
@@ -741,10 +845,9 @@ ngx_http_huella_session_suspend(ngx_http_request_t *r, ngx_str_t *curp,
     u_char *keep, ngx_uint_t *failed)
 {
     u_char                        *k;
-    ngx_queue_t                   *q, *next;
     ngx_pool_cleanup_t            *cln;
     ngx_http_huella_shstore_t     *zone;
-    ngx_http_huella_snode_t       *sn;
+    ngx_http_huella_snode_t       *sn, *next;
     ngx_http_huella_suspension_t  *sp;
     ngx_http_huella_main_conf_t   *hmcf;
 
@@ -783,16 +886,10 @@ ngx_http_huella_session_suspend(ngx_http_request_t *r, ngx_str_t *curp,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        sn = ngx_queue_data(q, ngx_http_huella_snode_t, sh.queue);
+    for (sn = ngx_http_huella_account_first(zone, curp); sn; sn = next) {
+        next = ngx_http_huella_account_next(zone, sn);
 
-        if (sn->kind != NGX_HTTP_HUELLA_KIND_SESSION
-            || !ngx_http_huella_field_is(sn, NGX_HTTP_HUELLA_ID_CURP, curp))
-        {
+        if (!ngx_http_huella_field_is(sn, NGX_HTTP_HUELLA_ID_CURP, curp)) {
             continue;
         }
 
@@ -864,7 +961,7 @@ ngx_http_huella_session_release(ngx_http_huella_suspension_t *sp,
 
             /* a password change it did not prove went by meanwhile */
 
-            if (sn->owed > sn->proven && !sp->answered) {
+            if (sn->owed >= sn->proven && !sp->answered) {
                 ngx_http_huella_free(sp->zone, sn);
             }
         }
@@ -921,8 +1018,8 @@ ngx_http_huella_suspension_cleanup(void *data)
 
 /*
  * Ends the sessions of a CURP that last proved the account's credential
- * before proven_before (unix ms): opened before huellad's last password
- * change.
+ * at or before proven_before (unix ms): opened before huellad's last
+ * password change (a change follows whatever shared its millisecond).
  */
 
 ngx_uint_t
@@ -978,7 +1075,7 @@ ngx_http_huella_session_proven(ngx_http_request_t *r, u_char *key,
             ngx_http_huella_free(zone, sn);
 
         } else {
-            sn->proven = ngx_max(ngx_http_huella_now_ms(), changed_at);
+            sn->proven = ngx_max(ngx_http_huella_now_ms(), changed_at + 1);
 
             if (sn->proving == 0) {
                 sn->owed = 0;

@@ -108,6 +108,9 @@ ngx_http_huella_shstore_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&store->sh->queue);
 
+    ngx_rbtree_init(&store->sh->accounts, &store->sh->accounts_sentinel,
+                    ngx_rbtree_insert_value);
+
     store->sh->born = ngx_time();
     store->sh->sync_seq = 0;
     store->sh->sync_at = 0;

@@ -34,6 +34,11 @@ typedef struct {
     ngx_queue_t                queue;
     time_t                     born;        /* made, empty (nginx start) */
 
+    /* the session zone's entries by account (ngx_http_huella_session.c):
+     * ending an account's sessions visits those, not the whole zone */
+    ngx_rbtree_t               accounts;
+    ngx_rbtree_node_t          accounts_sentinel;
+
     /* the session zone's follower of huellad's credential events
      * (ngx_http_huella_sync.c), shared by the workers */
     uint64_t                   sync_seq;    /* the last event applied */

@@ -505,7 +505,8 @@ ngx_http_huella_sync_apply(ngx_http_huella_sync_t *sy, u_char *reply,
         }
     }
 
-    /* what the events say of each account, then one pass over the zone */
+    /* what the events say of each account, then their sessions, through
+     * the account index, under one hold of the lock */
 
     if (fd->events) {
         if (ngx_array_init(&batch, sy->pool, fd->events,
