@@ -81,11 +81,20 @@ export async function newPage(browser, viewportName = "desktop",
   });
   const rec = { console: [], pageErrors: [], csp: [], external: [],
                 failed: [] };
+  // A request still in flight when its page or context closes (a poll at
+  // the end of a test) may be handled or cut before this handler's answer
+  // lands; Playwright then rejects it, after the test has ended.  That is
+  // not a fault of the page: only other rejections are recorded.
+  const settle = (p) => p.catch((e) => {
+    if (!/already handled|closed/i.test(String(e))) {
+      rec.failed.push(`route: ${e}`);
+    }
+  });
   await context.route("**/*", (route) => {
     const url = route.request().url();
-    if (isLocal(url)) return route.continue();
+    if (isLocal(url)) return settle(route.continue());
     rec.external.push(url);
-    return route.abort("blockedbyclient");
+    return settle(route.abort("blockedbyclient"));
   });
   // Runs before any page script, outside the page's CSP.
   await context.addInitScript(() => {
