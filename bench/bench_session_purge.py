@@ -90,7 +90,7 @@ def main():
         "identity.registry_file": registry,
         "identity.argon2.t_cost": 1,
         "identity.argon2.m_cost_kib": 64,
-        "identity.lockout.client_threshold": 10 ** 9,
+        "identity.lockout.client_threshold": 100000,
     })
     h.start()
     try:
